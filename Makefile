@@ -1,0 +1,44 @@
+# wasmpool — build, test and demo targets. A fresh machine needs only Go.
+GO      ?= go
+BIN     := build/wasmpool
+MODDIR  := build/modules
+PKGS    := ./...
+
+.PHONY: all build modules demo test vet fmt-check race wat cmodules bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/wasmpool
+
+# Builds every shipped Go guest module into $(MODDIR) (cached by content).
+modules:
+	$(GO) run ./internal/testmod/cmd/buildmods -o $(MODDIR)
+
+# The main job: build the CLI and the modules, then run a few tasks through it.
+demo: build modules
+	@bash scripts/demo.sh $(BIN) $(MODDIR)
+
+fmt-check:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+# The test command: formatting, vet, modules, then the whole suite with -race.
+test: fmt-check vet modules
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# Regenerates the committed hand-written modules (needs wabt / clang+wasi-libc).
+wat:
+	bash modules/wat/build.sh
+
+cmodules:
+	bash modules/c/build.sh
+
+bench: build modules
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./pool/
+
+clean:
+	rm -rf build

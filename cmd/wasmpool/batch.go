@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wasmpool/wasmpool/engine"
+)
+
+// resultLine is one line of batch output, as DESIGN.md specifies it.
+type resultLine struct {
+	Line int  `json:"line"`
+	OK   bool `json:"ok"`
+	payload
+	Stderr     string  `json:"stderr,omitempty"`
+	ExitCode   uint32  `json:"exit_code"`
+	Error      string  `json:"error,omitempty"`
+	ErrorKind  string  `json:"error_kind,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
+}
+
+func (a *app) batchCmd() *cobra.Command {
+	var f poolFlags
+	cmd := &cobra.Command{
+		Use:   "batch FILE.jsonl|-",
+		Short: "Run one task per JSON line, each its own module/func/args/env/mounts/input",
+		Long: `Run one task per line of a JSON-lines file (or stdin for -) on a pool of
+workers, and print one JSON result line per task, with the number of the line
+it came from. Blank lines are skipped.
+
+Task line (only "module" is required; relative paths are relative to the
+batch file's directory, or the current one for -):
+  {"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
+   "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
+   "input_base64": "...", "timeout": "2s"}
+
+Result line (output as text when it is valid UTF-8, else output_base64):
+  {"line": 1, "ok": true, "output": "text", "stderr": "...", "exit_code": 0,
+   "error": "...", "error_kind": "...", "duration_ms": 1.2}
+error_kind is one of trap, timeout, cancelled, memory, output, exit, task,
+bad_module, no_function, bad_line. A malformed line gets a bad_line result and
+the batch goes on. Each module is compiled once.
+
+` + exitHelp,
+		Args: exactArgs(1, "FILE.jsonl (or - for stdin)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runBatch(cmd, &f, args[0])
+		},
+	}
+	f.add(cmd.Flags())
+	return cmd
+}
+
+func (a *app) runBatch(cmd *cobra.Command, f *poolFlags, name string) error {
+	cfg, err := f.poolConfig()
+	if err != nil {
+		return err
+	}
+	src, baseDir := a.stdin, ""
+	if name != "-" {
+		file, err := os.Open(name)
+		if err != nil {
+			return fileError("batch file", name, err)
+		}
+		defer file.Close()
+		src, baseDir = file, filepath.Dir(name)
+	}
+	ctx := a.ctx
+	e, err := f.newEngine(ctx, cmd.Flags(), a.stderr)
+	if err != nil {
+		return err
+	}
+	s := &session{e: e}
+	defer s.close(ctx)
+	if err := s.startPool(cfg); err != nil {
+		return err
+	}
+	a.started("")
+	prog, err := newProgress(f.progress, a.stderr, -1)
+	if err != nil {
+		return err
+	}
+
+	mods := &moduleSet{e: e, byPath: map[string]compiled{}}
+	next := batchJobs(src, baseDir, func(t task) (*job, error) { return mods.job(a, t) })
+	sum := runJobs(ctx, s.p, next, s.options(f), prog, func(o outcome) {
+		rl := resultLine{Line: o.job.meta.(int), OK: o.err == nil, Stderr: string(o.res.Stderr),
+			ExitCode: o.res.ExitCode, DurationMS: millis(o.res.Duration)}
+		if o.err == nil {
+			rl.payload = newPayload(o.res.Output)
+		} else {
+			var exit *engine.ExitError
+			if errors.As(o.err, &exit) {
+				rl.ExitCode = exit.Code
+			}
+			rl.Error, rl.ErrorKind = errorLine(o.job.label, o.err), errorKind(o.err)
+			if rl.ErrorKind == kindBadLine {
+				rl.Error = oneLine(o.err.Error()) // names the line, not a module
+			}
+		}
+		writeOut(prog, a.stdout, jsonLine(rl))
+	})
+	prog.finish()
+	return a.finishRun(sum, "lines", f.failFast)
+}
+
+// compiled is a module compiled for a batch, or why it could not be.
+type compiled struct {
+	m   *engine.Module
+	err error
+}
+
+// moduleSet compiles each module of a batch once, failures included: a
+// module that does not compile fails every line naming it, with one compile.
+type moduleSet struct {
+	e      *engine.Engine
+	byPath map[string]compiled
+}
+
+func (s *moduleSet) job(a *app, t task) (*job, error) {
+	c, ok := s.byPath[t.module]
+	if !ok {
+		c.m, c.err = s.e.CompileFile(a.ctx, t.module)
+		s.byPath[t.module] = c
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	for _, m := range t.mounts {
+		if err := checkMount(m); err != nil {
+			return nil, &badLineError{line: t.line, msg: fmt.Sprintf(`"mounts": %v`, err)}
+		}
+	}
+	return &job{task: engine.Task{
+		Module: c.m, Func: t.fn, Input: t.input, Args: t.args, Env: t.env, Mounts: t.mounts, Timeout: t.timeout,
+	}}, nil
+}
+
+// batchJobs reads task lines lazily, skipping blank ones; a line that cannot
+// become a task becomes a job that has already failed.
+func batchJobs(r io.Reader, baseDir string, build func(task) (*job, error)) func() (*job, bool) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	n := 0
+	ended := false
+	return func() (*job, bool) {
+		for !ended {
+			data, err := br.ReadBytes('\n')
+			if err != nil {
+				ended = true
+				if !errors.Is(err, io.EOF) {
+					n++
+					return &job{label: fmt.Sprintf("line %d", n), meta: n, err: fmt.Errorf("reading line %d: %w", n, err)}, true
+				}
+			}
+			if len(bytes.TrimSpace(data)) == 0 {
+				if len(data) > 0 {
+					n++
+				}
+				continue
+			}
+			n++
+			label := fmt.Sprintf("line %d", n)
+			t, err := parseTaskLine(n, data, baseDir)
+			if err != nil {
+				return &job{label: label, meta: n, err: err}, true
+			}
+			j, err := build(t)
+			if err != nil {
+				return &job{label: filepath.Base(t.module), meta: n, err: err}, true
+			}
+			j.label, j.meta = filepath.Base(t.module), n
+			return j, true
+		}
+		return nil, false
+	}
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/wasmpool/wasmpool/engine"
+)
+
+// taskLine is one line of a batch file, as DESIGN.md specifies it:
+//
+//	{"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
+//	 "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
+//	 "input_base64": "...", "timeout": "2s"}
+//
+// Only "module" is required.
+type taskLine struct {
+	Module      string            `json:"module"`
+	Func        string            `json:"func"`
+	Args        []string          `json:"args"`
+	Env         map[string]string `json:"env"`
+	Mounts      []string          `json:"mounts"`
+	Input       *string           `json:"input"`
+	InputBase64 *string           `json:"input_base64"`
+	Timeout     string            `json:"timeout"`
+}
+
+// task is a batch line made ready to run (the module still a path).
+type task struct {
+	line    int
+	module  string // path, resolved against the batch file's directory
+	fn      string
+	args    []string
+	env     map[string]string
+	mounts  []engine.Mount // host paths resolved, not yet checked
+	input   []byte
+	timeout time.Duration
+}
+
+// parseTaskLine reads line lineNo of a batch file. It touches no file: paths
+// are only resolved against baseDir ("" = the current directory). Every
+// error is a *badLineError naming the line.
+func parseTaskLine(lineNo int, data []byte, baseDir string) (task, error) {
+	bad := func(format string, args ...any) (task, error) {
+		return task{}, &badLineError{line: lineNo, msg: fmt.Sprintf(format, args...)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var tl taskLine
+	if err := dec.Decode(&tl); err != nil {
+		return bad("not a task object: %v", jsonErr(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return bad("unexpected data after the task object")
+	}
+	if tl.Module == "" {
+		return bad(`"module" is required`)
+	}
+	t := task{line: lineNo, module: resolve(baseDir, tl.Module), fn: tl.Func, args: tl.Args, env: tl.Env}
+	if tl.Input != nil && tl.InputBase64 != nil {
+		return bad(`give "input" or "input_base64", not both`)
+	}
+	if tl.Input != nil {
+		t.input = []byte(*tl.Input)
+	}
+	if tl.InputBase64 != nil {
+		b, err := base64.StdEncoding.DecodeString(*tl.InputBase64)
+		if err != nil {
+			return bad(`"input_base64": %v`, err)
+		}
+		t.input = b
+	}
+	if tl.Timeout != "" {
+		d, err := time.ParseDuration(tl.Timeout)
+		if err != nil || d < 0 {
+			return bad(`"timeout" %q: want a duration such as "500ms" or "2s"`, tl.Timeout)
+		}
+		t.timeout = d
+	}
+	for k, v := range tl.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
+			return bad(`"env": invalid variable %q`, k)
+		}
+	}
+	for _, a := range tl.Args {
+		if strings.Contains(a, "\x00") {
+			return bad(`"args": an argument contains a NUL byte`)
+		}
+	}
+	for _, spec := range tl.Mounts {
+		m, err := parseMount(spec, baseDir)
+		if err != nil {
+			return bad(`"mounts": %v`, err)
+		}
+		t.mounts = append(t.mounts, m)
+	}
+	return t, nil
+}
+
+// jsonErr shortens encoding/json's messages ("json: cannot unmarshal...").
+func jsonErr(err error) string {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, err)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "invalid JSON: unexpected end of line"
+	}
+	return err.Error()
+}

@@ -1,0 +1,32 @@
+// Command wasmpool runs WebAssembly tasks in sandboxes, one at a time or on a
+// pool of workers.
+//
+//	wasmpool run MODULE [-- ARGS...]   one task: a WASI command, or --func NAME
+//	wasmpool map MODULE INPUT...       one task per input file (or per line with --lines)
+//	wasmpool batch FILE.jsonl|-        one task per JSON line, results as JSON lines
+//	wasmpool inspect MODULE            imports, exports, memory, kind
+//	wasmpool version
+//
+// # Exit status
+//
+// One table, the same for every command (see exit.go):
+//
+//	0    success
+//	1    a task failed: the guest reported a failure (SDK error), or any other error
+//	2    usage error: bad flag or argument, module or input file missing, no such function
+//	3    bad module: not WebAssembly, or imports something this host does not provide
+//	70   the guest trapped (unreachable, divide by zero, out-of-bounds access...)
+//	71   the guest went over the memory limit (--memory)
+//	72   the guest went over the output limit (--output-limit)
+//	124  the task timed out (--timeout), as coreutils' timeout(1)
+//	130  interrupted (SIGINT or SIGTERM): running tasks were cancelled
+//
+// For run of a WASI command, a non-zero exit code of the guest is the exit
+// status of wasmpool itself (a code over 255 becomes 1). map and batch exit 0
+// when every task succeeded; otherwise with the status of the first failed
+// input in input order (with --fail-fast: of the failure that stopped the
+// run), where a command's own non-zero exit counts as 1 and a malformed batch
+// line as 2.
+//
+// Errors are one line on stderr, "wasmpool: ...", naming the module.
+package main

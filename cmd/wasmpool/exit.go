@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/pool"
+)
+
+// Exit statuses: the one table every command uses. Keep doc.go and the root
+// command's help (exitHelp) in step with it.
+const (
+	exitOK          = 0   // success
+	exitFailed      = 1   // a task failed (the guest reported an error), or any other error
+	exitUsage       = 2   // bad flag or argument, file not found, no such function
+	exitBadModule   = 3   // not WebAssembly, or imports something the host does not provide
+	exitTrap        = 70  // the guest trapped
+	exitMemoryLimit = 71  // the guest went over --memory
+	exitOutputLimit = 72  // the guest went over --output-limit
+	exitTimeout     = 124 // the task timed out, as coreutils' timeout(1)
+	exitCancelled   = 130 // interrupted (SIGINT/SIGTERM), as a shell reports it
+)
+
+const exitHelp = `Exit status:
+  0    success
+  1    a task failed (the guest reported an error), or any other error
+  2    usage error: bad flag or argument, file not found, no such function
+  3    bad module: not WebAssembly, or imports something the host does not provide
+  70   the guest trapped
+  71   the guest went over the memory limit (--memory)
+  72   the guest went over the output limit (--output-limit)
+  124  the task timed out (--timeout)
+  130  interrupted (SIGINT/SIGTERM)
+  run: a WASI command's own non-zero exit code is passed through (over 255: 1).
+  map, batch: the status of the first failed input, in input order (with
+  --fail-fast, of the failure that stopped the run); a command's non-zero
+  exit counts as 1 there, a malformed batch line as 2.`
+
+// exitCode maps an error to the exit status of the table above. A command's
+// own exit code passes through; see failureStatus for map and batch.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var (
+		usage  *usageError
+		bad    *badLineError
+		status *exitStatus
+		trap   *engine.TrapError
+		exit   *engine.ExitError
+	)
+	switch {
+	case errors.As(err, &status):
+		return status.code
+	case errors.As(err, &usage), errors.As(err, &bad):
+		return exitUsage
+	case errors.Is(err, engine.ErrCancelled), errors.Is(err, context.Canceled), errors.Is(err, pool.ErrShutdown):
+		return exitCancelled
+	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return exitTimeout
+	case errors.Is(err, engine.ErrMemoryLimit):
+		return exitMemoryLimit
+	case errors.Is(err, engine.ErrOutputLimit):
+		return exitOutputLimit
+	case errors.As(err, &trap):
+		return exitTrap
+	case errors.As(err, &exit):
+		if exit.Code == 0 || exit.Code > 255 {
+			return exitFailed
+		}
+		return int(exit.Code)
+	case errors.Is(err, engine.ErrNoFunction):
+		return exitUsage
+	case errors.Is(err, engine.ErrBadModule):
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			return exitUsage // the file, not its content
+		}
+		return exitBadModule
+	}
+	return exitFailed
+}
+
+// failureStatus is exitCode for one task among many (map, batch): there a
+// guest's own exit code is only "the task failed".
+func failureStatus(err error) int {
+	var exit *engine.ExitError
+	if errors.As(err, &exit) && exitCode(err) == int(exit.Code) {
+		return exitFailed
+	}
+	return exitCode(err)
+}
+
+// Error kinds of the batch and map JSON lines (DESIGN.md, result line).
+const (
+	kindTrap       = "trap"
+	kindTimeout    = "timeout"
+	kindCancelled  = "cancelled"
+	kindMemory     = "memory"
+	kindOutput     = "output"
+	kindExit       = "exit"
+	kindTask       = "task"
+	kindBadModule  = "bad_module"
+	kindNoFunction = "no_function"
+	kindBadLine    = "bad_line"
+)
+
+// errorKind names the class of a task's failure for JSON output. Anything
+// not more specific (an I/O error reading an input, say) is "task".
+func errorKind(err error) string {
+	var (
+		bad  *badLineError
+		trap *engine.TrapError
+		exit *engine.ExitError
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &bad):
+		return kindBadLine
+	case errors.Is(err, engine.ErrCancelled), errors.Is(err, context.Canceled), errors.Is(err, pool.ErrShutdown):
+		return kindCancelled
+	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return kindTimeout
+	case errors.Is(err, engine.ErrMemoryLimit):
+		return kindMemory
+	case errors.Is(err, engine.ErrOutputLimit):
+		return kindOutput
+	case errors.As(err, &trap):
+		return kindTrap
+	case errors.As(err, &exit):
+		return kindExit
+	case errors.Is(err, engine.ErrNoFunction):
+		return kindNoFunction
+	case errors.Is(err, engine.ErrBadModule):
+		return kindBadModule
+	}
+	return kindTask
+}

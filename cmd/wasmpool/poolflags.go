@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/pool"
+)
+
+// poolFlags are the flags of the commands that run many tasks (map, batch).
+type poolFlags struct {
+	engineFlags
+	mode      string
+	workers   int
+	unordered bool
+	timeout   time.Duration
+	progress  string
+	failFast  bool
+}
+
+func (f *poolFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.mode, "mode", "thread", "worker kind: thread (warm instances reused) or process (a fresh instance per task)")
+	fs.IntVar(&f.workers, "workers", 0, "number of workers (default: one per CPU)")
+	fs.BoolVar(&f.unordered, "unordered", false, "print results as they complete, not in input order")
+	fs.DurationVar(&f.timeout, "timeout", 0, "stop each task after this long, e.g. 500ms, 2s (default none)")
+	fs.StringVar(&f.progress, "progress", progressAuto, "progress line on stderr: auto (when a terminal), always or never")
+	fs.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failure, cancel the rest, exit with its status")
+	f.engineFlags.add(fs)
+}
+
+// poolConfig checks the flags and returns the pool's configuration.
+func (f *poolFlags) poolConfig() (pool.Config, error) {
+	mode, err := pool.ParseMode(f.mode)
+	if err != nil {
+		return pool.Config{}, usagef("--mode: %v", err)
+	}
+	if f.workers < 0 {
+		return pool.Config{}, usagef("--workers %d: want 1 or more (0: one per CPU)", f.workers)
+	}
+	if err := checkTimeout(f.timeout); err != nil {
+		return pool.Config{}, err
+	}
+	return pool.Config{Mode: mode, Workers: f.workers, TaskTimeout: f.timeout}, nil
+}
+
+// session is an engine and a pool on it, closed together.
+type session struct {
+	e *engine.Engine
+	p *pool.Pool
+}
+
+func (s *session) close(ctx context.Context) {
+	if s.p != nil {
+		_ = s.p.Close()
+	}
+	_ = s.e.Close(context.WithoutCancel(ctx))
+}
+
+func (s *session) options(f *poolFlags) runOptions {
+	return runOptions{window: 2 * s.p.Workers(), unordered: f.unordered, failFast: f.failFast}
+}
+
+// startPool creates the pool on e.
+func (s *session) startPool(cfg pool.Config) error {
+	p, err := pool.New(s.e, cfg)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	s.p = p
+	return nil
+}
+
+// payload is output as JSON shows it: text when it is valid UTF-8, base64
+// otherwise (DESIGN.md, result line).
+type payload struct {
+	Text   *string `json:"output,omitempty"`
+	Base64 string  `json:"output_base64,omitempty"`
+}
+
+func newPayload(b []byte) payload {
+	if utf8.Valid(b) {
+		s := string(b)
+		return payload{Text: &s}
+	}
+	return payload{Base64: base64.StdEncoding.EncodeToString(b)}
+}
+
+// millis is a duration as fractional milliseconds, to the microsecond.
+func millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
+
+// jsonLine encodes v as one line of JSON, "<" and "&" left as they are.
+func jsonLine(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return []byte(fmt.Sprintf("{\"error\": %q}\n", err.Error()))
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wasmpool/wasmpool/engine"
+)
+
+type runFlags struct {
+	engineFlags
+	fn      string
+	input   string
+	env     []string
+	mounts  []string
+	timeout time.Duration
+	params  string
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run MODULE [-- ARGS...]",
+		Short: "Run one task: a WASI command, or one exported function",
+		Long: `Run one task in a fresh sandbox.
+
+Without --func, MODULE must be a WASI command (it exports _start): ARGS are its
+arguments, stdin is its stdin (read whole when it is not a terminal, or from
+--input), its stdout and stderr are printed, and its exit code is wasmpool's.
+
+With --func NAME, the export is called: an SDK task (signature () -> i32)
+gets its input from --input FILE|- and its output is printed on stdout; any
+other export is called with --params "1,2" and its results are printed.
+
+The guest sees only what it is given: --env variables (none of the host's)
+and --mount directories (no other file).
+
+` + exitHelp,
+		Example: `  wasmpool run hello.wasm
+  echo hi | wasmpool run upper.wasm --func upper --input -
+  wasmpool run add.wasm --func add --params 2,3
+  wasmpool run tool.wasm --env K=V --mount ./data:/data:ro -- ls /data`,
+		Args: minArgs(1, "MODULE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runTask(cmd, &f, args[0], args[1:])
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.fn, "func", "", "exported function to call (default: run the WASI command)")
+	fs.StringVar(&f.input, "input", "", `task input: a file, or "-" for stdin`)
+	fs.StringArrayVar(&f.env, "env", nil, "environment variable KEY=VALUE for the guest (repeat)")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "host directory HOST:GUEST[:ro] the guest may see (repeat)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "stop the task after this long, e.g. 500ms, 2s (default none)")
+	fs.StringVar(&f.params, "params", "", `raw arguments for a non-SDK export, comma-separated, e.g. "1,2"`)
+	f.engineFlags.add(fs)
+	return cmd
+}
+
+func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []string) error {
+	if err := checkTimeout(f.timeout); err != nil {
+		return err
+	}
+	env, err := parseEnv(f.env)
+	if err != nil {
+		return err
+	}
+	var mounts []engine.Mount
+	for _, spec := range f.mounts {
+		m, err := parseMount(spec, "")
+		if err != nil {
+			return usagef("--mount: %v", err)
+		}
+		if err := checkMount(m); err != nil {
+			return &usageError{msg: err.Error()}
+		}
+		mounts = append(mounts, m)
+	}
+	if f.params != "" && f.fn == "" {
+		return usagef("--params needs --func: the export to call")
+	}
+	if _, err := statModule(path); err != nil {
+		return err
+	}
+	input, haveInput, err := a.readInput(f.input, f.fn == "")
+	if err != nil {
+		return err
+	}
+
+	ctx := a.ctx
+	e, err := f.newEngine(ctx, cmd.Flags(), a.stderr)
+	if err != nil {
+		return err
+	}
+	defer e.Close(ctx)
+	a.started(path)
+	m, err := e.CompileFile(ctx, path)
+	if err != nil {
+		return err
+	}
+	a.module = m.Name()
+
+	t := engine.Task{Module: m, Func: f.fn, Input: input, Args: args, Env: env, Mounts: mounts, Timeout: f.timeout}
+	var results []engine.Export
+	if f.fn == "" {
+		if !m.IsCommand() {
+			return usagef("module %s is not a WASI command (it has no _start): name a function with --func (exports: %s)",
+				m.Name(), exportList(m))
+		}
+	} else {
+		x, ok := findExport(m, f.fn)
+		if !ok {
+			return &usageError{msg: fmt.Sprintf("module %s has no exported function %q (exports: %s)", m.Name(), f.fn, exportList(m)), hint: true}
+		}
+		if f.params != "" || !x.IsTask() {
+			if t.Params, err = parseParams(f.params, x); err != nil {
+				return usagef("--params: %v", err)
+			}
+		}
+		if haveInput && !x.IsTask() {
+			return usagef("--input: %s %s is not an SDK task (signature () -> i32); use --params", f.fn, x.Signature())
+		}
+		results = []engine.Export{x}
+	}
+	res, err := e.Run(ctx, t)
+	_, werr := a.stdout.Write(res.Output)
+	_, _ = a.stderr.Write(res.Stderr)
+	if err == nil && len(results) == 1 && res.Values != nil {
+		_, werr = fmt.Fprintln(a.stdout, formatValues(res.Values, results[0].Results))
+	}
+	if err != nil {
+		var exit *engine.ExitError
+		if errors.As(err, &exit) && f.fn == "" && exitCode(err) == int(exit.Code) {
+			// A command's own exit code is wasmpool's: it said what it had to.
+			return &exitStatus{code: int(exit.Code)}
+		}
+		return err
+	}
+	if werr != nil && !errors.Is(werr, os.ErrClosed) {
+		return fmt.Errorf("writing the output: %w", werr)
+	}
+	return nil
+}
+
+// readInput returns the task's input: the named file, stdin for "-", and for
+// a command with no --input, stdin when it is not a terminal.
+func (a *app) readInput(name string, command bool) ([]byte, bool, error) {
+	switch {
+	case name == "-":
+		b, err := io.ReadAll(a.stdin)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading stdin: %w", err)
+		}
+		return b, true, nil
+	case name != "":
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, false, fileError("input", name, err)
+		}
+		return b, true, nil
+	case command && a.stdin != nil && !isTerminal(a.stdin):
+		b, err := io.ReadAll(a.stdin)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading stdin: %w", err)
+		}
+		return b, false, nil
+	}
+	return nil, false, nil
+}
+
+func findExport(m *engine.Module, name string) (engine.Export, bool) {
+	for _, x := range m.Exports() {
+		if x.Name == name {
+			return x, true
+		}
+	}
+	return engine.Export{}, false
+}
+
+// exportList names the callable exports, marking SDK tasks, for messages.
+func exportList(m *engine.Module) string {
+	var names []string
+	for _, x := range m.Exports() {
+		if x.Name == "_start" || x.Name == "_initialize" {
+			continue
+		}
+		names = append(names, x.Name+" "+x.Signature())
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}

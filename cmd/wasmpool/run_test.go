@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRunCommand(t *testing.T) {
+	r := cli(t, "", "run", wat(t, "hello"))
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "hello from wasm\n", r.stdout)
+	assert.Empty(t, r.stderr)
+}
+
+func TestRunTimeout(t *testing.T) {
+	r := cli(t, "", "run", wat(t, "spin"), "--func", "spin", "--timeout", "50ms")
+	assert.Equal(t, exitTimeout, r.code)
+	line := singleLine(t, r.stderr)
+	assert.Contains(t, line, "timed out")
+	assert.Contains(t, line, "spin.wasm")
+	assert.True(t, strings.HasPrefix(line, "wasmpool: "), line)
+}
+
+func TestRunTrap(t *testing.T) {
+	for _, name := range []string{"divzero", "unreachable"} {
+		t.Run(name, func(t *testing.T) {
+			r := cli(t, "", "run", wat(t, name), "--func", "run")
+			assert.Equal(t, exitTrap, r.code)
+			line := singleLine(t, r.stderr)
+			assert.Contains(t, line, name+".wasm")
+			assert.Contains(t, line, "trapped")
+		})
+	}
+	r := cli(t, "", "run", wat(t, "divzero"), "--func", "run")
+	assert.Contains(t, r.stderr, "divide by zero")
+}
+
+func TestRunExitCodePassesThrough(t *testing.T) {
+	r := cli(t, "", "run", wat(t, "exit"), "--", "a", "b", "c")
+	assert.Equal(t, 3, r.code, r.stderr)
+	r = cli(t, "", "run", wat(t, "exit"))
+	assert.Equal(t, exitOK, r.code, r.stderr)
+}
+
+func TestRunSDKTask(t *testing.T) {
+	upper := gomod(t, "upper")
+	r := cli(t, "abc", "run", upper, "--func", "upper", "--input", "-")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "ABC", r.stdout)
+
+	in := writeFiles(t, "from a file")
+	r = cli(t, "", "run", upper, "--func", "upper", "--input", in[0])
+	assert.Equal(t, "FROM A FILE", r.stdout)
+}
+
+func TestRunTaskFailure(t *testing.T) {
+	r := cli(t, "not a number", "run", gomod(t, "fib"), "--func", "fib", "--input", "-")
+	assert.Equal(t, exitFailed, r.code)
+	line := singleLine(t, r.stderr)
+	assert.Contains(t, line, "fib.wasm")
+}
+
+func TestRunWASICommandIO(t *testing.T) {
+	cmd := gomod(t, "wasicmd")
+	r := cli(t, "piped in", "run", cmd, "--", "upper")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "PIPED IN", strings.TrimSpace(r.stdout))
+
+	// The guest sees only the environment it is given.
+	t.Setenv("WASMPOOL_LEAK_CHECK", "host-secret")
+	r = cli(t, "", "run", cmd, "--env", "K=V", "--", "env")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "K=V")
+	assert.NotContains(t, r.stdout, "host-secret")
+
+	dir := t.TempDir()
+	r = cli(t, "", "run", cmd, "--mount", dir+":/data:ro", "--", "ls", "/data")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+}
+
+func TestRunRawParams(t *testing.T) {
+	r := cli(t, "", "run", wat(t, "add"), "--func", "add", "--params", "2,-5")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "-3\n", r.stdout)
+
+	r = cli(t, "", "run", wat(t, "add"), "--func", "add", "--params", "1")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "(i32, i32) -> i32")
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	add := wat(t, "add")
+	cases := map[string][]string{
+		"missing file":   {"run", "/no/such/dir/missing.wasm"},
+		"no module":      {"run"},
+		"unknown flag":   {"run", add, "--bogus"},
+		"no function":    {"run", add, "--func", "nope"},
+		"not a command":  {"run", add},
+		"bad memory":     {"run", add, "--func", "add", "--params", "1,2", "--memory", "lots"},
+		"bad env":        {"run", add, "--env", "novalue"},
+		"bad mount":      {"run", add, "--mount", "/tmp"},
+		"missing mount":  {"run", add, "--mount", "/no/such/dir:/data"},
+		"unknown cmd":    {"frobnicate"},
+		"params no func": {"run", add, "--params", "1,2"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := cli(t, "", args...)
+			assert.Equal(t, exitUsage, r.code, r.stderr)
+			assert.True(t, strings.HasPrefix(r.stderr, "wasmpool: "), r.stderr)
+			assert.LessOrEqual(t, strings.Count(r.stderr, "\n"), 2, r.stderr) // the error, maybe a hint
+			assert.Empty(t, r.stdout)
+		})
+	}
+	r := cli(t, "", "run", "/no/such/dir/missing.wasm")
+	assert.Contains(t, r.stderr, "/no/such/dir/missing.wasm")
+}
+
+func TestRunBadModule(t *testing.T) {
+	r := cli(t, "", "run", wat(t, "not_wasm"))
+	assert.Equal(t, exitBadModule, r.code)
+	line := singleLine(t, r.stderr)
+	assert.Contains(t, line, "not_wasm.wasm")
+}
+
+func TestRunMemoryLimit(t *testing.T) {
+	r := cli(t, "", "run", wat(t, "membomb"), "--func", "run", "--memory", "1MiB")
+	assert.Equal(t, exitMemoryLimit, r.code, r.stderr)
+	assert.Contains(t, singleLine(t, r.stderr), "memory limit")
+}
+
+func TestRunInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := cliContext(t, ctx, "", "run", wat(t, "spin"), "--func", "spin")
+	assert.Equal(t, exitCancelled, r.code, r.stderr)
+}
+
+func TestInspect(t *testing.T) {
+	r := cli(t, "", "inspect", wat(t, "add"))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "add")
+	assert.Contains(t, r.stdout, "(i32, i32) -> i32")
+	assert.Contains(t, r.stdout, "library")
+
+	r = cli(t, "", "inspect", "--json", gomod(t, "upper"))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var rep inspectReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	assert.Equal(t, "upper.wasm", rep.Name)
+	assert.Equal(t, kindReactor, rep.Kind)
+	assert.Contains(t, rep.Tasks, "upper")
+	classes := map[string]bool{}
+	for _, im := range rep.Imports {
+		classes[im.Class] = true
+	}
+	assert.True(t, classes[classABI], "upper imports the wasmpool ABI: %+v", rep.Imports)
+
+	r = cli(t, "", "inspect", "--json", wat(t, "hello"))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	assert.Equal(t, kindCommand, rep.Kind)
+}
+
+func TestInspectCacheHit(t *testing.T) {
+	dir := t.TempDir()
+	var rep inspectReport
+	for i, want := range []bool{false, true} {
+		r := cli(t, "", "inspect", "--json", "--cache-dir", dir, wat(t, "add"))
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+		assert.Equal(t, want, rep.CacheHit, "run %d", i)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := cli(t, "", "version")
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stdout, "wasmpool")
+	assert.Contains(t, r.stdout, "wazero")
+	assert.Contains(t, r.stdout, "go1.")
+}
+
+func TestBench(t *testing.T) {
+	in := writeFiles(t, "bench me")
+	r := cli(t, "", "bench", gomod(t, "upper"), "--func", "upper", "--input", in[0], "--tasks", "20", "--workers", "2")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "threads")
+	assert.Contains(t, r.stdout, "processes")
+
+	r = cli(t, "", "bench", wat(t, "divzero"), "--func", "run", "--tasks", "3", "--mode", "process")
+	assert.Equal(t, exitTrap, r.code)
+	assert.Contains(t, r.stderr, "3 of 3 tasks failed")
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/pool"
+)
+
+// job is one task of a map or a batch on its way through the pool.
+type job struct {
+	index int    // position in the input, from 0 (set by the runner)
+	label string // how messages name it: an input file, "line 3"
+	task  engine.Task
+	err   error // set when the job failed before it could run (bad line, unreadable input)
+	meta  any   // whatever the caller needs to print the outcome
+}
+
+// outcome is a job's end.
+type outcome struct {
+	job *job
+	res engine.Result
+	err error
+}
+
+type runOptions struct {
+	window    int  // most jobs submitted but not yet emitted
+	unordered bool // emit in completion order instead of input order
+	failFast  bool // stop at the first failure, cancelling the rest
+}
+
+// summary is how a run ended.
+type summary struct {
+	total, failed int
+	status        int  // exit status: 0, or that of the first failure in input order (or the one that stopped it)
+	interrupted   bool // the context ended (SIGINT): the run stopped early
+}
+
+// runJobs feeds the pool from next, keeping at most opts.window jobs in flight
+// (so an endless input runs in constant memory), and calls emit for each
+// outcome in input order, or in completion order when opts.unordered. With
+// opts.failFast, the first failure emitted stops it: what is in flight is
+// cancelled and not emitted. It returns once every submitted task has ended,
+// so nothing outlives it.
+func runJobs(ctx context.Context, p *pool.Pool, next func() (*job, bool), opts runOptions, prog *progress, emit func(outcome)) summary {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	window := max(opts.window, 1)
+	done := make(chan outcome, window) // never more than window in flight: sends never block
+
+	var (
+		sum       summary
+		submitted int // jobs taken from next
+		emitted   int // in input order: the index of the next one to emit
+		inflight  int
+		exhausted bool
+		stopping  bool
+		firstFail = -1 // input index of the failure that decides the status
+		pending   = map[int]outcome{}
+	)
+
+	emitOne := func(o outcome) {
+		if stopping {
+			return
+		}
+		if o.err != nil && ctx.Err() != nil {
+			// Cancelled by the interrupt: not this job's failure.
+			stopping = true
+			return
+		}
+		sum.total++
+		if o.err != nil {
+			sum.failed++
+			if firstFail < 0 || o.job.index < firstFail {
+				firstFail = o.job.index
+				sum.status = failureStatus(o.err)
+			}
+		}
+		prog.add(o.err != nil)
+		emit(o)
+		if o.err != nil && opts.failFast {
+			stopping = true
+			cancel()
+		}
+	}
+	deliver := func(o outcome) {
+		if opts.unordered {
+			emitOne(o)
+			return
+		}
+		pending[o.job.index] = o
+		for {
+			o, ok := pending[emitted]
+			if !ok {
+				return
+			}
+			delete(pending, emitted)
+			emitted++
+			emitOne(o)
+		}
+	}
+	room := func() bool {
+		if opts.unordered {
+			return inflight < window
+		}
+		return submitted-emitted < window
+	}
+
+	for {
+		for !exhausted && !stopping && ctx.Err() == nil && room() {
+			j, ok := next()
+			if !ok {
+				exhausted = true
+				prog.setTotal(submitted)
+				break
+			}
+			j.index = submitted
+			submitted++
+			if j.err != nil {
+				deliver(outcome{job: j, err: j.err})
+				continue
+			}
+			inflight++
+			f := p.Submit(runCtx, j.task)
+			f.OnDone(func(f *future.Future[engine.Result]) {
+				res, err := f.Result(context.Background())
+				done <- outcome{job: j, res: res, err: err}
+			})
+		}
+		if ctx.Err() != nil && !stopping {
+			stopping = true
+		}
+		if inflight == 0 {
+			break
+		}
+		o := <-done
+		inflight--
+		deliver(o)
+	}
+	sum.interrupted = ctx.Err() != nil
+	if sum.interrupted {
+		sum.status = exitCancelled
+	}
+	return sum
+}

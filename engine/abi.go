@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// ABIModule is the name of the host module that implements the guest ABI.
+const ABIModule = "wasmpool"
+
+// failureMessageLimit caps what error_write keeps: a failure message is a
+// sentence, not a data channel, so a guest cannot use it to flood the host.
+const failureMessageLimit = 64 << 10
+
+// callState is the host's side of one task on one instance: the task's input,
+// the output it has written, and the first reason the host found to stop it.
+// Host functions find it through the context wazero hands them.
+type callState struct {
+	fn      string
+	input   []byte
+	output  cappedBuffer
+	stderr  cappedBuffer
+	failure cappedBuffer
+	// fault is the first host-side reason the task failed (ABI misuse, output
+	// limit); it wins over whatever error the interrupted guest then returns.
+	fault error
+	stop  context.CancelCauseFunc
+}
+
+type callStateKey struct{}
+
+func stateFrom(ctx context.Context) *callState {
+	st, _ := ctx.Value(callStateKey{}).(*callState)
+	return st
+}
+
+// abort records why the task failed and stops the guest: the call's context
+// is cancelled, which wazero turns into closing the instance at the guest's
+// next function entry or loop header.
+func (st *callState) abort(err error) {
+	if st.fault == nil {
+		st.fault = err
+	}
+	if st.stop != nil {
+		st.stop(err)
+	}
+}
+
+// errABIMisuse is the panic value a host function uses to abort the guest on
+// a bad pointer. wazero recovers it into the call's error; the real cause is
+// already in callState.fault.
+var errABIMisuse = errors.New("wasmpool: guest passed an invalid pointer to the host ABI")
+
+// guestBytes returns the guest memory [ptr, ptr+length), or aborts the task
+// with an out-of-bounds trap. Pointers and lengths are i32 on the wire; they
+// are read as unsigned so that a negative one is simply out of range, and the
+// sum is computed in 64 bits so that it cannot wrap.
+func guestBytes(st *callState, mod api.Module, call string, ptr, length uint32) []byte {
+	mem := mod.Memory()
+	var size uint32
+	if mem != nil {
+		size = mem.Size()
+	}
+	if mem == nil || uint64(ptr)+uint64(length) > uint64(size) {
+		st.abort(&TrapError{
+			Kind: TrapOutOfBounds,
+			Func: st.fn,
+			Message: fmt.Sprintf("%s(ptr=%d, len=%d) reaches past the guest's %d-byte memory",
+				call, int32(ptr), int32(length), size),
+		})
+		panic(errABIMisuse)
+	}
+	b, _ := mem.Read(ptr, length)
+	return b
+}
+
+func defineABI(r wazero.Runtime) wazero.HostModuleBuilder {
+	i32 := api.ValueTypeI32
+	b := r.NewHostModuleBuilder(ABIModule)
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(abiInputSize), nil, []api.ValueType{i32}).
+		WithParameterNames().WithResultNames("size").
+		Export("input_size")
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(abiInputRead), []api.ValueType{i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("ptr", "len").WithResultNames("n").
+		Export("input_read")
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(abiOutputWrite), []api.ValueType{i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("ptr", "len").WithResultNames("status").
+		Export("output_write")
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(abiErrorWrite), []api.ValueType{i32, i32}, nil).
+		WithParameterNames("ptr", "len").
+		Export("error_write")
+	return b
+}
+
+func abiInputSize(ctx context.Context, _ api.Module, stack []uint64) {
+	var n int
+	if st := stateFrom(ctx); st != nil {
+		n = len(st.input)
+	}
+	stack[0] = api.EncodeI32(int32(n))
+}
+
+// abiInputRead copies the input from its start: reading is stateless, so a
+// guest (or an SDK helper) may read the input as often as it likes.
+func abiInputRead(ctx context.Context, mod api.Module, stack []uint64) {
+	st := stateFrom(ctx)
+	if st == nil {
+		stack[0] = 0
+		return
+	}
+	ptr, length := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
+	dst := guestBytes(st, mod, "input_read", ptr, length)
+	stack[0] = api.EncodeI32(int32(copy(dst, st.input)))
+}
+
+func abiOutputWrite(ctx context.Context, mod api.Module, stack []uint64) {
+	st := stateFrom(ctx)
+	if st == nil {
+		stack[0] = api.EncodeI32(-1)
+		return
+	}
+	ptr, length := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
+	src := guestBytes(st, mod, "output_write", ptr, length)
+	if !st.output.append(src) {
+		stack[0] = api.EncodeI32(-1)
+		return
+	}
+	stack[0] = 0
+}
+
+func abiErrorWrite(ctx context.Context, mod api.Module, stack []uint64) {
+	st := stateFrom(ctx)
+	if st == nil {
+		return
+	}
+	ptr, length := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
+	src := guestBytes(st, mod, "error_write", ptr, length)
+	// Past the cap the message is simply cut: it is still a failure.
+	room := failureMessageLimit - len(st.failure.buf)
+	if room > 0 {
+		st.failure.buf = append(st.failure.buf, src[:min(len(src), room)]...)
+	}
+}

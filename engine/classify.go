@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// timeoutCause marks a context that ended because the task's own Timeout
+// ran out, so the error can say "after 2s" rather than just "deadline".
+type timeoutCause struct{ d time.Duration }
+
+func (c *timeoutCause) Error() string        { return fmt.Sprintf("timed out after %v", c.d) }
+func (c *timeoutCause) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// classify turns what wazero returned for one call into the error the user
+// sees, in order of what is most telling: a host-side fault (ABI misuse,
+// output limit) first, then the memory limit, then the context, then the
+// guest's own exit or trap.
+func (inst *Instance) classify(callCtx context.Context, err error, t *Task) error {
+	st := &inst.st
+	if st.fault != nil {
+		return st.fault
+	}
+	fn := t.Func
+	if fn == "" {
+		fn = "_start"
+	}
+	if err == nil {
+		if callCtx.Err() != nil {
+			// The deadline or a cancel fired while the guest was in a host
+			// function that returned early because of it (a ctx-aware
+			// capability, say) and the guest then returned before its next
+			// checkpoint. Its result may rest on that cut-short work, and
+			// wazero has already marked the instance closed: report what
+			// happened to the task, not a success.
+			return contextError(callCtx, fn)
+		}
+		return nil
+	}
+	if inst.mem != nil && inst.mem.hit {
+		return inst.memoryLimitError(fn)
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		code := exit.ExitCode()
+		if callCtx.Err() != nil && (code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled) {
+			return contextError(callCtx, fn)
+		}
+		if code == 0 {
+			return nil
+		}
+		return &ExitError{Code: code, Stderr: tail(st.stderr.buf, 4<<10)}
+	}
+	if callCtx.Err() != nil {
+		return contextError(callCtx, fn)
+	}
+	var de *detailError
+	if errors.As(err, &de) {
+		return err // already ours (e.g. a bad mount)
+	}
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	te := trapFrom(err, fn)
+	if te.Kind == TrapUnreachable {
+		te.Abort = runtimeAbort(st.stderr.buf)
+	}
+	return te
+}
+
+// runtimeAbort finds why a guest's language runtime gave up, in what it wrote
+// to stderr just before trapping. A Go reactor (like any Go library) aborts
+// with an unreachable trap on a panic or a fatal error instead of exiting, so
+// the trap alone says nothing; the runtime's own line ("panic: boom",
+// "fatal error: all goroutines are asleep - deadlock!") says everything.
+func runtimeAbort(stderr []byte) string {
+	for _, prefix := range []string{"panic: ", "fatal error: "} {
+		s := string(stderr)
+		// The first such line is the cause; later ones are follow-ups
+		// ("panic: boom [recovered]", "panic during panic").
+		i := strings.Index(s, prefix)
+		if i < 0 || (i > 0 && s[i-1] != '\n') {
+			continue
+		}
+		line, _, _ := strings.Cut(s[i:], "\n")
+		if len(line) > 200 {
+			line = line[:200] + "…"
+		}
+		return strings.TrimSpace(line)
+	}
+	return ""
+}
+
+func contextError(ctx context.Context, fn string) error {
+	cause := context.Cause(ctx)
+	var tc *timeoutCause
+	switch {
+	case errors.As(cause, &tc):
+		return withDetail(ErrTimeout, nil, "function %q timed out after %v", fn, tc.d)
+	case errors.Is(cause, context.DeadlineExceeded):
+		return withDetail(ErrTimeout, nil, "function %q timed out: the context's deadline passed", fn)
+	case cause == nil || cause == context.Canceled:
+		return withDetail(ErrCancelled, nil, "function %q was cancelled", fn)
+	default:
+		// Keep the canceller's reason (say, the pool shutting down) matchable.
+		return withDetail(ErrCancelled, cause, "function %q was cancelled: %v", fn, cause)
+	}
+}
+
+// trapMessages maps wazero's runtime error texts to trap kinds. wazero keeps
+// its error values internal, so the text is the stable interface.
+var trapMessages = []struct {
+	text string
+	kind TrapKind
+}{
+	{"unreachable", TrapUnreachable},
+	{"out of bounds memory access", TrapOutOfBounds},
+	{"invalid table access", TrapOutOfBounds},
+	{"stack overflow", TrapStackOverflow},
+	{"integer divide by zero", TrapDivideByZero},
+	{"integer overflow", TrapIntegerOverflow},
+	{"invalid conversion to integer", TrapInvalidConversion},
+	{"indirect call type mismatch", TrapIndirectCall},
+}
+
+func trapFrom(err error, fn string) *TrapError {
+	text := err.Error()
+	msg, stack, _ := strings.Cut(text, "\nwasm stack trace:\n")
+	msg = strings.TrimPrefix(msg, "wasm error: ")
+	te := &TrapError{Kind: TrapOther, Func: fn, Message: msg, Stack: strings.TrimSpace(stack)}
+	for _, tm := range trapMessages {
+		if msg == tm.text {
+			te.Kind = tm.kind
+			break
+		}
+	}
+	if te.Kind == TrapOther {
+		te.Message = firstLine(msg)
+	}
+	return te
+}
+
+func asExit(err error) (*ExitError, bool) {
+	var ee *ExitError
+	ok := errors.As(err, &ee)
+	return ee, ok
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return append([]byte(nil), b...)
+}

@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"github.com/tetratelabs/wazero"
+)
+
+const (
+	defaultMemoryLimit = 256 << 20
+	defaultOutputLimit = 16 << 20
+	wasmPageSize       = 64 << 10
+	// maxWasmPages is the most a 32-bit linear memory can address. The
+	// runtime is configured with it so that wazero never refuses a grow on its
+	// own: our allocator refuses instead, and so can tell the task that it hit
+	// the memory limit (wazero's own refusal leaves no trace).
+	maxWasmPages = 65536
+)
+
+// Config configures an Engine. The zero value is ready to use.
+type Config struct {
+	// MemoryLimitBytes caps each instance's linear memory. 0 means 256 MiB.
+	// It is rounded up to whole 64 KiB pages.
+	MemoryLimitBytes uint64
+	// OutputLimitBytes caps a task's output and, separately, its stderr.
+	// 0 means 16 MiB.
+	OutputLimitBytes int
+	// CacheDir holds compiled code on disk, shared by every process that
+	// points at it. "" keeps compiled code in memory only.
+	CacheDir string
+	// Interpreter selects wazero's interpreter instead of its compiler:
+	// slower code, no native code generation.
+	Interpreter bool
+	// HostModules are capabilities granted to guests: host functions that a
+	// plugin may import. A module importing anything not granted here (nor
+	// WASI, nor the wasmpool ABI) is refused at compile time with ErrBadModule.
+	HostModules []HostModule
+	// Deterministic, when set, gives every instance a fixed wall clock and a
+	// seeded random source, so that a task can be replayed bit for bit. By
+	// default guests see the real clocks and a cryptographic random source.
+	Deterministic *Determinism
+}
+
+// Determinism fixes what is otherwise the only non-reproducible input to a
+// guest: time and randomness.
+type Determinism struct {
+	WalltimeUnixNano int64 // the wall clock every instance reads (it does not advance)
+	Seed             int64 // seeds the random source of every instance
+}
+
+// HostModule is a capability the embedder grants to guests: a host module of
+// the given Name whose functions Define adds to the builder. Define is called
+// once per wazero runtime the engine creates (a process-like pool has one per
+// worker), so it must be safe to call more than once and should not hold
+// per-runtime state.
+//
+//	engine.HostModule{Name: "kv", Define: func(b wazero.HostModuleBuilder) {
+//		b.NewFunctionBuilder().WithFunc(func(ctx context.Context, key uint32) uint32 { ... }).Export("get")
+//	}}
+type HostModule struct {
+	Name   string
+	Define func(b wazero.HostModuleBuilder)
+}
+
+func (c Config) memoryLimit() uint64 {
+	limit := c.MemoryLimitBytes
+	if limit == 0 {
+		limit = defaultMemoryLimit
+	}
+	// Round up to whole pages: a guest can only grow by pages.
+	limit = (limit + wasmPageSize - 1) / wasmPageSize * wasmPageSize
+	if limit > maxWasmPages*wasmPageSize {
+		limit = maxWasmPages * wasmPageSize
+	}
+	return limit
+}
+
+func (c Config) outputLimit() int {
+	if c.OutputLimitBytes <= 0 {
+		return defaultOutputLimit
+	}
+	return c.OutputLimitBytes
+}

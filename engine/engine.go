@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Engine compiles modules and runs tasks, each in its own sandbox. It is safe
+// for concurrent use. One Engine per process is the intended use: compiled
+// code is kept for the Engine's life and shared by every runtime it creates.
+type Engine struct {
+	cfg      Config
+	memLimit uint64
+	outLimit int
+	cache    wazero.CompilationCache
+	rtConfig wazero.RuntimeConfig
+	shared   *Runtime
+
+	mu       sync.Mutex
+	modules  map[moduleKey]*compileCall
+	runtimes map[*Runtime]struct{}
+	closed   bool
+}
+
+// moduleKey makes compiling content-addressed: the same bytes under the same
+// name are the same *Module. Compile uses an empty name, so the same bytes
+// given twice to Compile return the same pointer.
+type moduleKey struct{ digest, name string }
+
+// compileCall lets concurrent compiles of the same bytes share one result.
+type compileCall struct {
+	done chan struct{}
+	m    *Module
+	err  error
+}
+
+// New creates an Engine. Close it to release compiled code and runtimes.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.MemoryLimitBytes > maxWasmPages*wasmPageSize {
+		return nil, fmt.Errorf("engine: MemoryLimitBytes %d is over the 4 GiB a 32-bit guest can address", cfg.MemoryLimitBytes)
+	}
+	for i, h := range cfg.HostModules {
+		if h.Name == "" || h.Define == nil {
+			return nil, fmt.Errorf("engine: HostModules[%d] needs a Name and a Define function", i)
+		}
+		if h.Name == ABIModule || h.Name == wasiModule {
+			return nil, fmt.Errorf("engine: HostModules[%d]: the name %q is reserved", i, h.Name)
+		}
+	}
+	e := &Engine{
+		cfg:      cfg,
+		memLimit: cfg.memoryLimit(),
+		outLimit: cfg.outputLimit(),
+		modules:  map[moduleKey]*compileCall{},
+		runtimes: map[*Runtime]struct{}{},
+	}
+	var err error
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
+			return nil, fmt.Errorf("engine: cache directory: %w", err)
+		}
+		e.cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("engine: cache directory: %w", err)
+		}
+	} else {
+		e.cache = wazero.NewCompilationCache()
+	}
+	e.rtConfig = runtimeConfig(cfg, e.cache)
+	e.shared, err = e.newRuntime(ctx)
+	if err != nil {
+		_ = e.cache.Close(ctx)
+		return nil, err
+	}
+	return e, nil
+}
+
+func runtimeConfig(cfg Config, cache wazero.CompilationCache) wazero.RuntimeConfig {
+	rc := wazero.NewRuntimeConfig()
+	if cfg.Interpreter {
+		rc = wazero.NewRuntimeConfigInterpreter()
+	}
+	return rc.
+		// Timeouts and Cancel must stop a guest stuck in a loop; this is the
+		// only way wazero can interrupt running guest code.
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(maxWasmPages).
+		WithCompilationCache(cache)
+}
+
+// Config returns the configuration the engine was created with.
+func (e *Engine) Config() Config { return e.cfg }
+
+// MemoryLimit is the per-instance memory cap in bytes, after defaults and
+// rounding.
+func (e *Engine) MemoryLimit() uint64 { return e.memLimit }
+
+// Compile compiles wasm, or returns the *Module already compiled from the same
+// bytes. The module's Name is a short digest. Errors match ErrBadModule (or
+// ErrMemoryLimit for a module whose declared minimum memory is over the limit).
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	return e.compile(ctx, wasm, "")
+}
+
+// CompileFile reads and compiles the module at path; its Name is the file's
+// base name.
+func (e *Engine) CompileFile(ctx context.Context, path string) (*Module, error) {
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Module: filepath.Base(path), Err: withDetail(ErrBadModule, err, "cannot read the module: %v", unwrapPathError(err))}
+	}
+	return e.compile(ctx, wasm, filepath.Base(path))
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func (e *Engine) compile(ctx context.Context, wasm []byte, name string) (*Module, error) {
+	sum := sha256.Sum256(wasm)
+	digest := hex.EncodeToString(sum[:])
+	key := moduleKey{digest: digest, name: name}
+
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if c, ok := e.modules[key]; ok {
+		e.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.m, c.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	// A module of the same bytes under another name shares the compiled code.
+	var twin *Module
+	for k, c := range e.modules {
+		if k.digest == digest {
+			select {
+			case <-c.done:
+				twin = c.m
+			default:
+			}
+			if twin != nil {
+				break
+			}
+		}
+	}
+	c := &compileCall{done: make(chan struct{})}
+	e.modules[key] = c
+	e.mu.Unlock()
+
+	if name == "" {
+		name = digest[:12]
+	}
+	if twin != nil {
+		m := *twin
+		m.name = name
+		c.m = &m
+	} else {
+		c.m, c.err = e.compileNew(ctx, wasm, name, digest)
+	}
+	if c.err != nil {
+		// Failures are not cached: the next attempt compiles again, so a
+		// transient failure (a cache dir briefly unreadable) is not permanent.
+		e.mu.Lock()
+		delete(e.modules, key)
+		e.mu.Unlock()
+		c.m = nil
+	}
+	close(c.done)
+	return c.m, c.err
+}
+
+func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest string) (*Module, error) {
+	bad := func(cause error, format string, args ...any) error {
+		return &Error{Module: name, Err: withDetail(ErrBadModule, cause, format, args...)}
+	}
+	minPages, err := declaredMemoryMinPages(wasm)
+	if err != nil {
+		return nil, bad(err, "not a valid WebAssembly module: %v", err)
+	}
+	if minPages*wasmPageSize > e.memLimit {
+		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: fmt.Sprintf(
+			"the module declares a minimum memory of %s, over the limit of %s", formatBytes(minPages*wasmPageSize), formatBytes(e.memLimit))}}
+	}
+
+	cacheBefore := e.cacheEntries()
+	start := time.Now()
+	compiled, err := e.shared.r.CompileModule(ctx, wasm)
+	repaired := false
+	if err != nil && e.cfg.CacheDir != "" && strings.Contains(err.Error(), "compilationcache") {
+		// A corrupt or truncated entry on disk: replace it and try once more,
+		// so a damaged cache never becomes a permanent failure.
+		if rerr := e.repairCacheEntry(ctx, wasm); rerr == nil {
+			repaired = true
+			compiled, err = e.shared.r.CompileModule(ctx, wasm)
+		}
+	}
+	elapsed := time.Since(start)
+	if err != nil {
+		return nil, bad(err, "not a valid WebAssembly module: %v", firstLine(err.Error()))
+	}
+	m := &Module{
+		name:        name,
+		digest:      digest,
+		wasm:        wasm,
+		compiled:    compiled,
+		memMin:      minPages,
+		compileTime: elapsed,
+		// A repaired entry was compiled afresh, though it replaced a file.
+		cacheHit: !repaired && e.cfg.CacheDir != "" && cacheBefore >= 0 && e.cacheEntries() == cacheBefore,
+	}
+	if err := e.describe(m); err != nil {
+		_ = compiled.Close(ctx)
+		return nil, &Error{Module: name, Err: err}
+	}
+	return m, nil
+}
+
+// describe fills in the module's exports and imports and refuses imports
+// this host does not provide: better a clear error at compile time, naming
+// the import, than an instantiation failure on every task.
+func (e *Engine) describe(m *Module) error {
+	for name, def := range m.compiled.ExportedFunctions() {
+		m.exports = append(m.exports, Export{Name: name, Params: def.ParamTypes(), Results: def.ResultTypes()})
+		switch name {
+		case "_start":
+			m.command = true
+		case "_initialize":
+			m.initialize = true
+		}
+	}
+	slices.SortFunc(m.exports, func(a, b Export) int { return strings.Compare(a.Name, b.Name) })
+
+	for _, def := range m.compiled.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		m.imports = append(m.imports, Import{Module: mod, Name: name, Kind: "func", Params: def.ParamTypes(), Results: def.ResultTypes()})
+		if err := e.checkImport(mod, name, def); err != nil {
+			return err
+		}
+	}
+	for _, def := range m.compiled.ImportedMemories() {
+		mod, name, _ := def.Import()
+		m.imports = append(m.imports, Import{Module: mod, Name: name, Kind: "memory"})
+		return withDetail(ErrBadModule, nil, "imports memory %s.%s, which this host does not provide (guests must define their own memory)", mod, name)
+	}
+	return nil
+}
+
+func (e *Engine) checkImport(mod, name string, def api.FunctionDefinition) error {
+	host := e.shared.r.Module(mod)
+	if host == nil {
+		return withDetail(ErrBadModule, nil, "imports %s.%s, but host module %q is not granted to guests (granted: %s)",
+			mod, name, mod, e.grantedModules())
+	}
+	want, ok := host.ExportedFunctionDefinitions()[name]
+	if !ok {
+		return withDetail(ErrBadModule, nil, "imports %s.%s, which host module %q does not provide", mod, name, mod)
+	}
+	if !slices.Equal(want.ParamTypes(), def.ParamTypes()) || !slices.Equal(want.ResultTypes(), def.ResultTypes()) {
+		return withDetail(ErrBadModule, nil, "imports %s.%s as %s, but the host provides %s",
+			mod, name, signature(def.ParamTypes(), def.ResultTypes()), signature(want.ParamTypes(), want.ResultTypes()))
+	}
+	return nil
+}
+
+func (e *Engine) grantedModules() string {
+	names := []string{ABIModule, wasiModule}
+	for _, h := range e.cfg.HostModules {
+		names = append(names, h.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Run runs one task in a fresh instance of the shared runtime and closes it.
+// It is the simplest way to run a task; a pool reuses instances and runs
+// tasks in parallel.
+func (e *Engine) Run(ctx context.Context, t Task) (Result, error) {
+	return e.shared.Run(ctx, t)
+}
+
+// Close releases every runtime the engine created and its compiled code.
+// Tasks still running are stopped.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	runtimes := make([]*Runtime, 0, len(e.runtimes))
+	for rt := range e.runtimes {
+		runtimes = append(runtimes, rt)
+	}
+	e.mu.Unlock()
+	var errs []error
+	for _, rt := range runtimes {
+		errs = append(errs, rt.Close(ctx))
+	}
+	errs = append(errs, e.cache.Close(ctx))
+	return errors.Join(errs...)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func formatBytes(n uint64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

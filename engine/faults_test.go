@@ -1,0 +1,221 @@
+package engine_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/wasmpool/wasmpool/engine"
+)
+
+func TestTrapsAreClassified(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	for _, tc := range []struct {
+		module string
+		kind   engine.TrapKind
+	}{
+		{"unreachable", engine.TrapUnreachable},
+		{"oob", engine.TrapOutOfBounds},
+		{"divzero", engine.TrapDivideByZero},
+		{"intoverflow", engine.TrapIntegerOverflow},
+		{"badconv", engine.TrapInvalidConversion},
+		{"indirect", engine.TrapIndirectCall},
+		{"recurse", engine.TrapStackOverflow},
+	} {
+		t.Run(tc.module, func(t *testing.T) {
+			m := compileWAT(t, e, tc.module)
+			_, err := e.Run(context.Background(), engine.Task{Module: m, Func: "run"})
+			var trap *engine.TrapError
+			require.ErrorAs(t, err, &trap)
+			assert.Equal(t, tc.kind, trap.Kind, "trap: %v", err)
+			assert.Equal(t, "run", trap.Func)
+			assert.Contains(t, err.Error(), tc.module+".wasm")
+			assert.NotContains(t, err.Error(), "\n", "an error reads as one line")
+		})
+	}
+	assert.Equal(t, "divide by zero", engine.TrapDivideByZero.String())
+}
+
+func TestTimeoutStopsInfiniteLoops(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	for _, tc := range []struct {
+		name string
+		m    *engine.Module
+		fn   string
+	}{
+		{"wat", compileWAT(t, e, "spin"), "spin"},
+		{"go", compileGo(t, e, "hostile"), "spin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.Run(context.Background(), engine.Task{Module: tc.m, Func: tc.fn, Timeout: 50 * time.Millisecond})
+			require.ErrorIs(t, err, engine.ErrTimeout)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.NotErrorIs(t, err, engine.ErrCancelled)
+			assert.Contains(t, err.Error(), "timed out after 50ms")
+		})
+	}
+}
+
+func TestContextDeadlineIsATimeout(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := e.Run(ctx, engine.Task{Module: compileWAT(t, e, "spin"), Func: "spin"})
+	require.ErrorIs(t, err, engine.ErrTimeout)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestCancelStopsRunningGuest(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	m := compileWAT(t, e, "spin")
+	ctx, cancel := context.WithCancel(context.Background())
+	// spin never returns on its own, so whenever the cancel lands, only the
+	// cancel can end the call.
+	stop := time.AfterFunc(20*time.Millisecond, cancel)
+	defer stop.Stop()
+	_, err := e.Run(ctx, engine.Task{Module: m, Func: "spin"})
+	require.ErrorIs(t, err, engine.ErrCancelled)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, engine.ErrTimeout)
+}
+
+func TestMemoryLimit(t *testing.T) {
+	e := newEngine(t, engine.Config{MemoryLimitBytes: 16 << 20})
+	for _, tc := range []struct {
+		name string
+		m    *engine.Module
+		fn   string
+	}{
+		{"wat grow then trap", compileWAT(t, e, "membomb"), "run"},
+		{"wat grow then return status", compileWAT(t, e, "membomb_soft"), "run"},
+		{"go allocate forever", compileGo(t, e, "hostile"), "membomb"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.Run(context.Background(), engine.Task{Module: tc.m, Func: tc.fn, Timeout: time.Minute})
+			require.ErrorIs(t, err, engine.ErrMemoryLimit)
+			assert.Contains(t, err.Error(), "16 MiB")
+		})
+	}
+}
+
+func TestOutputLimit(t *testing.T) {
+	const limit = 1 << 20
+	e := newEngine(t, engine.Config{OutputLimitBytes: limit})
+	for _, tc := range []struct {
+		name string
+		m    *engine.Module
+		fn   string
+	}{
+		{"wat ABI flood", compileWAT(t, e, "flood"), "flood"},
+		{"go ABI flood", compileGo(t, e, "hostile"), "flood"},
+		{"go stderr flood", compileGo(t, e, "hostile"), "stderrflood"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := e.Run(context.Background(), engine.Task{Module: tc.m, Func: tc.fn, Timeout: time.Minute})
+			require.ErrorIs(t, err, engine.ErrOutputLimit)
+			assert.LessOrEqual(t, len(res.Output), limit, "the host never holds more than the limit")
+			assert.LessOrEqual(t, len(res.Stderr), limit)
+		})
+	}
+}
+
+func TestABIMisuseIsAnOutOfBoundsTrap(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	m := compileWAT(t, e, "abuse")
+	for _, fn := range []string{"read_neg", "read_huge", "read_past", "write_oob", "write_wrap", "write_neglen", "error_oob"} {
+		t.Run(fn, func(t *testing.T) {
+			_, err := e.Run(context.Background(), engine.Task{Module: m, Func: fn, Input: []byte("some input")})
+			var trap *engine.TrapError
+			require.ErrorAs(t, err, &trap)
+			assert.Equal(t, engine.TrapOutOfBounds, trap.Kind, "%v", err)
+			assert.Equal(t, fn, trap.Func)
+		})
+	}
+	_, err := e.Run(context.Background(), engine.Task{Module: m, Func: "ok"})
+	assert.NoError(t, err)
+}
+
+func TestCommandExitCodes(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	m := compileWAT(t, e, "exit")
+	for _, code := range []int{0, 1, 255} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			args := make([]string, code)
+			res, err := e.Run(context.Background(), engine.Task{Module: m, Args: args})
+			assert.Equal(t, uint32(code), res.ExitCode)
+			if code == 0 {
+				require.NoError(t, err)
+				return
+			}
+			var exit *engine.ExitError
+			require.ErrorAs(t, err, &exit)
+			assert.Equal(t, uint32(code), exit.Code)
+		})
+	}
+}
+
+func TestGoGuestFailures(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	m := compileGo(t, e, "hostile")
+	// A Go reactor aborts (an unreachable trap) where a command would exit 2;
+	// the error carries the runtime's own reason.
+	for _, tc := range []struct{ fn, abort string }{
+		{"panic", "panic: boom"},
+		{"deadlock", "fatal error: all goroutines are asleep - deadlock!"},
+	} {
+		t.Run(tc.fn, func(t *testing.T) {
+			res, err := e.Run(context.Background(), engine.Task{Module: m, Func: tc.fn, Timeout: time.Minute})
+			var trap *engine.TrapError
+			require.ErrorAs(t, err, &trap)
+			assert.Equal(t, engine.TrapUnreachable, trap.Kind)
+			assert.Equal(t, tc.abort, trap.Abort)
+			assert.Contains(t, err.Error(), tc.abort)
+			assert.Contains(t, string(res.Stderr), tc.abort)
+		})
+	}
+}
+
+func TestInstanceReuseAndBreakage(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx := context.Background()
+	rt, err := e.NewRuntime(ctx)
+	require.NoError(t, err)
+	defer rt.Close(ctx)
+
+	counter := compileGo(t, e, "counter")
+	task := engine.Task{Module: counter, Func: "count"}
+	inst, err := rt.Instantiate(ctx, task)
+	require.NoError(t, err)
+	for want := 1; want <= 3; want++ {
+		res, err := inst.Call(ctx, task)
+		require.NoError(t, err)
+		assert.Equal(t, strconv.Itoa(want), string(res.Output), "a warm instance keeps its state")
+	}
+	assert.Equal(t, 3, inst.Calls())
+	require.NoError(t, inst.Close(ctx))
+
+	// A fresh instance per task sees none of it.
+	for range 2 {
+		res, err := rt.Run(ctx, task)
+		require.NoError(t, err)
+		assert.Equal(t, "1", string(res.Output))
+	}
+
+	// An instance that saw an error refuses further calls.
+	spin := compileGo(t, e, "hostile")
+	inst, err = rt.Instantiate(ctx, engine.Task{Module: spin, Func: "echo"})
+	require.NoError(t, err)
+	res, err := inst.Call(ctx, engine.Task{Module: spin, Func: "echo", Input: []byte("x")})
+	require.NoError(t, err)
+	assert.Equal(t, "x", string(res.Output))
+	_, err = inst.Call(ctx, engine.Task{Module: spin, Func: "spin", Timeout: 20 * time.Millisecond})
+	require.ErrorIs(t, err, engine.ErrTimeout)
+	assert.True(t, inst.Broken())
+	_, err = inst.Call(ctx, engine.Task{Module: spin, Func: "echo"})
+	assert.ErrorContains(t, err, "cannot be reused")
+	assert.False(t, inst.Fits(&engine.Task{Module: spin, Func: "echo"}))
+	require.NoError(t, inst.Close(ctx))
+}

@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Module is a compiled WebAssembly module, ready to instantiate. Modules are
+// content-addressed: compiling the same bytes again returns the same *Module,
+// so holding on to one costs nothing and comparing two is comparing content.
+// A Module belongs to the Engine that compiled it and lives as long as it.
+type Module struct {
+	name     string
+	digest   string
+	wasm     []byte
+	compiled wazero.CompiledModule // in the engine's shared runtime
+
+	exports    []Export
+	imports    []Import
+	command    bool // exports _start
+	initialize bool // exports _initialize (a reactor)
+	memMin     uint64
+
+	compileTime time.Duration
+	cacheHit    bool
+}
+
+// Export is an exported function and its signature.
+type Export struct {
+	Name    string
+	Params  []api.ValueType
+	Results []api.ValueType
+}
+
+// Import is a function or memory the module needs from the host.
+type Import struct {
+	Module, Name string
+	Kind         string // "func" or "memory"
+	Params       []api.ValueType
+	Results      []api.ValueType
+}
+
+// IsTask reports whether the export has the task signature () -> i32 of the
+// wasmpool ABI: called with no Params, it is run as an SDK task.
+func (x Export) IsTask() bool {
+	return len(x.Params) == 0 && len(x.Results) == 1 && x.Results[0] == api.ValueTypeI32
+}
+
+// Signature renders the export's type the way the WebAssembly text format
+// would, e.g. "(i32, i32) -> i32".
+func (x Export) Signature() string { return signature(x.Params, x.Results) }
+
+// Signature renders a function import's type; empty for a memory.
+func (x Import) Signature() string {
+	if x.Kind != "func" {
+		return ""
+	}
+	return signature(x.Params, x.Results)
+}
+
+func signature(params, results []api.ValueType) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, p := range params {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(api.ValueTypeName(p))
+	}
+	b.WriteString(") -> ")
+	switch len(results) {
+	case 0:
+		b.WriteString("()")
+	case 1:
+		b.WriteString(api.ValueTypeName(results[0]))
+	default:
+		b.WriteByte('(')
+		for i, r := range results {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(api.ValueTypeName(r))
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// Name is the file's base name for a module compiled from a file, or a short
+// digest for one compiled from bytes. Errors use it to say which module failed.
+func (m *Module) Name() string { return m.name }
+
+// Digest is the hex SHA-256 of the module's bytes.
+func (m *Module) Digest() string { return m.digest }
+
+// Exports lists the exported functions with their signatures, sorted by name.
+func (m *Module) Exports() []Export { return append([]Export(nil), m.exports...) }
+
+// Imports lists what the module imports from the host.
+func (m *Module) Imports() []Import { return append([]Import(nil), m.imports...) }
+
+// IsCommand reports whether the module is a WASI command (it exports _start):
+// run it with an empty Task.Func.
+func (m *Module) IsCommand() bool { return m.command }
+
+// Size is the length of the module's bytes.
+func (m *Module) Size() int { return len(m.wasm) }
+
+// MemoryMinBytes is the smallest linear memory the module declares.
+func (m *Module) MemoryMinBytes() uint64 { return m.memMin * wasmPageSize }
+
+// CompileTime is how long compiling took, and CacheHit whether the compiled
+// code came from the on-disk cache.
+func (m *Module) CompileTime() time.Duration { return m.compileTime }
+
+// CacheHit reports whether the compiled code was read from Config.CacheDir.
+func (m *Module) CacheHit() bool { return m.cacheHit }
+
+func (m *Module) export(name string) (Export, bool) {
+	for _, x := range m.exports {
+		if x.Name == name {
+			return x, true
+		}
+	}
+	return Export{}, false
+}
+
+// exportNames lists the callable exports for an error message.
+func (m *Module) exportNames() string {
+	var names []string
+	for _, x := range m.exports {
+		if x.Name == "_start" || x.Name == "_initialize" {
+			continue
+		}
+		names = append(names, x.Name+" "+x.Signature())
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}

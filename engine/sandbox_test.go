@@ -1,0 +1,189 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/testmod"
+)
+
+// runCmd runs the wasicmd command module with args.
+func runCmd(t *testing.T, e *engine.Engine, task engine.Task) (engine.Result, error) {
+	t.Helper()
+	task.Module = compileGo(t, e, "wasicmd")
+	task.Timeout = time.Minute
+	return e.Run(context.Background(), task)
+}
+
+func TestCommandStdioArgsExit(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	res, err := runCmd(t, e, engine.Task{Args: []string{"upper"}, Input: []byte("shout\n")})
+	require.NoError(t, err)
+	assert.Equal(t, "SHOUT\n", string(res.Output))
+	assert.Equal(t, uint32(0), res.ExitCode)
+
+	res, err = runCmd(t, e, engine.Task{Args: []string{"args", "a b", "c"}})
+	require.NoError(t, err)
+	assert.Equal(t, "args\na b\nc\n", string(res.Output))
+
+	res, err = runCmd(t, e, engine.Task{Args: []string{"exit", "7"}})
+	var exit *engine.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, uint32(7), exit.Code)
+	assert.Equal(t, uint32(7), res.ExitCode)
+
+	res, err = runCmd(t, e, engine.Task{Args: []string{"stderr", "oops"}})
+	require.NoError(t, err)
+	assert.Equal(t, "oops", strings.TrimSpace(string(res.Stderr)))
+}
+
+func TestEnvironmentIsExactlyWhatWasGiven(t *testing.T) {
+	t.Setenv("WASMPOOL_HOST_SECRET", "do-not-leak")
+	e := newEngine(t, engine.Config{})
+	res, err := runCmd(t, e, engine.Task{Args: []string{"env"}, Env: map[string]string{"B": "2", "A": "1"}})
+	require.NoError(t, err)
+	assert.Equal(t, "A=1\nB=2\n", string(res.Output))
+
+	res, err = runCmd(t, e, engine.Task{Args: []string{"env"}})
+	require.NoError(t, err)
+	assert.Empty(t, string(res.Output))
+
+	// Exports see the same: the Go hostile module prints its environment.
+	m := compileGo(t, e, "hostile")
+	res, err = e.Run(context.Background(), engine.Task{Module: m, Func: "printenv", Env: map[string]string{"ONLY": "me"}})
+	require.NoError(t, err)
+	assert.Equal(t, "ONLY=me", strings.TrimSpace(string(res.Output)))
+}
+
+func TestNoFileWithoutAMount(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	for _, path := range []string{"/etc/passwd", "../go.mod", "go.mod", "/"} {
+		t.Run(path, func(t *testing.T) {
+			_, err := runCmd(t, e, engine.Task{Args: []string{"cat", path}})
+			var exit *engine.ExitError
+			require.ErrorAs(t, err, &exit, "reading %s without a mount must fail", path)
+		})
+	}
+}
+
+func TestMounts(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	rw, ro, outside := t.TempDir(), t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ro, "in.txt"), []byte("read me"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("secret"), 0o644))
+	mounts := []engine.Mount{{HostPath: rw, GuestPath: "/out"}, {HostPath: ro, GuestPath: "/in", ReadOnly: true}}
+
+	res, err := runCmd(t, e, engine.Task{Args: []string{"cat", "/in/in.txt"}, Mounts: mounts})
+	require.NoError(t, err)
+	assert.Equal(t, "read me", string(res.Output))
+
+	_, err = runCmd(t, e, engine.Task{Args: []string{"write", "/out/new.txt", "written"}, Mounts: mounts})
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(rw, "new.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "written", string(got))
+
+	for _, args := range [][]string{
+		{"write", "/in/new.txt", "x"},
+		{"write", "/in/in.txt", "x"},
+		{"rm", "/in/in.txt"},
+		{"mv", "/in/in.txt", "/in/moved.txt"},
+		{"mkdir", "/in/dir"},
+	} {
+		_, err = runCmd(t, e, engine.Task{Args: args, Mounts: mounts})
+		var exit *engine.ExitError
+		require.ErrorAs(t, err, &exit, "a read-only mount must refuse %v", args)
+	}
+	got, err = os.ReadFile(filepath.Join(ro, "in.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "read me", string(got), "the read-only file is untouched")
+	entries, err := os.ReadDir(ro)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1)
+
+	rel, err := filepath.Rel(rw, filepath.Join(outside, "secret.txt"))
+	require.NoError(t, err)
+	for _, path := range []string{"/out/../" + rel, "/out/" + rel, "/etc/passwd"} {
+		res, err = runCmd(t, e, engine.Task{Args: []string{"cat", path}, Mounts: mounts})
+		require.Error(t, err, "reading %s must fail", path)
+		assert.NotContains(t, string(res.Output), "secret")
+	}
+
+	_, err = runCmd(t, e, engine.Task{Args: []string{"ls", "/"}, Mounts: []engine.Mount{{HostPath: filepath.Join(rw, "nope"), GuestPath: "/x"}}})
+	require.ErrorIs(t, err, engine.ErrBadModule)
+	assert.Contains(t, err.Error(), "nope")
+}
+
+func TestOtherToolchainCommand(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	m, err := e.CompileFile(context.Background(), testmod.C(t, "wasicat"))
+	require.NoError(t, err)
+	require.True(t, m.IsCommand())
+	ctx := context.Background()
+
+	res, err := e.Run(ctx, engine.Task{Module: m, Input: []byte("from stdin")})
+	require.NoError(t, err)
+	assert.Equal(t, "from stdin", string(res.Output))
+
+	res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-e", "K"}, Env: map[string]string{"K": "v"}})
+	require.NoError(t, err)
+	assert.Equal(t, "v\n", string(res.Output))
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f"), []byte("file body"), 0o644))
+	res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-f", "/data/f"}, Mounts: []engine.Mount{{HostPath: dir, GuestPath: "/data"}}})
+	require.NoError(t, err)
+	assert.Equal(t, "file body", string(res.Output))
+
+	res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-x", "3"}})
+	assert.Equal(t, uint32(3), res.ExitCode)
+	var exit *engine.ExitError
+	require.ErrorAs(t, err, &exit)
+}
+
+func TestDiskCacheSurvivesCorruptEntries(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	wasm := testmod.Bytes(t, "upper")
+	run := func(want bool) {
+		t.Helper()
+		e := newEngine(t, engine.Config{CacheDir: dir})
+		m, err := e.Compile(ctx, wasm)
+		require.NoError(t, err)
+		assert.Equal(t, want, m.CacheHit(), "cache hit")
+		res, err := e.Run(ctx, engine.Task{Module: m, Func: "upper", Input: []byte("ok")})
+		require.NoError(t, err)
+		assert.Equal(t, "OK", string(res.Output))
+		require.NoError(t, e.Close(ctx))
+	}
+	run(false)
+	run(true)
+
+	var entries []string
+	require.NoError(t, filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			entries = append(entries, p)
+		}
+		return err
+	}))
+	require.NotEmpty(t, entries)
+	sort.Strings(entries)
+	for i, p := range entries {
+		// Garbage in one, truncation in the others: both must be survivable.
+		if i == 0 {
+			require.NoError(t, os.WriteFile(p, []byte("garbage, not compiled code"), 0o644))
+		} else {
+			require.NoError(t, os.Truncate(p, 10))
+		}
+	}
+	run(false) // detected, replaced, recompiled
+	run(true)  // and the replacement is a good entry
+}

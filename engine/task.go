@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// Task is one unit of work: a function (or a WASI command) of a module, with
+// everything the guest may see. The guest sees nothing else: no host
+// environment variable, no file outside Mounts, no network.
+type Task struct {
+	Module  *Module
+	Func    string            // exported function to call; "" runs the WASI command (_start)
+	Input   []byte            // stdin for a command; the SDK input for an export
+	Params  []uint64          // raw wasm arguments, for an export that does not use the SDK ABI
+	Args    []string          // argv after the program name, for a command
+	Env     map[string]string // the guest's whole environment; the host's is never inherited
+	Mounts  []Mount           // the only host directories the guest can see; none by default
+	Timeout time.Duration     // 0: only the context bounds it
+}
+
+// Mount makes one host directory visible to the guest at GuestPath.
+type Mount struct {
+	HostPath, GuestPath string
+	ReadOnly            bool
+}
+
+// Result is what a task produced.
+type Result struct {
+	Output   []byte        // the SDK output of an export, or the stdout of a command
+	Stderr   []byte        // what the guest wrote to stderr (for an export, its stdout too)
+	Values   []uint64      // raw results of a Params call
+	ExitCode uint32        // a command's exit code (0 on success)
+	Duration time.Duration // time spent inside the sandbox
+	Wait     time.Duration // time spent queued before a worker took the task (set by a pool)
+}
+
+// sameSandbox reports whether a and b would build identical instances: the
+// same module, arguments, environment and mounts. A warm instance is only
+// reused for a task it fits, so a task never sees another task's settings.
+func sameSandbox(a, b *Task) bool {
+	return a.Module == b.Module &&
+		slices.Equal(a.Args, b.Args) &&
+		maps.Equal(a.Env, b.Env) &&
+		slices.Equal(a.Mounts, b.Mounts)
+}
+
+// fsConfig turns mounts into wazero's FS config. Host paths must be existing
+// directories: a typo should fail the task with a clear message, not give the
+// guest an empty directory.
+func fsConfig(mounts []Mount) (wazero.FSConfig, error) {
+	cfg := wazero.NewFSConfig()
+	seen := map[string]bool{}
+	for _, m := range mounts {
+		if m.HostPath == "" {
+			return nil, fmt.Errorf("mount %q: the host path is empty", m.GuestPath)
+		}
+		host, err := filepath.Abs(m.HostPath)
+		if err != nil {
+			return nil, fmt.Errorf("mount %s: %w", m.HostPath, err)
+		}
+		info, err := os.Stat(host)
+		if err != nil {
+			return nil, fmt.Errorf("mount %s: %w", m.HostPath, unwrapPathError(err))
+		}
+		if !info.IsDir() {
+			return nil, fmt.Errorf("mount %s: not a directory", m.HostPath)
+		}
+		guest := m.GuestPath
+		if guest == "" {
+			guest = "/"
+		}
+		guest = path.Clean("/" + guest)
+		if seen[guest] {
+			return nil, fmt.Errorf("mount %s: guest path %s is mounted twice", m.HostPath, guest)
+		}
+		seen[guest] = true
+		if m.ReadOnly {
+			cfg = cfg.WithReadOnlyDirMount(host, guest)
+		} else {
+			cfg = cfg.WithDirMount(host, guest)
+		}
+	}
+	return cfg, nil
+}

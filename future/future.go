@@ -1,0 +1,198 @@
+package future
+
+import (
+	"context"
+	"sync"
+)
+
+// Future is the read side of a result that will exist later: wait for it,
+// look at its state, cancel it, or ask to be called when it is done. It is
+// safe for concurrent use. Create one with New.
+type Future[T any] struct {
+	mu        sync.Mutex
+	state     State
+	val       T
+	err       error // a *Failure, or nil on success
+	callbacks []func(*Future[T])
+	// waiters are the channels of Wait and AsCompleted calls blocked on this
+	// future. Unlike callbacks they are removed when their call returns, so
+	// repeated waits with short timeouts do not pile up on a long-lived future.
+	waiters map[chan<- *Future[T]]struct{}
+	done    chan struct{}
+}
+
+// Promise is the write side: whoever does the work marks it running and
+// resolves it. Only the first outcome counts.
+type Promise[T any] struct{ f *Future[T] }
+
+// New returns a pending future and the promise that completes it.
+func New[T any]() (*Future[T], *Promise[T]) {
+	f := &Future[T]{done: make(chan struct{})}
+	return f, &Promise[T]{f: f}
+}
+
+// Future returns the future this promise completes.
+func (p *Promise[T]) Future() *Future[T] { return p.f }
+
+// Start marks a pending future Running and returns true. It returns false if
+// the future was cancelled (or already started or done): the work must then
+// not begin. It is Python's set_running_or_notify_cancel.
+func (p *Promise[T]) Start() bool {
+	f := p.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state != Pending {
+		return false
+	}
+	f.state = Running
+	return true
+}
+
+// Resolve completes the future with a value and an error: Succeeded when err
+// is nil (a typed nil pointer counts as nil), Failed otherwise. The value is
+// kept in both cases, so a failed task can still report what it produced. It
+// returns false, changing nothing, if the future was already done: the first
+// outcome wins.
+func (p *Promise[T]) Resolve(v T, err error) bool {
+	if isNil(err) {
+		return p.f.settle(Succeeded, v, nil)
+	}
+	return p.f.settle(Failed, v, &Failure{Err: err})
+}
+
+// settle records the outcome, runs the callbacks, then wakes the waiters.
+// Callbacks run before Done is closed so that whoever waits on the future
+// also sees every effect of its callbacks (the pool keeps its statistics in
+// one); a callback that asks its own future for the result still gets it at
+// once, because Result looks at the recorded outcome before waiting.
+func (f *Future[T]) settle(s State, v T, err error) bool {
+	f.mu.Lock()
+	if f.state.Final() {
+		f.mu.Unlock()
+		return false
+	}
+	f.state, f.val, f.err = s, v, err
+	callbacks := f.callbacks
+	f.callbacks = nil
+	f.mu.Unlock()
+
+	for _, fn := range callbacks {
+		f.call(fn)
+	}
+
+	f.mu.Lock()
+	for ch := range f.waiters {
+		ch <- f // buffered for every future of its call: never blocks
+	}
+	f.waiters = nil
+	f.mu.Unlock()
+	close(f.done)
+	return true
+}
+
+// Result waits for the outcome and returns it. A task's error comes as a
+// *Failure (which unwraps to it); if ctx ends first, Result returns the bare
+// ctx.Err() and leaves the work alone, like Python's result(timeout).
+func (f *Future[T]) Result(ctx context.Context) (T, error) {
+	if v, err, ok := f.outcome(); ok {
+		return v, err
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		// An outcome that arrived at the same moment still wins.
+		if v, err, ok := f.outcome(); ok {
+			return v, err
+		}
+		var zero T
+		return zero, ctx.Err()
+	}
+	v, err, _ := f.outcome()
+	return v, err
+}
+
+// Err waits like Result and returns only the error: nil on success, the
+// task's *Failure, or ctx.Err() if ctx ends first (Python's exception()).
+func (f *Future[T]) Err(ctx context.Context) error {
+	_, err := f.Result(ctx)
+	return err
+}
+
+func (f *Future[T]) outcome() (T, error, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.state.Final() {
+		var zero T
+		return zero, nil, false
+	}
+	return f.val, f.err, true
+}
+
+// Done returns a channel that is closed once the future is done and its
+// callbacks have run.
+func (f *Future[T]) Done() <-chan struct{} { return f.done }
+
+// State returns the future's current state.
+func (f *Future[T]) State() State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state
+}
+
+// Cancel ends a pending or running future as Cancelled and returns true; the
+// producer learns of it through its OnDone callback and stops the work.
+// Cancelling a cancelled future again is still true; a future that finished
+// otherwise returns false. The future's error is then ErrCancelled.
+func (f *Future[T]) Cancel() bool {
+	var zero T
+	if f.settle(Cancelled, zero, &Failure{Err: ErrCancelled}) {
+		return true
+	}
+	return f.State() == Cancelled
+}
+
+// OnDone arranges for fn to be called once with the future when it is done:
+// callbacks run in the order they were added, on the goroutine that completes
+// the future, or at once on the caller's if it is already done. A panic in fn
+// is recovered and reported (see SetPanicHandler); it never reaches the
+// goroutine that completed the future nor stops the other callbacks.
+func (f *Future[T]) OnDone(fn func(*Future[T])) {
+	f.mu.Lock()
+	if !f.state.Final() {
+		f.callbacks = append(f.callbacks, fn)
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	f.call(fn)
+}
+
+func (f *Future[T]) call(fn func(*Future[T])) {
+	defer func() {
+		if r := recover(); r != nil {
+			reportPanic(r)
+		}
+	}()
+	fn(f)
+}
+
+// addWaiter registers ch to receive f when it is done and returns true, or
+// returns false if f is done already.
+func (f *Future[T]) addWaiter(ch chan<- *Future[T]) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state.Final() {
+		return false
+	}
+	if f.waiters == nil {
+		f.waiters = make(map[chan<- *Future[T]]struct{})
+	}
+	f.waiters[ch] = struct{}{}
+	return true
+}
+
+func (f *Future[T]) removeWaiter(ch chan<- *Future[T]) {
+	f.mu.Lock()
+	delete(f.waiters, ch)
+	f.mu.Unlock()
+}

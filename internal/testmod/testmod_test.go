@@ -1,0 +1,56 @@
+package testmod_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/wasmpool/wasmpool/internal/testmod"
+)
+
+var wasmMagic = []byte("\x00asm")
+
+func TestPathBuildsOnceAndCaches(t *testing.T) {
+	p := testmod.Path(t, "upper")
+	assert.Equal(t, "upper.wasm", filepath.Base(p))
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(b, wasmMagic), "a wasm binary")
+
+	start := time.Now()
+	assert.Equal(t, p, testmod.Path(t, "upper"))
+	assert.Less(t, time.Since(start), 100*time.Millisecond, "the second call is memoized")
+	assert.Equal(t, b, testmod.Bytes(t, "upper"))
+}
+
+func TestBuildUnknownModule(t *testing.T) {
+	_, err := testmod.Build("no-such-module")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no-such-module")
+	_, err = testmod.Build("../upper")
+	require.Error(t, err)
+}
+
+func TestNames(t *testing.T) {
+	names, err := testmod.Names()
+	require.NoError(t, err)
+	assert.Contains(t, names, "upper")
+	assert.Contains(t, names, "wasicmd")
+}
+
+func TestRoot(t *testing.T) {
+	root, err := testmod.Root()
+	require.NoError(t, err)
+	assert.FileExists(t, filepath.Join(root, "go.mod"))
+	assert.DirExists(t, filepath.Join(root, "modules", "go"))
+}
+
+func TestCommittedModules(t *testing.T) {
+	p := testmod.WAT(t, "add")
+	assert.Equal(t, "add.wasm", filepath.Base(p))
+	assert.True(t, bytes.HasPrefix(testmod.WATBytes(t, "add"), wasmMagic), "a wasm binary")
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds modules/c/wasicat.c into testdata/c/wasicat.wasm (a WASI command).
+# Needs clang, wasm-ld, wasi-libc and libclang-rt-*-dev-wasm32 (Debian layout:
+# headers in /usr/include/wasm32-wasi, libs in /usr/lib/wasm32-wasi).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+CC=${CC:-clang}
+SYSROOT=${WASI_SYSROOT:-/usr}
+
+mkdir -p testdata/c
+"$CC" --target=wasm32-wasi --sysroot="$SYSROOT" -O2 -Wall -Wextra \
+  -Wl,--strip-all \
+  -o testdata/c/wasicat.wasm modules/c/wasicat.c
+chmod 0644 testdata/c/wasicat.wasm

@@ -1,0 +1,4 @@
+;; unreachable: "run" executes the unreachable instruction (trap "wasm error: unreachable").
+(module
+  (func (export "run") (result i32)
+    unreachable))

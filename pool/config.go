@@ -1,0 +1,88 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/wasmpool/wasmpool/engine"
+)
+
+// Mode chooses how workers hold their sandboxes.
+type Mode int
+
+const (
+	// Threads shares one runtime among all workers, and each worker keeps a
+	// warm instance per module that it reuses across tasks: a task costs a
+	// function call, and state may carry over like a thread's globals.
+	Threads Mode = iota
+	// Processes gives each worker its own runtime and every task a fresh
+	// instance: a task costs an instantiation, and nothing of one task
+	// survives into the next.
+	Processes
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Threads:
+		return "threads"
+	case Processes:
+		return "processes"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode reads a mode as the CLI spells it: "thread(s)" or "process(es)".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "thread", "threads":
+		return Threads, nil
+	case "process", "processes":
+		return Processes, nil
+	}
+	return 0, fmt.Errorf("unknown mode %q: want thread or process", s)
+}
+
+// Config configures a Pool. The zero value is a thread-like pool with one
+// worker per CPU.
+type Config struct {
+	Mode              Mode
+	Workers           int           // 0 means runtime.GOMAXPROCS(0); negative is an error
+	QueueSize         int           // queued tasks before Submit blocks (backpressure); 0 means 64 × Workers
+	TaskTimeout       time.Duration // default for tasks without their own; 0 means none
+	MaxTasksPerWorker int           // Threads: rebuild a worker's instance after N tasks; 0 means never
+	Init              *engine.Task  // called once on every new instance before its first task; failure breaks the pool
+	// IdleTimeout frees a Threads worker's warm instances after they sat
+	// unused this long, giving their memory back. 0 keeps them.
+	IdleTimeout time.Duration
+}
+
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.Mode != Threads && c.Mode != Processes {
+		errs = append(errs, fmt.Errorf("unknown Mode %d", int(c.Mode)))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("Workers is %d: want 0 (one per CPU) or more", c.Workers))
+	}
+	if c.QueueSize < 0 {
+		errs = append(errs, fmt.Errorf("QueueSize is %d: want 0 (the default) or more", c.QueueSize))
+	}
+	if c.TaskTimeout < 0 || c.IdleTimeout < 0 || c.MaxTasksPerWorker < 0 {
+		errs = append(errs, errors.New("TaskTimeout, IdleTimeout and MaxTasksPerWorker cannot be negative"))
+	}
+	if c.Init != nil && c.Init.Func == "" {
+		errs = append(errs, errors.New("Init needs a Func: the export to call on every new instance"))
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("pool: invalid config: %w", errors.Join(errs...))
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 64 * c.Workers
+	}
+	return c, nil
+}

@@ -1,0 +1,56 @@
+package pool
+
+import (
+	"context"
+	"iter"
+
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
+)
+
+// Map runs every task of tasks on the pool and yields the results in input
+// order. It reads tasks lazily, submitting at most a window of 2 × Workers
+// ahead of the result being waited for, so an endless input runs in constant
+// memory. A failed task yields its error in its place and the rest go on.
+// Breaking out of the loop cancels the tasks still in flight; if ctx ends
+// first, Map yields one last (Result{}, ctx.Err()) and stops.
+func (p *Pool) Map(ctx context.Context, tasks iter.Seq[engine.Task]) iter.Seq2[engine.Result, error] {
+	return func(yield func(engine.Result, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		// Cancelling on the way out is what stops in-flight tasks when the
+		// caller breaks out of the loop: they were all submitted under ctx.
+		defer cancel()
+		next, stop := iter.Pull(tasks)
+		defer stop()
+
+		window := 2 * p.cfg.Workers
+		inflight := make([]*future.Future[engine.Result], 0, window)
+		exhausted := false
+		for {
+			for !exhausted && len(inflight) < window {
+				t, ok := next()
+				if !ok {
+					exhausted = true
+					break
+				}
+				inflight = append(inflight, p.Submit(ctx, t))
+			}
+			if len(inflight) == 0 {
+				return
+			}
+			f := inflight[0]
+			copy(inflight, inflight[1:])
+			inflight[len(inflight)-1] = nil
+			inflight = inflight[:len(inflight)-1]
+
+			res, err := f.Result(ctx)
+			if ctx.Err() != nil {
+				yield(engine.Result{}, ctx.Err())
+				return
+			}
+			if !yield(res, future.Cause(err)) {
+				return
+			}
+		}
+	}
+}

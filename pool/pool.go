@@ -1,0 +1,338 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
+)
+
+var (
+	// ErrShutdown is the error of a task submitted after Shutdown or Close,
+	// and the cause wrapped by a running task that Close interrupted.
+	ErrShutdown = errors.New("pool is shut down")
+	// ErrBroken is the error of every task once the pool's Init task has
+	// failed; the error wraps Init's failure too.
+	ErrBroken = errors.New("pool is broken")
+)
+
+// Pool runs tasks on a fixed set of workers. Submit and Map are safe for
+// concurrent use; Shutdown and Close may be called more than once, from any
+// goroutine, including from inside a future's OnDone callback.
+type Pool struct {
+	e     *engine.Engine
+	cfg   Config
+	queue chan *job
+
+	// Submit holds mu for reading while it may send on queue; stopping takes
+	// it for writing, after which no send can happen and the queue's content
+	// is final.
+	mu                            sync.RWMutex
+	stopping                      bool
+	stopCh                        chan struct{} // closed when Shutdown or Close begins: wakes blocked Submits
+	drainCh                       chan struct{} // closed by Shutdown: workers finish the queue, then exit
+	killCh                        chan struct{} // closed by Close: workers stop at once
+	stopOnce, drainOnce, killOnce sync.Once
+
+	broken atomic.Pointer[brokenError]
+
+	shared  *engine.Runtime // Threads: the runtime every worker shares
+	workers []*worker
+	life    lifecycle
+	stats   counters
+}
+
+// New starts a pool of workers running tasks on e. The pool does not own e:
+// close the pool before closing the engine.
+func New(e *engine.Engine, cfg Config) (*Pool, error) {
+	if e == nil {
+		return nil, errors.New("pool: the engine is nil")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{
+		e:       e,
+		cfg:     cfg,
+		queue:   make(chan *job, cfg.QueueSize),
+		stopCh:  make(chan struct{}),
+		drainCh: make(chan struct{}),
+		killCh:  make(chan struct{}),
+	}
+	p.life.changed = make(chan struct{})
+	ctx := context.Background()
+	if cfg.Mode == Threads {
+		if p.shared, err = e.NewRuntime(ctx); err != nil {
+			return nil, fmt.Errorf("pool: %w", err)
+		}
+	}
+	for i := range cfg.Workers {
+		w := &worker{p: p, id: i, rt: p.shared}
+		if cfg.Mode == Processes {
+			if w.rt, err = e.NewRuntime(ctx); err != nil {
+				for _, w := range p.workers {
+					_ = w.rt.Close(ctx)
+				}
+				return nil, fmt.Errorf("pool: %w", err)
+			}
+		}
+		p.workers = append(p.workers, w)
+	}
+	p.life.live = len(p.workers)
+	for _, w := range p.workers {
+		go w.loop()
+	}
+	return p, nil
+}
+
+// Workers is the number of workers.
+func (p *Pool) Workers() int { return p.cfg.Workers }
+
+// Mode is the pool's mode.
+func (p *Pool) Mode() Mode { return p.cfg.Mode }
+
+// Submit queues a task and returns its future at once, unless the queue is
+// full: then it blocks until there is room or ctx ends (backpressure). ctx
+// bounds the task's whole life, queued and running. Every error (ErrShutdown,
+// a trap, a timeout...) arrives through the future.
+func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.Result] {
+	f, prom := future.New[engine.Result]()
+	p.stats.submitted.Add(1)
+	j := &job{ctx: ctx, task: t, fut: f, prom: prom}
+	if j.task.Timeout == 0 {
+		j.task.Timeout = p.cfg.TaskTimeout
+	}
+	f.OnDone(p.finished(j))
+	if t.Module == nil {
+		prom.Resolve(engine.Result{}, fmt.Errorf("pool: the task has no module: %w", engine.ErrBadModule))
+		return f
+	}
+	if b := p.broken.Load(); b != nil {
+		prom.Resolve(engine.Result{}, p.moduleErr(j, b))
+		return f
+	}
+
+	p.mu.RLock()
+	if p.stopping {
+		p.mu.RUnlock()
+		prom.Resolve(engine.Result{}, p.moduleErr(j, ErrShutdown))
+		return f
+	}
+	j.enqueued = time.Now()
+	p.stats.queued.Add(1)
+	select {
+	case p.queue <- j:
+		p.mu.RUnlock()
+	case <-ctx.Done():
+		p.mu.RUnlock()
+		p.stats.queued.Add(-1)
+		prom.Resolve(engine.Result{}, queuedCtxErr(j))
+		return f
+	case <-p.stopCh:
+		p.mu.RUnlock()
+		p.stats.queued.Add(-1)
+		prom.Resolve(engine.Result{}, p.moduleErr(j, ErrShutdown))
+		return f
+	}
+	if ctx.Done() != nil {
+		// While the task waits in the queue no worker watches its context;
+		// this makes the future end the moment the context does.
+		stop := context.AfterFunc(ctx, func() { j.prom.Resolve(engine.Result{}, queuedCtxErr(j)) })
+		j.mu.Lock()
+		j.stopWatch = stop
+		j.mu.Unlock()
+		if f.State().Final() {
+			stop()
+		}
+	}
+	return f
+}
+
+// finished returns the callback that runs once the future is done, however
+// it ended: it keeps the statistics, and stops a running task whose future
+// was cancelled.
+func (p *Pool) finished(j *job) func(*future.Future[engine.Result]) {
+	return func(f *future.Future[engine.Result]) {
+		switch f.State() {
+		case future.Succeeded:
+			p.stats.succeeded.Add(1)
+		case future.Cancelled:
+			p.stats.cancelled.Add(1)
+			j.interrupt(context.Canceled)
+		default:
+			err := f.Err(context.Background())
+			switch {
+			case errors.Is(err, engine.ErrTimeout):
+				p.stats.timedOut.Add(1)
+			case errors.Is(err, engine.ErrCancelled):
+				p.stats.cancelled.Add(1)
+			default:
+				p.stats.failed.Add(1)
+			}
+		}
+		j.mu.Lock()
+		stop := j.stopWatch
+		j.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
+	}
+}
+
+func (p *Pool) moduleErr(j *job, err error) error {
+	return &engine.Error{Module: j.task.Module.Name(), Err: err}
+}
+
+func queuedCtxErr(j *job) error {
+	name := j.task.Module.Name()
+	if errors.Is(j.ctx.Err(), context.DeadlineExceeded) {
+		return &engine.Error{Module: name, Err: fmt.Errorf("%w while queued: the context's deadline passed", engine.ErrTimeout)}
+	}
+	return &engine.Error{Module: name, Err: fmt.Errorf("%w while queued", engine.ErrCancelled)}
+}
+
+// Shutdown stops taking tasks and waits for the queued and running ones to
+// finish. If ctx ends first, it cancels what is left and returns ctx.Err().
+// Called from inside a task's OnDone callback, it does not wait for that
+// task's own worker (which would deadlock); the worker finishes the queue
+// after the callback returns.
+func (p *Pool) Shutdown(ctx context.Context) error {
+	p.stop()
+	p.drainOnce.Do(func() { close(p.drainCh) })
+	if err := p.life.wait(ctx); err != nil {
+		p.kill()
+		_ = p.life.wait(context.Background())
+		return err
+	}
+	return nil
+}
+
+// Close stops at once: queued tasks are cancelled, running ones interrupted
+// (their error wraps ErrShutdown), and it waits for the workers to stop.
+func (p *Pool) Close() error {
+	p.stop()
+	p.kill()
+	return p.life.wait(context.Background())
+}
+
+// stop makes every later Submit fail with ErrShutdown.
+func (p *Pool) stop() {
+	p.stopOnce.Do(func() {
+		close(p.stopCh)
+		p.mu.Lock()
+		p.stopping = true
+		p.mu.Unlock()
+	})
+}
+
+// kill interrupts running tasks and cancels queued ones.
+func (p *Pool) kill() {
+	p.killOnce.Do(func() {
+		close(p.killCh)
+		for _, w := range p.workers {
+			if j := w.current.Load(); j != nil {
+				j.interrupt(ErrShutdown)
+			}
+		}
+	})
+	p.cancelQueued()
+}
+
+func (p *Pool) cancelQueued() {
+	for {
+		select {
+		case j := <-p.queue:
+			p.stats.queued.Add(-1)
+			j.fut.Cancel()
+		default:
+			return
+		}
+	}
+}
+
+// breakWith marks the pool broken: every queued and later task fails with
+// ErrBroken naming the cause.
+func (p *Pool) breakWith(cause error) *brokenError {
+	b := &brokenError{cause: cause}
+	if !p.broken.CompareAndSwap(nil, b) {
+		return p.broken.Load()
+	}
+	for {
+		select {
+		case j := <-p.queue:
+			p.stats.queued.Add(-1)
+			j.prom.Resolve(engine.Result{}, p.moduleErr(j, b))
+		default:
+			return b
+		}
+	}
+}
+
+type brokenError struct{ cause error }
+
+func (b *brokenError) Error() string {
+	return "pool is broken: its Init task failed: " + b.cause.Error()
+}
+func (b *brokenError) Unwrap() []error { return []error{ErrBroken, b.cause} }
+
+// Stats is a snapshot of the pool's counters. Succeeded, Failed, Cancelled
+// and TimedOut count finished tasks and do not overlap: a task that timed out
+// is counted in TimedOut only.
+type Stats struct {
+	Submitted, Queued, Running, Succeeded, Failed, Cancelled, TimedOut, InstancesBuilt, WorkerRestarts int64
+}
+
+type counters struct {
+	submitted, queued, running, succeeded, failed, cancelled, timedOut, instancesBuilt, workerRestarts atomic.Int64
+}
+
+// Stats returns a snapshot of the pool's counters.
+func (p *Pool) Stats() Stats {
+	c := &p.stats
+	return Stats{
+		Submitted: c.submitted.Load(), Queued: c.queued.Load(), Running: c.running.Load(),
+		Succeeded: c.succeeded.Load(), Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
+		TimedOut: c.timedOut.Load(), InstancesBuilt: c.instancesBuilt.Load(), WorkerRestarts: c.workerRestarts.Load(),
+	}
+}
+
+// lifecycle counts live workers and those running a future's callbacks, so
+// that Shutdown and Close can wait for the workers without deadlocking when
+// they are called from inside a callback.
+type lifecycle struct {
+	mu         sync.Mutex
+	live       int
+	inCallback int
+	changed    chan struct{} // closed and replaced on every change
+}
+
+func (l *lifecycle) update(f func()) {
+	l.mu.Lock()
+	f()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+}
+
+func (l *lifecycle) wait(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		busy := l.live - l.inCallback
+		ch := l.changed
+		l.mu.Unlock()
+		if busy <= 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
