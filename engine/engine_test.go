@@ -15,8 +15,14 @@ import (
 	"github.com/wasmpool/wasmpool/internal/testmod"
 )
 
+// newEngine returns an engine that closes with the test. Unless the test
+// asks for its own cache directory, compiled code goes through the cache all
+// tests share, so each module is compiled once per machine.
 func newEngine(t testing.TB, cfg engine.Config) *engine.Engine {
 	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = testmod.CompileCache()
+	}
 	e, err := engine.New(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, e.Close(context.Background())) })

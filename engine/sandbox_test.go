@@ -152,16 +152,25 @@ func TestOtherToolchainCommand(t *testing.T) {
 func TestDiskCacheSurvivesCorruptEntries(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	wasm := testmod.Bytes(t, "upper")
+	// Two small modules, so that one entry can be garbage and the other
+	// truncated: both kinds of damage must be survivable.
+	echo, add := testmod.WATBytes(t, "echo"), testmod.WATBytes(t, "add")
 	run := func(want bool) {
 		t.Helper()
 		e := newEngine(t, engine.Config{CacheDir: dir})
-		m, err := e.Compile(ctx, wasm)
+		m, err := e.Compile(ctx, echo)
 		require.NoError(t, err)
-		assert.Equal(t, want, m.CacheHit(), "cache hit")
-		res, err := e.Run(ctx, engine.Task{Module: m, Func: "upper", Input: []byte("ok")})
+		assert.Equal(t, want, m.CacheHit(), "cache hit for echo")
+		res, err := e.Run(ctx, engine.Task{Module: m, Func: "echo", Input: []byte("ok")})
 		require.NoError(t, err)
-		assert.Equal(t, "OK", string(res.Output))
+		assert.Equal(t, "ok", string(res.Output))
+
+		m, err = e.Compile(ctx, add)
+		require.NoError(t, err)
+		assert.Equal(t, want, m.CacheHit(), "cache hit for add")
+		res, err = e.Run(ctx, engine.Task{Module: m, Func: "add", Params: []uint64{2, 3}})
+		require.NoError(t, err)
+		assert.Equal(t, []uint64{5}, res.Values)
 		require.NoError(t, e.Close(ctx))
 	}
 	run(false)
@@ -174,16 +183,10 @@ func TestDiskCacheSurvivesCorruptEntries(t *testing.T) {
 		}
 		return err
 	}))
-	require.NotEmpty(t, entries)
+	require.Len(t, entries, 2)
 	sort.Strings(entries)
-	for i, p := range entries {
-		// Garbage in one, truncation in the others: both must be survivable.
-		if i == 0 {
-			require.NoError(t, os.WriteFile(p, []byte("garbage, not compiled code"), 0o644))
-		} else {
-			require.NoError(t, os.Truncate(p, 10))
-		}
-	}
+	require.NoError(t, os.WriteFile(entries[0], []byte("garbage, not compiled code"), 0o644))
+	require.NoError(t, os.Truncate(entries[1], 10))
 	run(false) // detected, replaced, recompiled
-	run(true)  // and the replacement is a good entry
+	run(true)  // and the replacements are good entries
 }

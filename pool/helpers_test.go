@@ -67,6 +67,10 @@ func testEngine(t testing.TB, cfg engine.Config, b *barrier) *engine.Engine {
 			}), nil, nil).Export("barrier")
 		}})
 	}
+	if cfg.CacheDir == "" {
+		// Compile each module once per machine, not once per test.
+		cfg.CacheDir = testmod.CompileCache()
+	}
 	e, err := engine.New(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, e.Close(context.Background())) })

@@ -14,9 +14,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// Compiled code stays in memory unless a test asks for a cache
-	// directory: tests never write to the user's cache.
-	os.Setenv("WASMPOOL_CACHE_DIR", "")
+	// Tests never write to the user's cache: compiled code goes to the cache
+	// all tests share (each module compiled once per machine), unless a test
+	// asks for a directory of its own.
+	os.Setenv("WASMPOOL_CACHE_DIR", testmod.CompileCache())
 	goleak.VerifyTestMain(m)
 }
 

@@ -303,6 +303,16 @@ func CacheDir() string {
 	return filepath.Join(os.TempDir(), "wasmpool-testmod")
 }
 
+// CompileCache returns the directory tests share as engine.Config.CacheDir.
+// Compiling a multi-megabyte Go guest costs seconds under -race; with a
+// shared on-disk cache each module is compiled once per machine instead of
+// once per test. wazero writes entries by atomic rename and keys them by its
+// own version, so concurrent test binaries and upgrades are both safe. Tests
+// of the cache itself use a directory of their own.
+func CompileCache() string {
+	return filepath.Join(CacheDir(), "compiled")
+}
+
 func buildUncached(name string) (path string, cached bool, err error) {
 	if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
 		return "", false, fmt.Errorf("bad Go guest module name %q", name)
