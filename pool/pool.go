@@ -286,10 +286,14 @@ func (b *brokenError) Unwrap() []error { return []error{ErrBroken, b.cause} }
 // is counted in TimedOut only.
 type Stats struct {
 	Submitted, Queued, Running, Succeeded, Failed, Cancelled, TimedOut, InstancesBuilt, WorkerRestarts int64
+	// WarmInstances is how many warm instances Threads workers hold right
+	// now, each costing its linear memory: what IdleTimeout gives back.
+	WarmInstances int64
 }
 
 type counters struct {
 	submitted, queued, running, succeeded, failed, cancelled, timedOut, instancesBuilt, workerRestarts atomic.Int64
+	warm                                                                                               atomic.Int64
 }
 
 // Stats returns a snapshot of the pool's counters.
@@ -299,6 +303,7 @@ func (p *Pool) Stats() Stats {
 		Submitted: c.submitted.Load(), Queued: c.queued.Load(), Running: c.running.Load(),
 		Succeeded: c.succeeded.Load(), Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
 		TimedOut: c.timedOut.Load(), InstancesBuilt: c.instancesBuilt.Load(), WorkerRestarts: c.workerRestarts.Load(),
+		WarmInstances: c.warm.Load(),
 	}
 }
 

@@ -61,6 +61,7 @@ func TestThreadsReuseWarmInstances(t *testing.T) {
 	counter := goModule(t, e, "counter")
 	assert.Equal(t, []string{"1", "2", "3"}, counts(t, p, counter, 3), "state carries over in a warm instance")
 	assert.Equal(t, int64(1), p.Stats().InstancesBuilt)
+	assert.Equal(t, int64(1), p.Stats().WarmInstances)
 
 	// Any error throws the instance away: the next task starts afresh.
 	ctx := within(t)
@@ -81,6 +82,21 @@ func TestThreadsMaxTasksPerWorker(t *testing.T) {
 	counter := goModule(t, e, "counter")
 	assert.Equal(t, []string{"1", "2", "1", "2", "1"}, counts(t, p, counter, 5))
 	assert.Equal(t, int64(3), p.Stats().InstancesBuilt)
+}
+
+func TestThreadsIdleTimeoutFreesWarmInstances(t *testing.T) {
+	e := testEngine(t, engine.Config{}, nil)
+	p := newPool(t, e, pool.Config{Mode: pool.Threads, Workers: 1, IdleTimeout: time.Millisecond})
+	counter := goModule(t, e, "counter")
+	assert.Equal(t, []string{"1"}, counts(t, p, counter, 1))
+
+	// The idle sweep runs on the worker's own timer: wait for its effect,
+	// bounded, rather than for a guessed duration.
+	require.Eventually(t, func() bool { return p.Stats().WarmInstances == 0 }, time.Minute, time.Millisecond,
+		"an instance idle past IdleTimeout is freed")
+	assert.Equal(t, []string{"1"}, counts(t, p, counter, 1), "the next task gets a fresh instance")
+	assert.Equal(t, int64(2), p.Stats().InstancesBuilt)
+	assert.Zero(t, p.Stats().WorkerRestarts, "an idle drop is not a restart")
 }
 
 func TestProcessesShareNothing(t *testing.T) {

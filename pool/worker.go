@@ -102,11 +102,10 @@ func (w *worker) loop() {
 }
 
 func (w *worker) exit() {
-	ctx := context.Background()
-	for m, wi := range w.warm {
-		_ = wi.inst.Close(ctx)
-		delete(w.warm, m)
+	for m := range w.warm {
+		w.discard(m, false)
 	}
+	ctx := context.Background()
 	p := w.p
 	if p.cfg.Mode == Processes {
 		_ = w.rt.Close(ctx)
@@ -212,6 +211,7 @@ func (w *worker) runWarm(ctx context.Context, t engine.Task) (engine.Result, err
 		}
 		wi = &warmInstance{inst: inst}
 		w.warm[t.Module] = wi
+		p.stats.warm.Add(1)
 	}
 	res, err := wi.inst.Call(ctx, t)
 	wi.lastUsed = time.Now()
@@ -261,6 +261,7 @@ func (w *worker) discard(m *engine.Module, restart bool) {
 	}
 	_ = wi.inst.Close(context.Background())
 	delete(w.warm, m)
+	w.p.stats.warm.Add(-1)
 	if restart {
 		w.p.stats.workerRestarts.Add(1)
 	}
