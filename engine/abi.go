@@ -28,7 +28,7 @@ type callState struct {
 	// fault is the first host-side reason the task failed (ABI misuse, output
 	// limit); it wins over whatever error the interrupted guest then returns.
 	fault error
-	stop  context.CancelCauseFunc
+	cc    *callContext
 }
 
 type callStateKey struct{}
@@ -45,9 +45,7 @@ func (st *callState) abort(err error) {
 	if st.fault == nil {
 		st.fault = err
 	}
-	if st.stop != nil {
-		st.stop(err)
-	}
+	st.cc.abort(err)
 }
 
 // errABIMisuse is the panic value a host function uses to abort the guest on

@@ -19,9 +19,9 @@ func (c *timeoutCause) Is(target error) bool { return target == context.Deadline
 
 // classify turns what wazero returned for one call into the error the user
 // sees, in order of what is most telling: a host-side fault (ABI misuse,
-// output limit) first, then the memory limit, then the context, then the
-// guest's own exit or trap.
-func (inst *Instance) classify(callCtx context.Context, err error, t *Task) error {
+// output limit) first, then the memory limit, then why the call context was
+// stopped (timeout, cancel, interrupt), then the guest's own exit or trap.
+func (inst *Instance) classify(err error, t *Task) error {
 	st := &inst.st
 	if st.fault != nil {
 		return st.fault
@@ -30,15 +30,17 @@ func (inst *Instance) classify(callCtx context.Context, err error, t *Task) erro
 	if fn == "" {
 		fn = "_start"
 	}
+	inst.cc.expire()
+	stopErr, cause := inst.cc.stopped()
 	if err == nil {
-		if callCtx.Err() != nil {
+		if stopErr != nil {
 			// The deadline or a cancel fired while the guest was in a host
 			// function that returned early because of it (a ctx-aware
 			// capability, say) and the guest then returned before its next
-			// checkpoint. Its result may rest on that cut-short work, and
-			// wazero has already marked the instance closed: report what
-			// happened to the task, not a success.
-			return contextError(callCtx, fn)
+			// checkpoint; or the call never started. Its result may rest on
+			// cut-short work, and wazero has already marked the instance
+			// closed: report what happened to the task, not a success.
+			return contextError(stopErr, cause, fn)
 		}
 		return nil
 	}
@@ -48,16 +50,16 @@ func (inst *Instance) classify(callCtx context.Context, err error, t *Task) erro
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		code := exit.ExitCode()
-		if callCtx.Err() != nil && (code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled) {
-			return contextError(callCtx, fn)
+		if stopErr != nil && (code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled) {
+			return contextError(stopErr, cause, fn)
 		}
 		if code == 0 {
 			return nil
 		}
 		return &ExitError{Code: code, Stderr: tail(st.stderr.buf, 4<<10)}
 	}
-	if callCtx.Err() != nil {
-		return contextError(callCtx, fn)
+	if stopErr != nil {
+		return contextError(stopErr, cause, fn)
 	}
 	var de *detailError
 	if errors.As(err, &de) {
@@ -71,6 +73,21 @@ func (inst *Instance) classify(callCtx context.Context, err error, t *Task) erro
 		te.Abort = runtimeAbort(st.stderr.buf)
 	}
 	return te
+}
+
+func contextError(err, cause error, fn string) error {
+	var tc *timeoutCause
+	switch {
+	case errors.As(cause, &tc):
+		return withDetail(ErrTimeout, nil, "function %q timed out after %v", fn, tc.d)
+	case errors.Is(err, context.DeadlineExceeded):
+		return withDetail(ErrTimeout, nil, "function %q timed out: the context's deadline passed", fn)
+	case cause == nil || cause == context.Canceled:
+		return withDetail(ErrCancelled, nil, "function %q was cancelled", fn)
+	default:
+		// Keep the canceller's reason (say, the pool shutting down) matchable.
+		return withDetail(ErrCancelled, cause, "function %q was cancelled: %v", fn, cause)
+	}
 }
 
 // runtimeAbort finds why a guest's language runtime gave up, in what it wrote
@@ -94,22 +111,6 @@ func runtimeAbort(stderr []byte) string {
 		return strings.TrimSpace(line)
 	}
 	return ""
-}
-
-func contextError(ctx context.Context, fn string) error {
-	cause := context.Cause(ctx)
-	var tc *timeoutCause
-	switch {
-	case errors.As(cause, &tc):
-		return withDetail(ErrTimeout, nil, "function %q timed out after %v", fn, tc.d)
-	case errors.Is(cause, context.DeadlineExceeded):
-		return withDetail(ErrTimeout, nil, "function %q timed out: the context's deadline passed", fn)
-	case cause == nil || cause == context.Canceled:
-		return withDetail(ErrCancelled, nil, "function %q was cancelled", fn)
-	default:
-		// Keep the canceller's reason (say, the pool shutting down) matchable.
-		return withDetail(ErrCancelled, cause, "function %q was cancelled: %v", fn, cause)
-	}
 }
 
 // trapMessages maps wazero's runtime error texts to trap kinds. wazero keeps

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -80,6 +81,41 @@ func TestCancelStopsRunningGuest(t *testing.T) {
 	require.ErrorIs(t, err, engine.ErrCancelled)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, engine.ErrTimeout)
+}
+
+func TestInterruptStopsARunningCallFromAnotherGoroutine(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx := context.Background()
+	rt, err := e.NewRuntime(ctx)
+	require.NoError(t, err)
+	defer rt.Close(ctx)
+	task := engine.Task{Module: compileWAT(t, e, "spin"), Func: "spin"}
+	cause := errors.New("the operator pulled the plug")
+
+	inst, err := rt.Instantiate(ctx, task)
+	require.NoError(t, err)
+	// spin never returns on its own: whenever the interrupt lands, only the
+	// interrupt can end the call.
+	stop := time.AfterFunc(20*time.Millisecond, func() { inst.Interrupt(cause) })
+	defer stop.Stop()
+	_, err = inst.Call(ctx, task)
+	require.ErrorIs(t, err, engine.ErrCancelled)
+	assert.ErrorIs(t, err, cause, "the interrupt's cause is kept")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.True(t, inst.Broken())
+	_, err = inst.Call(ctx, task)
+	assert.Error(t, err, "an interrupted instance runs nothing more")
+	require.NoError(t, inst.Close(ctx))
+
+	// Interrupted before its call starts: the call fails at once, saying why.
+	inst, err = rt.Instantiate(ctx, engine.Task{Module: compileWAT(t, e, "echo"), Func: "echo"})
+	require.NoError(t, err)
+	inst.Interrupt(cause)
+	assert.True(t, inst.Broken())
+	_, err = inst.Call(ctx, engine.Task{Module: inst.Module(), Func: "echo", Input: []byte("x")})
+	require.ErrorIs(t, err, engine.ErrCancelled)
+	assert.ErrorIs(t, err, cause)
+	require.NoError(t, inst.Close(ctx))
 }
 
 func TestMemoryLimit(t *testing.T) {

@@ -28,11 +28,12 @@ type Instance struct {
 	mod  api.Module
 	mem  *limitedMemory
 	st   callState
+	cc   *callContext // reused by every call: see callContext
 
 	fns    map[string]*boundFunc
 	stack  []uint64
 	calls  int
-	broken bool
+	broken bool // saw an error, or was closed; Interrupt marks cc instead
 }
 
 // boundFunc is an export looked up once per instance: wazero allocates on
@@ -45,6 +46,8 @@ type boundFunc struct {
 
 func (rt *Runtime) newInstance(t Task) *Instance {
 	inst := &Instance{rt: rt, task: t}
+	inst.cc = newCallContext(&inst.st)
+	inst.st.cc = inst.cc
 	limit := rt.e.outLimit
 	inst.st.output.limit = limit
 	inst.st.stderr.limit = limit
@@ -75,10 +78,12 @@ func (rt *Runtime) Instantiate(ctx context.Context, t Task) (*Instance, error) {
 	if m.initialize {
 		init = "_initialize"
 	}
-	callCtx, finish := inst.begin(ctx, &t, init)
-	err := inst.instantiate(callCtx, &t, init)
-	err = inst.classify(callCtx, err, &t)
-	finish()
+	var err error
+	if inst.begin(ctx, &t, init) {
+		err = inst.instantiate(inst.cc, &t, init)
+	}
+	err = inst.classify(err, &t)
+	inst.finish()
 	if err != nil {
 		inst.Close(context.WithoutCancel(ctx))
 		return nil, &Error{Module: m.name, Err: fmt.Errorf("instantiating: %w", err)}
@@ -153,10 +158,10 @@ func (inst *Instance) moduleConfig(t *Task, start string) (wazero.ModuleConfig, 
 	return cfg, nil
 }
 
-// begin readies the call state for one task and returns the context the
-// guest runs under: the task's timeout applied, and a cancel that the host
-// uses to stop the guest the moment it exceeds a limit.
-func (inst *Instance) begin(ctx context.Context, t *Task, fn string) (context.Context, func()) {
+// begin readies the call state and the call context for one task, and
+// reports whether the guest may run: false if the instance was interrupted or
+// ctx has already ended (classify then says which).
+func (inst *Instance) begin(ctx context.Context, t *Task, fn string) bool {
 	st := &inst.st
 	st.fn = fn
 	st.input = t.Input
@@ -164,20 +169,13 @@ func (inst *Instance) begin(ctx context.Context, t *Task, fn string) (context.Co
 	if inst.mem != nil {
 		inst.mem.hit = false
 	}
-	var cancelTimeout context.CancelFunc
-	if t.Timeout > 0 {
-		ctx, cancelTimeout = context.WithTimeoutCause(ctx, t.Timeout, &timeoutCause{t.Timeout})
-	}
-	ctx, st.stop = context.WithCancelCause(ctx)
-	ctx = context.WithValue(ctx, callStateKey{}, st)
-	return ctx, func() {
-		st.stop(nil)
-		st.stop = nil
-		st.input = nil
-		if cancelTimeout != nil {
-			cancelTimeout()
-		}
-	}
+	return inst.cc.begin(ctx, t.Timeout)
+}
+
+// finish ends the call begun by begin.
+func (inst *Instance) finish() {
+	inst.cc.end()
+	inst.st.input = nil
 }
 
 // Call runs one export task on the instance. t.Module must be the instance's
@@ -202,14 +200,15 @@ func (inst *Instance) Call(ctx context.Context, t Task) (Result, error) {
 	stack := inst.stack[:n]
 	copy(stack, t.Params)
 
-	callCtx, finish := inst.begin(ctx, &t, t.Func)
 	start := time.Now()
-	err = bf.fn.CallWithStack(callCtx, stack)
+	if inst.begin(ctx, &t, t.Func) {
+		err = bf.fn.CallWithStack(inst.cc, stack)
+	}
 	elapsed := time.Since(start)
 	inst.calls++
 
-	err = inst.classify(callCtx, err, &t)
-	finish()
+	err = inst.classify(err, &t)
+	inst.finish()
 	if err == nil && bf.sdkTask {
 		if status := api.DecodeI32(stack[0]); status != 0 {
 			err = inst.statusError(t.Func, status)
@@ -285,11 +284,25 @@ func paramsError(x Export, got int) error {
 // Fits reports whether t can run on this instance: same module, arguments,
 // environment and mounts, and the instance is not broken.
 func (inst *Instance) Fits(t *Task) bool {
-	return !inst.broken && inst.mod != nil && sameSandbox(&inst.task, t)
+	return !inst.Broken() && inst.mod != nil && sameSandbox(&inst.task, t)
 }
 
-// Broken reports whether the instance saw an error and must be discarded.
-func (inst *Instance) Broken() bool { return inst.broken }
+// Broken reports whether the instance saw an error or was interrupted, and
+// must be discarded.
+func (inst *Instance) Broken() bool { return inst.broken || inst.cc.isBroken() }
+
+// Interrupt stops the instance's call in progress, which then fails with
+// ErrCancelled wrapping cause, and breaks the instance: a call that has not
+// started yet fails the same way at once. Unlike every other method it may be
+// called from any goroutine, while a call runs: it is how a pool stops one
+// running task without giving every call a context of its own. Close the
+// instance afterwards as usual.
+func (inst *Instance) Interrupt(cause error) {
+	if cause == nil {
+		cause = context.Canceled
+	}
+	inst.cc.interrupt(cause)
+}
 
 // Calls is how many tasks the instance has run.
 func (inst *Instance) Calls() int { return inst.calls }

@@ -165,12 +165,14 @@ func (rt *Runtime) runCommand(ctx context.Context, t Task) (Result, error) {
 			"is not a WASI command (it has no _start); name one of its functions: %s", m.exportNames())}
 	}
 	inst := rt.newInstance(t)
-	callCtx, finish := inst.begin(ctx, &t, "_start")
 	start := time.Now()
-	err := inst.instantiate(callCtx, &t, "_start")
+	var err error
+	if inst.begin(ctx, &t, "_start") {
+		err = inst.instantiate(inst.cc, &t, "_start")
+	}
 	elapsed := time.Since(start)
-	err = inst.classify(callCtx, err, &t)
-	finish()
+	err = inst.classify(err, &t)
+	inst.finish()
 	res := Result{Output: inst.st.output.take(), Stderr: inst.st.stderr.take(), Duration: elapsed}
 	inst.Close(context.WithoutCancel(ctx))
 	if err != nil {

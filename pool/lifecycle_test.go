@@ -103,6 +103,32 @@ func TestShutdownContextEndsFirst(t *testing.T) {
 	assert.ErrorIs(t, err, pool.ErrShutdown, "what was left is cancelled")
 }
 
+func TestShutdownWaitsForCallbacksOnWorkers(t *testing.T) {
+	e := testEngine(t, engine.Config{}, nil)
+	p := newPool(t, e, pool.Config{Workers: 1})
+	upper := goModule(t, e, "upper")
+	entered, release := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	f := p.Submit(context.Background(), engine.Task{Module: upper, Func: "upper", Input: []byte("x")})
+	f.OnDone(func(*future.Future[engine.Result]) {
+		close(entered)
+		<-release
+		finished.Store(true)
+	})
+	<-entered
+	// The worker is inside the callback, which will not return until the
+	// test lets it: a Shutdown from outside must wait for it, so its
+	// context's end is what makes it return.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := p.Shutdown(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "Shutdown returned while a worker was still running a callback")
+	assert.False(t, finished.Load())
+	close(release)
+	require.NoError(t, p.Shutdown(within(t)))
+	assert.True(t, finished.Load(), "once Shutdown returns, every callback a worker ran is over")
+}
+
 func TestShutdownAndCloseFromACallback(t *testing.T) {
 	for _, stop := range []string{"Shutdown", "Close"} {
 		t.Run(stop, func(t *testing.T) {

@@ -126,6 +126,15 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	}
 	j.enqueued = time.Now()
 	p.stats.queued.Add(1)
+	if ctx.Done() != nil {
+		// While the task waits in the queue no worker watches its context;
+		// this makes the future end the moment the context does. It is armed
+		// before the send, which publishes it to the worker that stops it.
+		stop := context.AfterFunc(ctx, func() { j.prom.Resolve(engine.Result{}, queuedCtxErr(j)) })
+		j.mu.Lock() // the watch may already be running finished, which reads it
+		j.stopWatch = stop
+		j.mu.Unlock()
+	}
 	select {
 	case p.queue <- j:
 		p.mu.RUnlock()
@@ -133,23 +142,10 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 		p.mu.RUnlock()
 		p.stats.queued.Add(-1)
 		prom.Resolve(engine.Result{}, queuedCtxErr(j))
-		return f
 	case <-p.stopCh:
 		p.mu.RUnlock()
 		p.stats.queued.Add(-1)
 		prom.Resolve(engine.Result{}, p.moduleErr(j, ErrShutdown))
-		return f
-	}
-	if ctx.Done() != nil {
-		// While the task waits in the queue no worker watches its context;
-		// this makes the future end the moment the context does.
-		stop := context.AfterFunc(ctx, func() { j.prom.Resolve(engine.Result{}, queuedCtxErr(j)) })
-		j.mu.Lock()
-		j.stopWatch = stop
-		j.mu.Unlock()
-		if f.State().Final() {
-			stop()
-		}
 	}
 	return f
 }
@@ -176,12 +172,7 @@ func (p *Pool) finished(j *job) func(*future.Future[engine.Result]) {
 				p.stats.failed.Add(1)
 			}
 		}
-		j.mu.Lock()
-		stop := j.stopWatch
-		j.mu.Unlock()
-		if stop != nil {
-			stop()
-		}
+		j.stopWatching()
 	}
 }
 
@@ -198,16 +189,23 @@ func queuedCtxErr(j *job) error {
 }
 
 // Shutdown stops taking tasks and waits for the queued and running ones to
-// finish. If ctx ends first, it cancels what is left and returns ctx.Err().
+// finish. If ctx ends first, it cancels the queued tasks, interrupts the
+// running ones and returns ctx.Err() at once, without waiting for the
+// workers to stop (Close does).
+//
 // Called from inside a task's OnDone callback, it does not wait for that
 // task's own worker (which would deadlock); the worker finishes the queue
-// after the callback returns.
+// after the callback returns. Called from anywhere else, it returns only
+// once every worker has stopped, so every callback run by a worker is over.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	p.stop()
 	p.drainOnce.Do(func() { close(p.drainCh) })
+	defer p.life.enterStop(p)()
 	if err := p.life.wait(ctx); err != nil {
+		// Like http.Server.Shutdown: the caller's deadline is the bound. What
+		// is left is cancelled and interrupted, and workers stop on their own
+		// once their interrupted tasks return; Close waits for that.
 		p.kill()
-		_ = p.life.wait(context.Background())
 		return err
 	}
 	return nil
@@ -218,6 +216,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 func (p *Pool) Close() error {
 	p.stop()
 	p.kill()
+	defer p.life.enterStop(p)()
 	return p.life.wait(context.Background())
 }
 
@@ -304,40 +303,5 @@ func (p *Pool) Stats() Stats {
 		Succeeded: c.succeeded.Load(), Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
 		TimedOut: c.timedOut.Load(), InstancesBuilt: c.instancesBuilt.Load(), WorkerRestarts: c.workerRestarts.Load(),
 		WarmInstances: c.warm.Load(),
-	}
-}
-
-// lifecycle counts live workers and those running a future's callbacks, so
-// that Shutdown and Close can wait for the workers without deadlocking when
-// they are called from inside a callback.
-type lifecycle struct {
-	mu         sync.Mutex
-	live       int
-	inCallback int
-	changed    chan struct{} // closed and replaced on every change
-}
-
-func (l *lifecycle) update(f func()) {
-	l.mu.Lock()
-	f()
-	close(l.changed)
-	l.changed = make(chan struct{})
-	l.mu.Unlock()
-}
-
-func (l *lifecycle) wait(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		busy := l.live - l.inCallback
-		ch := l.changed
-		l.mu.Unlock()
-		if busy <= 0 {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	}
 }

@@ -12,42 +12,69 @@ import (
 
 // job is one submitted task on its way through the pool.
 type job struct {
-	ctx       context.Context
-	task      engine.Task
-	fut       *future.Future[engine.Result]
-	prom      *future.Promise[engine.Result]
-	enqueued  time.Time
-	stopWatch func() bool // stops the queued-context watch
+	ctx      context.Context
+	task     engine.Task
+	fut      *future.Future[engine.Result]
+	prom     *future.Promise[engine.Result]
+	enqueued time.Time
 
 	mu          sync.Mutex
-	cancel      context.CancelCauseFunc // set while running
-	interrupted error                   // set if interrupted before it ran
+	stopWatch   func() bool // stops the queued-context watch
+	target      interrupter // what stops the task while it runs
+	interrupted error       // why it was interrupted, once it was
 }
 
+// stopWatching ends the queued-context watch, if there is one.
+func (j *job) stopWatching() {
+	j.mu.Lock()
+	stop := j.stopWatch
+	j.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// interrupter is whatever can stop a running task: the warm instance during
+// a call (engine.Instance.Interrupt), or the cancel of the context a fresh
+// instance is being built and run under. Interrupting the instance directly
+// is what spares every warm call a context of its own.
+type interrupter interface{ Interrupt(cause error) }
+
+// cancelTarget adapts a context's cancel to interrupter.
+type cancelTarget context.CancelCauseFunc
+
+func (c cancelTarget) Interrupt(cause error) { c(cause) }
+
 // interrupt stops the task: at once if it is running, or as soon as a worker
-// picks it up.
+// binds it to what runs it.
 func (j *job) interrupt(cause error) {
 	j.mu.Lock()
 	if j.interrupted == nil {
 		j.interrupted = cause
 	}
-	cancel := j.cancel
+	target := j.target
 	j.mu.Unlock()
-	if cancel != nil {
-		cancel(cause)
+	if target != nil {
+		target.Interrupt(cause)
 	}
 }
 
-// running attaches the run's cancel to the job, unless it was interrupted
-// first, in which case the run is cancelled at once.
-func (j *job) running(cancel context.CancelCauseFunc) {
+// bind makes t what interrupt stops, and stops it at once if the job was
+// interrupted before. unbind must follow before t serves another job.
+func (j *job) bind(t interrupter) {
 	j.mu.Lock()
-	j.cancel = cancel
+	j.target = t
 	cause := j.interrupted
 	j.mu.Unlock()
 	if cause != nil {
-		cancel(cause)
+		t.Interrupt(cause)
 	}
+}
+
+func (j *job) unbind() {
+	j.mu.Lock()
+	j.target = nil
+	j.mu.Unlock()
 }
 
 type worker struct {
@@ -55,6 +82,7 @@ type worker struct {
 	id      int
 	rt      *engine.Runtime
 	current atomic.Pointer[job]
+	gid     atomic.Uint64 // the worker goroutine's id: see lifecycle
 	// warm holds this worker's reusable instance per module (Threads).
 	warm map[*engine.Module]*warmInstance
 }
@@ -66,6 +94,7 @@ type warmInstance struct {
 
 func (w *worker) loop() {
 	p := w.p
+	w.gid.Store(goid())
 	defer w.exit()
 	var idle <-chan time.Time
 	var idleTimer *time.Timer
@@ -140,46 +169,52 @@ func (w *worker) handle(j *job) {
 		w.resolve(j, engine.Result{}, queuedCtxErr(j))
 		return
 	}
+	// From here on the worker watches the task's context (through what runs
+	// it); the queued-context watch would otherwise resolve the future with a
+	// "while queued" error before the guest had even stopped.
+	j.stopWatching()
 	wait := time.Since(j.enqueued)
 	p.stats.running.Add(1)
-	ctx, cancel := context.WithCancelCause(j.ctx)
 	w.current.Store(j)
-	j.running(cancel)
 	select {
 	case <-p.killCh:
-		cancel(ErrShutdown)
+		// Close began after the worker took the job: it may have missed it.
+		j.interrupt(ErrShutdown)
 	default:
 	}
 
 	var res engine.Result
 	var err error
 	if p.cfg.Mode == Threads && j.task.Func != "" {
-		res, err = w.runWarm(ctx, j.task)
+		res, err = w.runWarm(j)
 	} else {
-		res, err = w.runFresh(ctx, j.task)
+		res, err = w.runFresh(j)
 	}
-	cancel(nil)
 	w.current.Store(nil)
 	p.stats.running.Add(-1)
 	res.Wait = wait
 	w.resolve(j, res, err)
 }
 
-// resolve settles the future. Its callbacks run here, on the worker; the
-// lifecycle marks the worker as in a callback meanwhile, so a callback may
-// call Shutdown or Close without waiting on its own worker.
+// resolve settles the future. Its callbacks run here, on the worker; a
+// callback may still call Shutdown or Close, which know not to wait for the
+// worker they are called from (see lifecycle).
 func (w *worker) resolve(j *job, res engine.Result, err error) {
-	l := &w.p.life
-	l.update(func() { l.inCallback++ })
 	j.prom.Resolve(res, err)
-	l.update(func() { l.inCallback-- })
 }
 
 // runFresh runs the task in a new instance that is closed afterwards: every
-// task in Processes mode, and commands in both modes.
-func (w *worker) runFresh(ctx context.Context, t engine.Task) (engine.Result, error) {
+// task in Processes mode, and commands in both modes. Instantiation and call
+// run under one derived context, which is what interrupt cancels: an
+// instantiation is costly enough that the context's cost does not show.
+func (w *worker) runFresh(j *job) (engine.Result, error) {
 	p := w.p
+	t := j.task
 	p.stats.instancesBuilt.Add(1)
+	ctx, cancel := context.WithCancelCause(j.ctx)
+	defer cancel(nil)
+	j.bind(cancelTarget(cancel))
+	defer j.unbind()
 	if !p.initApplies(t) {
 		return w.rt.Run(ctx, t)
 	}
@@ -192,9 +227,12 @@ func (w *worker) runFresh(ctx context.Context, t engine.Task) (engine.Result, er
 }
 
 // runWarm runs an export task on the worker's warm instance of the module,
-// building one if there is none that fits.
-func (w *worker) runWarm(ctx context.Context, t engine.Task) (engine.Result, error) {
+// building one if there is none that fits. The warm call itself runs under
+// the task's own context, with the instance bound as what interrupts it: no
+// context is derived per call.
+func (w *worker) runWarm(j *job) (engine.Result, error) {
 	p := w.p
+	t := j.task
 	wi := w.warm[t.Module]
 	if wi != nil && (!wi.inst.Fits(&t) || (p.cfg.MaxTasksPerWorker > 0 && wi.inst.Calls() >= p.cfg.MaxTasksPerWorker)) {
 		w.discard(t.Module, true)
@@ -202,7 +240,7 @@ func (w *worker) runWarm(ctx context.Context, t engine.Task) (engine.Result, err
 	}
 	if wi == nil {
 		p.stats.instancesBuilt.Add(1)
-		inst, err := w.newInstance(ctx, t)
+		inst, err := w.buildWarm(j)
 		if err != nil {
 			return engine.Result{}, err
 		}
@@ -213,12 +251,24 @@ func (w *worker) runWarm(ctx context.Context, t engine.Task) (engine.Result, err
 		w.warm[t.Module] = wi
 		p.stats.warm.Add(1)
 	}
-	res, err := wi.inst.Call(ctx, t)
+	j.bind(wi.inst)
+	res, err := wi.inst.Call(j.ctx, t)
+	j.unbind()
 	wi.lastUsed = time.Now()
 	if wi.inst.Broken() {
 		w.discard(t.Module, true)
 	}
 	return res, err
+}
+
+// buildWarm instantiates the job's module for the worker to keep, under a
+// context that interrupt cancels.
+func (w *worker) buildWarm(j *job) (*engine.Instance, error) {
+	ctx, cancel := context.WithCancelCause(j.ctx)
+	defer cancel(nil)
+	j.bind(cancelTarget(cancel))
+	defer j.unbind()
+	return w.newInstance(ctx, j.task)
 }
 
 // newInstance instantiates t's module and runs the pool's Init on it when
