@@ -9,27 +9,47 @@ import (
 // look at its state, cancel it, or ask to be called when it is done. It is
 // safe for concurrent use. Create one with New.
 type Future[T any] struct {
-	mu        sync.Mutex
-	state     State
-	val       T
-	err       error // a *Failure, or nil on success
+	mu    sync.Mutex
+	state State
+	val   T
+	err   error // a *Failure, or nil on success
+	// first is the first OnDone callback, kept inline: most futures have
+	// exactly one (the pool's own), and a slice would cost an allocation.
+	first     func(*Future[T])
 	callbacks []func(*Future[T])
 	// waiters are the channels of Wait and AsCompleted calls blocked on this
 	// future. Unlike callbacks they are removed when their call returns, so
 	// repeated waits with short timeouts do not pile up on a long-lived future.
 	waiters map[chan<- *Future[T]]struct{}
-	done    chan struct{}
+	// done is made on first need (Done, or a Result that must block): many
+	// futures are read only once finished and never need one.
+	done chan struct{}
 }
 
 // Promise is the write side: whoever does the work marks it running and
 // resolves it. Only the first outcome counts.
 type Promise[T any] struct{ f *Future[T] }
 
+// pair lets New allocate a future and its promise together.
+type pair[T any] struct {
+	f Future[T]
+	p Promise[T]
+}
+
 // New returns a pending future and the promise that completes it.
 func New[T any]() (*Future[T], *Promise[T]) {
-	f := &Future[T]{done: make(chan struct{})}
-	return f, &Promise[T]{f: f}
+	pr := &pair[T]{}
+	pr.p.f = &pr.f
+	return &pr.f, &pr.p
 }
+
+// closedChan is the Done channel of a future that was done before anyone
+// asked for one.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // Future returns the future this promise completes.
 func (p *Promise[T]) Future() *Future[T] { return p.f }
@@ -72,10 +92,13 @@ func (f *Future[T]) settle(s State, v T, err error) bool {
 		return false
 	}
 	f.state, f.val, f.err = s, v, err
-	callbacks := f.callbacks
-	f.callbacks = nil
+	first, callbacks := f.first, f.callbacks
+	f.first, f.callbacks = nil, nil
 	f.mu.Unlock()
 
+	if first != nil {
+		f.call(first)
+	}
 	for _, fn := range callbacks {
 		f.call(fn)
 	}
@@ -85,8 +108,12 @@ func (f *Future[T]) settle(s State, v T, err error) bool {
 		ch <- f // buffered for every future of its call: never blocks
 	}
 	f.waiters = nil
+	if f.done == nil {
+		f.done = closedChan
+	} else {
+		close(f.done)
+	}
 	f.mu.Unlock()
-	close(f.done)
 	return true
 }
 
@@ -98,7 +125,7 @@ func (f *Future[T]) Result(ctx context.Context) (T, error) {
 		return v, err
 	}
 	select {
-	case <-f.done:
+	case <-f.Done():
 	case <-ctx.Done():
 		// An outcome that arrived at the same moment still wins.
 		if v, err, ok := f.outcome(); ok {
@@ -130,7 +157,16 @@ func (f *Future[T]) outcome() (T, error, bool) {
 
 // Done returns a channel that is closed once the future is done and its
 // callbacks have run.
-func (f *Future[T]) Done() <-chan struct{} { return f.done }
+func (f *Future[T]) Done() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done == nil {
+		// settle sets done (to closedChan if it was never asked for) once the
+		// callbacks have run, so nil here means not done yet.
+		f.done = make(chan struct{})
+	}
+	return f.done
+}
 
 // State returns the future's current state.
 func (f *Future[T]) State() State {
@@ -159,7 +195,11 @@ func (f *Future[T]) Cancel() bool {
 func (f *Future[T]) OnDone(fn func(*Future[T])) {
 	f.mu.Lock()
 	if !f.state.Final() {
-		f.callbacks = append(f.callbacks, fn)
+		if f.first == nil && f.callbacks == nil {
+			f.first = fn
+		} else {
+			f.callbacks = append(f.callbacks, fn)
+		}
 		f.mu.Unlock()
 		return
 	}
