@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -211,6 +212,27 @@ func TestGoGuestFailures(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.abort)
 			assert.Contains(t, string(res.Stderr), tc.abort)
 		})
+	}
+}
+
+func TestFreshInstancesNeverSeeEarlierMemory(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx := context.Background()
+	rt, err := e.NewRuntime(ctx)
+	require.NoError(t, err)
+	defer rt.Close(ctx)
+	m := compileWAT(t, e, "leftover")
+	secret := bytes.Repeat([]byte("s3cr3t!"), 10)[:64]
+	// A runtime recycles the memory of closed instances: each round writes
+	// the secret in one instance, then reads the same places, in the first
+	// page and in grown ones, from a new one.
+	for round := range 3 {
+		_, err := rt.Run(ctx, engine.Task{Module: m, Func: "poke", Input: secret})
+		require.NoError(t, err)
+		res, err := rt.Run(ctx, engine.Task{Module: m, Func: "peek"})
+		require.NoError(t, err)
+		require.Len(t, res.Output, 128)
+		assert.Equal(t, make([]byte, 128), res.Output, "round %d: a fresh instance saw an earlier one's memory", round)
 	}
 }
 

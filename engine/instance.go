@@ -112,7 +112,7 @@ func (inst *Instance) instantiate(ctx context.Context, t *Task, start string) (e
 	if err != nil {
 		return withDetail(ErrBadModule, err, "%v", err)
 	}
-	ctx = experimental.WithMemoryAllocator(ctx, newMemoryAllocator(e.memLimit, &inst.mem))
+	ctx = experimental.WithMemoryAllocator(ctx, newMemoryAllocator(e.memLimit, &inst.rt.memories, &inst.mem))
 	mod, err := inst.rt.r.InstantiateModule(ctx, compiled, cfg)
 	if mod != nil {
 		inst.mod = mod
@@ -326,7 +326,14 @@ func (inst *Instance) Close(ctx context.Context) error {
 	}
 	mod := inst.mod
 	inst.mod = nil
-	return mod.Close(ctx)
+	err := mod.Close(ctx)
+	if inst.mem != nil {
+		// No call can be running (Close is the owner's, after its calls
+		// return) and the module is closed: the memory is no one's now.
+		inst.rt.memories.put(inst.mem)
+		inst.mem = nil
+	}
+	return err
 }
 
 // inputReader is a command's stdin: the task's input, read once.

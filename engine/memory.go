@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sync"
+
 	"github.com/tetratelabs/wazero/experimental"
 )
 
@@ -10,19 +12,19 @@ import (
 // limit is set to the 4 GiB maximum and the refusal happens here, where it
 // can be recorded: a task that fails after hitting the limit is then reported
 // as ErrMemoryLimit whatever the guest did about it.
+//
+// Invariant: the bytes of buf between its length and its capacity are zero,
+// so that growing within the capacity needs no clearing.
 type limitedMemory struct {
 	buf   []byte
 	limit uint64
 	hit   bool // a grow past the limit was refused
 }
 
-func newMemoryAllocator(limit uint64, out **limitedMemory) experimental.MemoryAllocator {
+func newMemoryAllocator(limit uint64, spares *memoryPool, out **limitedMemory) experimental.MemoryAllocator {
 	return experimental.MemoryAllocatorFunc(func(capacity, _ uint64) experimental.LinearMemory {
 		m := &limitedMemory{limit: limit}
-		if capacity > limit {
-			capacity = limit
-		}
-		m.buf = make([]byte, 0, capacity)
+		m.buf = spares.get(min(capacity, limit))
 		*out = m
 		return m
 	})
@@ -48,4 +50,69 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	return buf
 }
 
-func (m *limitedMemory) Free() { m.buf = nil }
+// Free is wazero's signal that the module was closed. It recycles nothing:
+// Engine.Close closes modules whose guests may still be running on other
+// goroutines. Instance.Close, which runs when no call can be, recycles.
+func (m *limitedMemory) Free() {}
+
+// memoryPool keeps the linear memories of closed instances for the next
+// instance of the same runtime. A fresh instance per task (Processes mode)
+// otherwise pays a large allocation, its zeroing, the page faults of fresh
+// pages and later the GC, for every task; and a Go guest grows its memory
+// several times during initialisation, each grow a copy, which a recycled
+// buffer of the right capacity absorbs.
+//
+// Isolation is the point of a fresh instance, so a recycled buffer is
+// cleared in full up to the length the previous guest could reach (linear
+// memory never shrinks, so its final length is the most it ever saw).
+type memoryPool struct {
+	mu    sync.Mutex
+	spare [][]byte // len: what a guest could have written; cleared on reuse
+}
+
+const (
+	// maxSpareMemories bounds the buffers one runtime keeps: a Processes
+	// worker needs one at a time, the shared runtime one per concurrent
+	// fresh task.
+	maxSpareMemories = 4
+	// maxSpareMemoryBytes keeps a guest that grew to hundreds of MiB once
+	// from pinning that much for the runtime's life.
+	maxSpareMemoryBytes = 64 << 20
+)
+
+// get returns a zeroed buffer of length 0 and at least capacity bytes of
+// capacity.
+func (p *memoryPool) get(capacity uint64) []byte {
+	p.mu.Lock()
+	for i := len(p.spare) - 1; i >= 0; i-- {
+		b := p.spare[i]
+		if uint64(cap(b)) < capacity {
+			continue
+		}
+		last := len(p.spare) - 1
+		p.spare[i] = p.spare[last]
+		p.spare[last] = nil
+		p.spare = p.spare[:last]
+		p.mu.Unlock()
+		clear(b)
+		return b[:0]
+	}
+	p.mu.Unlock()
+	return make([]byte, 0, capacity)
+}
+
+// put offers the memory of a closed instance for reuse. The caller
+// guarantees that nothing will touch it again: no call of the instance is in
+// progress and its module is closed.
+func (p *memoryPool) put(m *limitedMemory) {
+	b := m.buf
+	m.buf = nil
+	if b == nil || cap(b) > maxSpareMemoryBytes {
+		return
+	}
+	p.mu.Lock()
+	if len(p.spare) < maxSpareMemories {
+		p.spare = append(p.spare, b)
+	}
+	p.mu.Unlock()
+}

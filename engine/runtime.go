@@ -24,6 +24,8 @@ type Runtime struct {
 	mu       sync.Mutex
 	compiled map[*Module]wazero.CompiledModule // nil for the shared runtime
 	closed   bool
+
+	memories memoryPool // linear memories of closed instances, for reuse
 }
 
 // NewRuntime creates an isolated runtime. Close it when done; Engine.Close
