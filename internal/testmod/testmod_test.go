@@ -3,6 +3,7 @@ package testmod_test
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -53,4 +54,12 @@ func TestCommittedModules(t *testing.T) {
 	p := testmod.WAT(t, "add")
 	assert.Equal(t, "add.wasm", filepath.Base(p))
 	assert.True(t, bytes.HasPrefix(testmod.WATBytes(t, "add"), wasmMagic), "a wasm binary")
+}
+
+func TestWazeroCLI(t *testing.T) {
+	p := testmod.WazeroCLI(t)
+	out, err := exec.Command(p, "version").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "1.12", "the wazero of go.mod")
+	assert.Equal(t, p, testmod.WazeroCLI(t), "built once")
 }
