@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	mathrand "math/rand"
+	"slices"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -133,8 +135,10 @@ func (inst *Instance) moduleConfig(t *Task, start string) (wazero.ModuleConfig, 
 		// An export's stdout is diagnostics: its result goes through the ABI.
 		cfg = cfg.WithStdout(&inst.st.stderr)
 	}
-	for k, v := range t.Env {
-		cfg = cfg.WithEnv(k, v)
+	// In name order: the guest's environ must not change from run to run
+	// with Go's map order.
+	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
+		cfg = cfg.WithEnv(k, t.Env[k])
 	}
 	if len(t.Mounts) > 0 {
 		fsc, err := fsConfig(t.Mounts)

@@ -24,6 +24,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -90,7 +91,8 @@ func diffCases() []diffCase {
 		{name: "empty env var", args: []string{"-e", "EMPTY"}, env: [][2]string{{"EMPTY", ""}}, wantStdout: "\n"},
 		{name: "unset env var", args: []string{"-e", "HOME"}, wantCode: 1, wantStderr: "HOME is not set"},
 		// The host's own environment (PATH, HOME, ...) never reaches the
-		// guest: only what was given.
+		// guest: only what was given, in the order given (sorted here: see
+		// TestToolchainsDifferOnPurpose for another order).
 		{name: "whole env", args: []string{"-E"}, env: [][2]string{{"A", "1"}, {"B", "two words"}},
 			wantStdout: "A=1\nB=two words\n"},
 		{name: "no env", args: []string{"-E"}},
@@ -273,6 +275,24 @@ func TestToolchainsDifferOnPurpose(t *testing.T) {
 			assert.Equal(t, ref.stdout, got.stdout)
 			assert.Empty(t, ref.stderr)
 			assert.Contains(t, singleLine(t, got.stderr), "exited with code 300")
+
+			// The environment's order: wazero passes the -env flags in
+			// their order; wasmpool's Task.Env is a map, and the guest sees
+			// it sorted by name, the same on every run (enough names here
+			// that a map's random order would show).
+			var env [][2]string
+			var sorted strings.Builder
+			for _, k := range []string{"K7", "K3", "K0", "K5", "K1", "K6", "K2", "K4", "K8"} {
+				env = append(env, [2]string{k, "v" + k})
+			}
+			for i := range 9 {
+				fmt.Fprintf(&sorted, "K%d=vK%d\n", i, i)
+			}
+			tc = diffCase{args: []string{"-E"}, env: env}
+			ref, got = runWazero(t, wazero, wasm, tc), runWasmpool(t, wasm, tc)
+			assert.Equal(t, "K7=vK7\nK3=vK3\nK0=vK0\nK5=vK5\nK1=vK1\nK6=vK6\nK2=vK2\nK4=vK4\nK8=vK8\n", ref.stdout)
+			assert.Equal(t, sorted.String(), got.stdout)
+			assert.Equal(t, ref.code, got.code)
 
 			// A trap: wazero exits 1 and prints the error with a wasm stack
 			// trace; wasmpool exits 70 with one line. What the guest itself
