@@ -48,7 +48,11 @@ func (inst *Instance) classify(callCtx context.Context, err error, t *Task) erro
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		code := exit.ExitCode()
-		if callCtx.Err() != nil && (code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled) {
+		if callCtx.Err() != nil {
+			// The deadline or a cancel came first: wazero closed the module
+			// (a special exit code), or a host call gave up because of it (a
+			// streamed stdin read) and the guest exited on that error. The
+			// guest's own code says nothing about the task then.
 			return contextError(callCtx, fn)
 		}
 		if code == 0 {
