@@ -22,15 +22,18 @@ package main
 // lists them.
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -255,6 +258,104 @@ func readMountDir(t *testing.T, dir string) map[string]string {
 	})
 	require.NoError(t, err)
 	return files
+}
+
+// stuck is how long a test waits for an answer that should come at once
+// before calling it a hang: a failure, not a synchronisation.
+const stuck = time.Minute
+
+// TestToolchainsInteractive: like wazero run, wasmpool run passes a command's
+// stdin and stdout through as they happen, so a command answers each line
+// while its stdin is still open (wasicat copies as it reads, like cat).
+func TestToolchainsInteractive(t *testing.T) {
+	wazero := testmod.WazeroCLI(t)
+	for toolchain, wasm := range toolchainFixtures(t) {
+		t.Run(toolchain, func(t *testing.T) {
+			t.Parallel()
+			t.Run("wazero", func(t *testing.T) {
+				converse(t, func(stdin io.Reader, stdout io.Writer, stderr *bytes.Buffer) func() int {
+					cmd := exec.Command(wazero, "run", "-cachedir", testmod.WazeroCompileCache(), wasm)
+					cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+					require.NoError(t, cmd.Start())
+					return func() int {
+						_ = cmd.Wait()
+						return cmd.ProcessState.ExitCode()
+					}
+				})
+			})
+			t.Run("wasmpool", func(t *testing.T) {
+				converse(t, func(stdin io.Reader, stdout io.Writer, stderr *bytes.Buffer) func() int {
+					code := make(chan int, 1)
+					go func() { code <- run([]string{"run", wasm}, stdin, stdout, stderr) }()
+					return func() int { return <-code }
+				})
+			})
+		})
+	}
+}
+
+// converse starts a CLI running cat with start, then writes lines to its
+// stdin one at a time, each only after the previous one came back on its
+// stdout, and asserts it then ends cleanly when stdin closes.
+func converse(t *testing.T, start func(stdin io.Reader, stdout io.Writer, stderr *bytes.Buffer) (wait func() int)) {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	var stderr bytes.Buffer
+	wait := start(inR, outW, &stderr)
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		br := bufio.NewReader(outR)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			lines <- line
+		}
+	}()
+	for _, line := range []string{"first line\n", "second line\n"} {
+		_, err := io.WriteString(inW, line)
+		require.NoError(t, err)
+		select {
+		case got := <-lines:
+			assert.Equal(t, line, got)
+		case <-time.After(stuck):
+			inW.Close()
+			outW.Close()
+			t.Fatalf("no answer to %q while stdin is still open: stdin or stdout is not streamed", line)
+		}
+	}
+	inW.Close()
+	code := wait()
+	outW.Close()
+	assert.Equal(t, 0, code, stderr.String())
+	assert.Empty(t, stderr.String())
+	_, more := <-lines
+	assert.False(t, more, "nothing more on stdout")
+}
+
+// TestToolchainsTimeoutWhileReadingStdin: a command blocked reading a stdin
+// that never answers is still stopped by --timeout. (wazero run's -timeout
+// waits for the read to return: there wasmpool differs on purpose.)
+func TestToolchainsTimeoutWhileReadingStdin(t *testing.T) {
+	for toolchain, wasm := range toolchainFixtures(t) {
+		t.Run(toolchain, func(t *testing.T) {
+			inR, inW := io.Pipe()
+			defer inW.Close() // releases the abandoned read
+			var stdout, stderr bytes.Buffer
+			code := make(chan int, 1)
+			go func() { code <- run([]string{"run", "--timeout", "100ms", wasm}, inR, &stdout, &stderr) }()
+			select {
+			case c := <-code:
+				assert.Equal(t, exitTimeout, c)
+			case <-time.After(stuck):
+				t.Fatal("--timeout did not stop a command blocked on its stdin")
+			}
+			assert.Empty(t, stdout.String())
+			assert.Contains(t, singleLine(t, stderr.String()), "timed out after 100ms", "only wasmpool's line: the guest never saw its read fail")
+		})
+	}
 }
 
 // TestToolchainsDifferOnPurpose pins down where wasmpool run deliberately
