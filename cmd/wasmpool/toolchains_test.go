@@ -131,13 +131,12 @@ type cliRun struct {
 }
 
 func TestToolchainsRunAsUnderWazero(t *testing.T) {
-	wazero := testmod.WazeroCLI(t)
 	for toolchain, wasm := range toolchainFixtures(t) {
 		t.Run(toolchain, func(t *testing.T) {
 			t.Parallel()
 			for _, tc := range diffCases() {
 				t.Run(tc.name, func(t *testing.T) {
-					ref := runWazero(t, wazero, wasm, tc)
+					ref := runWazero(t, wasm, tc)
 					got := runWasmpool(t, wasm, tc)
 					assertSameRun(t, ref, got)
 
@@ -173,7 +172,7 @@ func assertSameRun(t *testing.T, ref, got cliRun) {
 
 // runWazero runs the case under `wazero run`, with the host environment of
 // the test: wazero does not pass it on unless told to (-env-inherit).
-func runWazero(t *testing.T, wazero, wasm string, tc diffCase) cliRun {
+func runWazero(t *testing.T, wasm string, tc diffCase) cliRun {
 	t.Helper()
 	args := []string{"run", "-cachedir", testmod.WazeroCompileCache()}
 	for _, kv := range tc.env {
@@ -186,14 +185,14 @@ func runWazero(t *testing.T, wazero, wasm string, tc diffCase) cliRun {
 	args = append(args, wasm)
 	args = append(args, tc.args...)
 
-	cmd := exec.Command(wazero, args...)
+	cmd := testmod.WazeroCommand(t, args...)
 	cmd.Stdin = strings.NewReader(tc.stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
-		t.Fatalf("running %s %q: %v", wazero, args, err)
+		t.Fatalf("running wazero %q: %v", args, err)
 	}
 	return cliRun{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String(), files: readMountDir(t, dir)}
 }
@@ -268,13 +267,12 @@ const stuck = time.Minute
 // stdin and stdout through as they happen, so a command answers each line
 // while its stdin is still open (wasicat copies as it reads, like cat).
 func TestToolchainsInteractive(t *testing.T) {
-	wazero := testmod.WazeroCLI(t)
 	for toolchain, wasm := range toolchainFixtures(t) {
 		t.Run(toolchain, func(t *testing.T) {
 			t.Parallel()
 			t.Run("wazero", func(t *testing.T) {
 				converse(t, func(stdin io.Reader, stdout io.Writer, stderr *bytes.Buffer) func() int {
-					cmd := exec.Command(wazero, "run", "-cachedir", testmod.WazeroCompileCache(), wasm)
+					cmd := testmod.WazeroCommand(t, "run", "-cachedir", testmod.WazeroCompileCache(), wasm)
 					cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 					require.NoError(t, cmd.Start())
 					return func() int {
@@ -361,7 +359,6 @@ func TestToolchainsTimeoutWhileReadingStdin(t *testing.T) {
 // TestToolchainsDifferOnPurpose pins down where wasmpool run deliberately
 // does not do what wazero run does, so that a change to either is noticed.
 func TestToolchainsDifferOnPurpose(t *testing.T) {
-	wazero := testmod.WazeroCLI(t)
 	for toolchain, wasm := range toolchainFixtures(t) {
 		t.Run(toolchain, func(t *testing.T) {
 			t.Parallel()
@@ -370,7 +367,7 @@ func TestToolchainsDifferOnPurpose(t *testing.T) {
 			// the low 8 bits (256 would read as success); wasmpool exits 1,
 			// as its --help says, and says what the code was.
 			tc := diffCase{args: []string{"-x", "300"}}
-			ref, got := runWazero(t, wazero, wasm, tc), runWasmpool(t, wasm, tc)
+			ref, got := runWazero(t, wasm, tc), runWasmpool(t, wasm, tc)
 			assert.Equal(t, 300&0xff, ref.code)
 			assert.Equal(t, exitFailed, got.code)
 			assert.Equal(t, ref.stdout, got.stdout)
@@ -390,7 +387,7 @@ func TestToolchainsDifferOnPurpose(t *testing.T) {
 				fmt.Fprintf(&sorted, "K%d=vK%d\n", i, i)
 			}
 			tc = diffCase{args: []string{"-E"}, env: env}
-			ref, got = runWazero(t, wazero, wasm, tc), runWasmpool(t, wasm, tc)
+			ref, got = runWazero(t, wasm, tc), runWasmpool(t, wasm, tc)
 			assert.Equal(t, "K7=vK7\nK3=vK3\nK0=vK0\nK5=vK5\nK1=vK1\nK6=vK6\nK2=vK2\nK4=vK4\nK8=vK8\n", ref.stdout)
 			assert.Equal(t, sorted.String(), got.stdout)
 			assert.Equal(t, ref.code, got.code)
@@ -399,7 +396,7 @@ func TestToolchainsDifferOnPurpose(t *testing.T) {
 			// trace; wasmpool exits 70 with one line. What the guest itself
 			// wrote before trapping (a Rust panic message) is the same.
 			tc = diffCase{args: []string{"-t"}}
-			ref, got = runWazero(t, wazero, wasm, tc), runWasmpool(t, wasm, tc)
+			ref, got = runWazero(t, wasm, tc), runWasmpool(t, wasm, tc)
 			assert.Equal(t, 1, ref.code)
 			assert.Equal(t, exitTrap, got.code)
 			assert.Equal(t, ref.stdout, got.stdout)

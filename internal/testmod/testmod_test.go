@@ -3,7 +3,6 @@ package testmod_test
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -58,7 +57,7 @@ func TestCommittedModules(t *testing.T) {
 
 func TestWazeroCLI(t *testing.T) {
 	p := testmod.WazeroCLI(t)
-	out, err := exec.Command(p, "version").CombinedOutput()
+	out, err := testmod.WazeroCommand(t, "version").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "1.12", "the wazero of go.mod")
 	assert.Equal(t, p, testmod.WazeroCLI(t), "built once")

@@ -27,8 +27,12 @@ var (
 
 // WazeroCLI returns the path of wazero's CLI (`wazero run ...`) built for
 // the host from the wazero version in go.mod. It is built once per machine
-// (cached like the guest modules, keyed by the Go toolchain and go.mod/go.sum)
-// and looked up once per process.
+// (cached like the guest modules, keyed by the Go toolchain, go.mod/go.sum and
+// -race) and looked up once per process.
+//
+// It is built with -race when the test binary is: go test -race has just
+// compiled wazero's packages that way, so the build is a link (a second or
+// two) instead of compiling wazero again (half a minute on a cold machine).
 func WazeroCLI(tb testing.TB) string {
 	tb.Helper()
 	wazeroOnce.Do(func() { wazeroPath, wazeroErr = buildWazeroCLI() })
@@ -36,6 +40,20 @@ func WazeroCLI(tb testing.TB) string {
 		tb.Fatalf("testmod: %v", wazeroErr)
 	}
 	return wazeroPath
+}
+
+// WazeroCommand is exec.Command for wazero's CLI with args, in the test's
+// environment. A -race build sleeps a second on exit by default, to let
+// reports be written; with a run per test case that would be most of the
+// test's time, so the command is told not to.
+func WazeroCommand(tb testing.TB, args ...string) *exec.Cmd {
+	tb.Helper()
+	cmd := exec.Command(WazeroCLI(tb), args...)
+	if raceEnabled {
+		gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+		cmd.Env = append(os.Environ(), "GORACE="+gorace)
+	}
+	return cmd
 }
 
 // WazeroCompileCache is the directory to pass as `wazero run -cachedir`: its
@@ -54,7 +72,7 @@ func buildWazeroCLI() (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "testmod wazero-cli v1\x00%s\x00%s\x00%s/%s\x00", runtime.Version(), goBin, runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(h, "testmod wazero-cli v1\x00%s\x00%s\x00%s/%s\x00race=%v\x00", runtime.Version(), goBin, runtime.GOOS, runtime.GOARCH, raceEnabled)
 	for _, name := range []string{"go.mod", "go.sum"} {
 		b, err := os.ReadFile(filepath.Join(root, name))
 		if err != nil {
@@ -82,7 +100,11 @@ func buildWazeroCLI() (string, error) {
 	tmp.Close()
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 
-	args := []string{"build", "-trimpath", "-o", tmp.Name(), wazeroCLIPackage}
+	args := []string{"build"}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "-o", tmp.Name(), wazeroCLIPackage)
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = root
 	cmd.Env = hostBuildEnv()
@@ -101,8 +123,9 @@ func buildWazeroCLI() (string, error) {
 	return out, nil
 }
 
-// hostBuildEnv is the inherited environment for a host build: a -race or
-// -cover of the test run is the tests' business, not the reference tool's.
+// hostBuildEnv is the inherited environment for a host build, without the
+// test run's GOFLAGS -race (WazeroCLI decides) or -cover (the tests'
+// business, not the reference tool's).
 func hostBuildEnv() []string {
 	var env, goflags []string
 	for _, kv := range os.Environ() {
