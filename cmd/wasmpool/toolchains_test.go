@@ -17,9 +17,11 @@ package main
 // Neither passes the host's environment to the guest by default (wazero
 // only with -env-inherit; wasmpool never).
 //
-// Where wasmpool differs on purpose, TestToolchainsDifferOnPurpose pins the
-// difference down; README's "WASI commands from other toolchains" section
-// lists them.
+// TestToolchainsRunAsUnderWazero compares them case by case;
+// TestToolchainsInteractive checks that both stream stdin and stdout as they
+// happen. Where wasmpool differs on purpose, TestToolchainsDifferOnPurpose
+// and TestToolchainsTimeoutWhileReadingStdin pin the difference down;
+// README's "WASI commands from other toolchains" section lists them all.
 
 import (
 	"bufio"
