@@ -4,7 +4,7 @@ BIN     := build/wasmpool
 MODDIR  := build/modules
 PKGS    := ./...
 
-.PHONY: all build modules demo test vet fmt-check race wat cmodules bench fuzz clean
+.PHONY: all build modules demo test vet fmt-check race wat cmodules rustmodules asmodules fixtures bench fuzz clean
 
 all: build
 
@@ -30,12 +30,21 @@ vet:
 test: fmt-check vet modules
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-# Regenerates the committed hand-written modules (needs wabt / clang+wasi-libc).
-wat:
+# Regenerate the committed modules under testdata/. Each needs its own
+# toolchain; none is needed by make test, which uses the committed .wasm.
+wat:          # wabt (wat2wasm)
 	bash modules/wat/build.sh
 
-cmodules:
+cmodules:     # clang, lld, wasi-libc, libclang-rt-*-dev-wasm32
 	bash modules/c/build.sh
+
+rustmodules:  # rustc with the wasm32-wasi std (Debian: rustc libstd-rust-dev-wasm32)
+	bash modules/rust/build.sh
+
+asmodules:    # node + npm (installs assemblyscript and its WASI shim locally)
+	bash modules/assemblyscript/build.sh
+
+fixtures: wat cmodules rustmodules asmodules
 
 bench: build modules
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./pool/

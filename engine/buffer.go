@@ -1,7 +1,17 @@
 package engine
 
+import "io"
+
+// streamTail is how much of a streamed stderr the host keeps: enough for an
+// ExitError to say why and for a runtime's last words before a trap.
+const streamTail = 4 << 10
+
 // cappedBuffer collects guest output up to a limit and never holds more: a
 // guest flooding its output costs the host at most the limit.
+//
+// With a sink it streams instead: each write goes on to the sink at once,
+// still counted against the limit, and buf keeps only the last streamTail
+// bytes of it.
 type cappedBuffer struct {
 	buf      []byte
 	limit    int
@@ -9,10 +19,16 @@ type cappedBuffer struct {
 	// onOverflow is called once, on the first write past the limit, so the
 	// call can be stopped at once instead of letting the guest spin on errors.
 	onOverflow func()
+
+	sink    io.Writer
+	written int // bytes passed to sink
 }
 
 // Write implements io.Writer for WASI stdout/stderr.
 func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.sink != nil {
+		return b.stream(p)
+	}
 	if !b.append(p) {
 		return 0, ErrOutputLimit
 	}
@@ -22,23 +38,47 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 // append adds p in full, or nothing, and reports whether it fit.
 func (b *cappedBuffer) append(p []byte) bool {
 	if b.overflow || len(p) > b.limit-len(b.buf) {
-		if !b.overflow {
-			b.overflow = true
-			if b.onOverflow != nil {
-				b.onOverflow()
-			}
-		}
+		b.exceeded()
 		return false
 	}
 	b.buf = append(b.buf, p...)
 	return true
 }
 
+// stream passes p on to the sink in full, or nothing past the limit.
+func (b *cappedBuffer) stream(p []byte) (int, error) {
+	if b.overflow || len(p) > b.limit-b.written {
+		b.exceeded()
+		return 0, ErrOutputLimit
+	}
+	n, err := b.sink.Write(p)
+	b.written += n
+	b.buf = append(b.buf, p[:n]...)
+	if len(b.buf) > streamTail {
+		b.buf = append(b.buf[:0], b.buf[len(b.buf)-streamTail:]...)
+	}
+	return n, err
+}
+
+func (b *cappedBuffer) exceeded() {
+	if !b.overflow {
+		b.overflow = true
+		if b.onOverflow != nil {
+			b.onOverflow()
+		}
+	}
+}
+
 // take returns the collected bytes and forgets them, so the next task on a
-// reused instance starts empty while the result keeps its own slice.
+// reused instance starts empty while the result keeps its own slice. A
+// streamed buffer returns nothing: its bytes went to the sink.
 func (b *cappedBuffer) take() []byte {
 	out := b.buf
+	if b.sink != nil {
+		out = nil
+	}
 	b.buf = nil
+	b.written = 0
 	b.overflow = false
 	return out
 }

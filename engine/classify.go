@@ -50,7 +50,11 @@ func (inst *Instance) classify(err error, t *Task) error {
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		code := exit.ExitCode()
-		if stopErr != nil && (code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled) {
+		if stopErr != nil {
+			// The deadline or a cancel came first: wazero closed the module
+			// (a special exit code), or a host call gave up because of it (a
+			// streamed stdin read) and the guest exited on that error. The
+			// guest's own code says nothing about the task then.
 			return contextError(stopErr, cause, fn)
 		}
 		if code == 0 {
@@ -92,23 +96,35 @@ func contextError(err, cause error, fn string) error {
 
 // runtimeAbort finds why a guest's language runtime gave up, in what it wrote
 // to stderr just before trapping. A Go reactor (like any Go library) aborts
-// with an unreachable trap on a panic or a fatal error instead of exiting, so
+// with an unreachable trap on a panic or a fatal error instead of exiting,
+// and so does any Rust program built for wasm32-wasi (panics abort there), so
 // the trap alone says nothing; the runtime's own line ("panic: boom",
-// "fatal error: all goroutines are asleep - deadlock!") says everything.
+// "fatal error: all goroutines are asleep - deadlock!", "thread 'main'
+// panicked at 'boom', src/main.rs:2:5") says everything.
 func runtimeAbort(stderr []byte) string {
-	for _, prefix := range []string{"panic: ", "fatal error: "} {
-		s := string(stderr)
+	s := string(stderr)
+	for _, prefix := range []string{"panic: ", "fatal error: ", "thread '"} {
 		// The first such line is the cause; later ones are follow-ups
 		// ("panic: boom [recovered]", "panic during panic").
-		i := strings.Index(s, prefix)
-		if i < 0 || (i > 0 && s[i-1] != '\n') {
-			continue
+		for from := 0; ; {
+			i := strings.Index(s[from:], prefix)
+			if i < 0 {
+				break
+			}
+			i += from
+			from = i + len(prefix)
+			if i > 0 && s[i-1] != '\n' {
+				continue
+			}
+			line, _, _ := strings.Cut(s[i:], "\n")
+			if prefix == "thread '" && !strings.Contains(line, "' panicked at ") {
+				continue
+			}
+			if len(line) > 200 {
+				line = line[:200] + "…"
+			}
+			return strings.TrimSpace(line)
 		}
-		line, _, _ := strings.Cut(s[i:], "\n")
-		if len(line) > 200 {
-			line = line[:200] + "…"
-		}
-		return strings.TrimSpace(line)
 	}
 	return ""
 }
@@ -132,6 +148,7 @@ var trapMessages = []struct {
 func trapFrom(err error, fn string) *TrapError {
 	text := err.Error()
 	msg, stack, _ := strings.Cut(text, "\nwasm stack trace:\n")
+	msg = trimStartPrefix(msg)
 	msg = strings.TrimPrefix(msg, "wasm error: ")
 	te := &TrapError{Kind: TrapOther, Func: fn, Message: msg, Stack: strings.TrimSpace(stack)}
 	for _, tm := range trapMessages {
@@ -144,6 +161,21 @@ func trapFrom(err error, fn string) *TrapError {
 		te.Message = firstLine(msg)
 	}
 	return te
+}
+
+// trimStartPrefix drops the "module[NAME] function[_start] failed: " that
+// wazero puts before a trap in a start function (a command's _start, a
+// reactor's _initialize): the trap's text follows it, and the kind must be
+// read from that text as for any other call.
+func trimStartPrefix(msg string) string {
+	if !strings.HasPrefix(msg, "module[") {
+		return msg
+	}
+	const failed = "] failed: "
+	if i := strings.Index(msg, failed); i >= 0 && strings.Contains(msg[:i], "] function[") {
+		return msg[i+len(failed):]
+	}
+	return msg
 }
 
 func asExit(err error) (*ExitError, bool) {

@@ -6,8 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/tetratelabs/wazero"
 )
 
 // cacheEntries counts the files in the on-disk cache, or -1 if it cannot. A
@@ -46,11 +44,11 @@ func (e *Engine) repairCacheEntry(ctx context.Context, wasm []byte) error {
 	}
 	defer os.RemoveAll(scratch)
 
-	cache, err := wazero.NewCompilationCacheWithDir(scratch)
+	cache, err := newFileCache(scratch)
 	if err != nil {
 		return err
 	}
-	r := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(e.cfg, cache))
+	r := newWazeroRuntime(ctx, runtimeConfig(e.cfg, cache))
 	_, err = r.CompileModule(ctx, wasm)
 	_ = r.Close(ctx)
 	_ = cache.Close(ctx)

@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
 			return nil, fmt.Errorf("engine: cache directory: %w", err)
 		}
-		e.cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		e.cache, err = newFileCache(cfg.CacheDir)
 		if err != nil {
 			return nil, fmt.Errorf("engine: cache directory: %w", err)
 		}

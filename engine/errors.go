@@ -95,8 +95,9 @@ type TrapError struct {
 	Message string // what wazero said, first line
 	Stack   string // the wasm stack trace, when there is one
 	// Abort is the guest runtime's own last words when it trapped on purpose
-	// to give up ("panic: boom", "fatal error: ... deadlock!"): a Go reactor
-	// aborts with an unreachable trap on a panic. Empty otherwise.
+	// to give up ("panic: boom", "fatal error: ... deadlock!", "thread 'main'
+	// panicked at ..."): a Go reactor, and a Rust program of any kind, abort
+	// with an unreachable trap on a panic. Empty otherwise.
 	Abort string
 }
 

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	mathrand "math/rand"
+	"slices"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -55,6 +57,10 @@ func (rt *Runtime) newInstance(t Task) *Instance {
 	overflow := func() { inst.st.abort(inst.outputLimitError()) }
 	inst.st.output.onOverflow = overflow
 	inst.st.stderr.onOverflow = overflow
+	if t.Func == "" {
+		inst.st.output.sink = t.Stdout
+		inst.st.stderr.sink = t.Stderr
+	}
 	return inst
 }
 
@@ -108,7 +114,7 @@ func (inst *Instance) instantiate(ctx context.Context, t *Task, start string) (e
 	if err != nil {
 		return err
 	}
-	cfg, err := inst.moduleConfig(t, start)
+	cfg, err := inst.moduleConfig(ctx, t, start)
 	if err != nil {
 		return withDetail(ErrBadModule, err, "%v", err)
 	}
@@ -120,7 +126,9 @@ func (inst *Instance) instantiate(ctx context.Context, t *Task, start string) (e
 	return err
 }
 
-func (inst *Instance) moduleConfig(t *Task, start string) (wazero.ModuleConfig, error) {
+// moduleConfig is the instance's sandbox. ctx is the call's: a streamed
+// stdin gives up waiting when it ends.
+func (inst *Instance) moduleConfig(ctx context.Context, t *Task, start string) (wazero.ModuleConfig, error) {
 	e := inst.rt.e
 	cfg := wazero.NewModuleConfig().
 		// Anonymous instances never clash, however many run at once.
@@ -133,13 +141,21 @@ func (inst *Instance) moduleConfig(t *Task, start string) (wazero.ModuleConfig, 
 		cfg = cfg.WithStartFunctions(start)
 	}
 	if t.Func == "" {
-		cfg = cfg.WithStdout(&inst.st.output).WithStdin(newInputReader(t.Input))
+		var stdin io.Reader
+		if t.Stdin != nil {
+			stdin = newStreamReader(ctx, t.Stdin)
+		} else {
+			stdin = newInputReader(t.Input)
+		}
+		cfg = cfg.WithStdout(&inst.st.output).WithStdin(stdin)
 	} else {
 		// An export's stdout is diagnostics: its result goes through the ABI.
 		cfg = cfg.WithStdout(&inst.st.stderr)
 	}
-	for k, v := range t.Env {
-		cfg = cfg.WithEnv(k, v)
+	// In name order: the guest's environ must not change from run to run
+	// with Go's map order.
+	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
+		cfg = cfg.WithEnv(k, t.Env[k])
 	}
 	if len(t.Mounts) > 0 {
 		fsc, err := fsConfig(t.Mounts)

@@ -47,7 +47,7 @@ func (e *Engine) newRuntime(ctx context.Context) (*Runtime, error) {
 	}
 	e.mu.Unlock()
 
-	r := wazero.NewRuntimeWithConfig(ctx, e.rtConfig)
+	r := newWazeroRuntime(ctx, e.rtConfig)
 	fail := func(err error) (*Runtime, error) {
 		_ = r.Close(ctx)
 		return nil, err

@@ -122,31 +122,68 @@ func TestMounts(t *testing.T) {
 	assert.Contains(t, err.Error(), "nope")
 }
 
+// TestOtherToolchainCommand runs the same WASI command built by C/wasi-libc,
+// Rust and AssemblyScript (cmd/wasmpool's differential test compares them
+// with wazero's CLI case by case).
 func TestOtherToolchainCommand(t *testing.T) {
 	e := newEngine(t, engine.Config{})
-	m, err := e.CompileFile(context.Background(), testmod.C(t, "wasicat"))
-	require.NoError(t, err)
-	require.True(t, m.IsCommand())
 	ctx := context.Background()
+	for toolchain, path := range map[string]string{
+		"c":              testmod.C(t, "wasicat"),
+		"rust":           testmod.Rust(t, "wasicat"),
+		"assemblyscript": testmod.AssemblyScript(t, "wasicat"),
+	} {
+		t.Run(toolchain, func(t *testing.T) {
+			m, err := e.CompileFile(ctx, path)
+			require.NoError(t, err)
+			require.True(t, m.IsCommand())
 
-	res, err := e.Run(ctx, engine.Task{Module: m, Input: []byte("from stdin")})
-	require.NoError(t, err)
-	assert.Equal(t, "from stdin", string(res.Output))
+			res, err := e.Run(ctx, engine.Task{Module: m, Input: []byte("from stdin")})
+			require.NoError(t, err)
+			assert.Equal(t, "from stdin", string(res.Output))
 
-	res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-e", "K"}, Env: map[string]string{"K": "v"}})
-	require.NoError(t, err)
-	assert.Equal(t, "v\n", string(res.Output))
+			res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-a", "x y"}})
+			require.NoError(t, err)
+			assert.Equal(t, "wasicat.wasm\nx y\n", string(res.Output), "argv[0] is the module's file name")
 
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "f"), []byte("file body"), 0o644))
-	res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-f", "/data/f"}, Mounts: []engine.Mount{{HostPath: dir, GuestPath: "/data"}}})
-	require.NoError(t, err)
-	assert.Equal(t, "file body", string(res.Output))
+			res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-e", "K"}, Env: map[string]string{"K": "v"}})
+			require.NoError(t, err)
+			assert.Equal(t, "v\n", string(res.Output))
 
-	res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-x", "3"}})
-	assert.Equal(t, uint32(3), res.ExitCode)
-	var exit *engine.ExitError
-	require.ErrorAs(t, err, &exit)
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "f"), []byte("file body"), 0o644))
+			ro := []engine.Mount{{HostPath: dir, GuestPath: "/data", ReadOnly: true}}
+			res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-f", "/data/f"}, Mounts: ro})
+			require.NoError(t, err)
+			assert.Equal(t, "file body", string(res.Output))
+
+			_, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-w", "/data/g", "no"}, Mounts: ro})
+			var exit *engine.ExitError
+			require.ErrorAs(t, err, &exit, "a read-only mount refuses the write")
+			assert.NoFileExists(t, filepath.Join(dir, "g"))
+
+			res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-s", "oops"}})
+			require.NoError(t, err)
+			assert.Equal(t, "oops", string(res.Stderr))
+
+			res, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-x", "3"}})
+			assert.Equal(t, uint32(3), res.ExitCode)
+			require.ErrorAs(t, err, &exit)
+			assert.Equal(t, uint32(3), exit.Code)
+
+			_, err = e.Run(ctx, engine.Task{Module: m, Args: []string{"-t"}})
+			var trap *engine.TrapError
+			require.ErrorAs(t, err, &trap)
+			assert.Equal(t, engine.TrapUnreachable, trap.Kind, "%v", err)
+			if toolchain == "rust" {
+				// A Rust panic aborts: its message says why.
+				assert.Contains(t, trap.Abort, "panicked at 'wasicat: trap requested'")
+				assert.Contains(t, err.Error(), "trap requested")
+			} else {
+				assert.Empty(t, trap.Abort)
+			}
+		})
+	}
 }
 
 func TestDiskCacheSurvivesCorruptEntries(t *testing.T) {

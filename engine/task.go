@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path"
@@ -24,6 +25,18 @@ type Task struct {
 	Env     map[string]string // the guest's whole environment; the host's is never inherited
 	Mounts  []Mount           // the only host directories the guest can see; none by default
 	Timeout time.Duration     // 0: only the context bounds it
+
+	// Streams, for a command (Func == ""), for a caller that passes the
+	// guest's stdio through as it happens, as a command line does: the
+	// guest reads Stdin when it asks for input, instead of Input, and what it
+	// writes goes to Stdout and Stderr at once, instead of into
+	// Result.Output and Result.Stderr. OutputLimitBytes still caps each. A
+	// read of Stdin that blocks does not hold up a timeout or a cancel (the
+	// abandoned read completes in the background when Stdin returns). An
+	// export ignores them.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
 }
 
 // Mount makes one host directory visible to the guest at GuestPath.

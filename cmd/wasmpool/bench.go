@@ -78,7 +78,7 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string) error {
 	if _, err := statModule(path); err != nil {
 		return err
 	}
-	input, _, err := a.readInput(f.input, false)
+	input, _, err := a.readInput(f.input)
 	if err != nil {
 		return err
 	}

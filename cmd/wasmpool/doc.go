@@ -1,7 +1,7 @@
 // Command wasmpool runs WebAssembly tasks in sandboxes, one at a time or on a
 // pool of workers.
 //
-//	wasmpool run MODULE [-- ARGS...]   one task: a WASI command, or --func NAME
+//	wasmpool run MODULE [-- ARGS...]   one task: a WASI command (its stdio passed through), or --func NAME
 //	wasmpool map MODULE INPUT...       one task per input file (or per line with --lines)
 //	wasmpool batch FILE.jsonl|-        one task per JSON line, results as JSON lines
 //	wasmpool inspect MODULE            imports, exports, memory, kind

@@ -31,8 +31,9 @@ func (a *app) runCmd() *cobra.Command {
 		Long: `Run one task in a fresh sandbox.
 
 Without --func, MODULE must be a WASI command (it exports _start): ARGS are its
-arguments, stdin is its stdin (read whole when it is not a terminal, or from
---input), its stdout and stderr are printed, and its exit code is wasmpool's.
+arguments, its stdin, stdout and stderr are wasmpool's, passed through as it
+reads and writes them (stdin is the file named by --input instead, if given),
+and its exit code is wasmpool's.
 
 With --func NAME, the export is called: an SDK task (signature () -> i32)
 gets its input from --input FILE|- and its output is printed on stdout; any
@@ -87,7 +88,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	if _, err := statModule(path); err != nil {
 		return err
 	}
-	input, haveInput, err := a.readInput(f.input, f.fn == "")
+	input, haveInput, err := a.readInput(f.input)
 	if err != nil {
 		return err
 	}
@@ -112,6 +113,13 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 			return usagef("module %s is not a WASI command (it has no _start): name a function with --func (exports: %s)",
 				m.Name(), exportList(m))
 		}
+		// As wazero run does: the command's stdio is ours, as it happens
+		// (an interactive stdin, a long-running pipeline), still under the
+		// output limit and the timeout.
+		if !haveInput && a.stdin != nil {
+			t.Stdin = a.stdin
+		}
+		t.Stdout, t.Stderr = a.stdout, a.stderr
 	} else {
 		x, ok := findExport(m, f.fn)
 		if !ok {
@@ -147,11 +155,14 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	return nil
 }
 
-// readInput returns the task's input: the named file, stdin for "-", and for
-// a command with no --input, stdin when it is not a terminal.
-func (a *app) readInput(name string, command bool) ([]byte, bool, error) {
+// readInput returns the task's input: the named file, or stdin for "-".
+// The boolean says whether there was one.
+func (a *app) readInput(name string) ([]byte, bool, error) {
 	switch {
 	case name == "-":
+		if a.stdin == nil {
+			return nil, true, nil
+		}
 		b, err := io.ReadAll(a.stdin)
 		if err != nil {
 			return nil, false, fmt.Errorf("reading stdin: %w", err)
@@ -163,12 +174,6 @@ func (a *app) readInput(name string, command bool) ([]byte, bool, error) {
 			return nil, false, fileError("input", name, err)
 		}
 		return b, true, nil
-	case command && a.stdin != nil && !isTerminal(a.stdin):
-		b, err := io.ReadAll(a.stdin)
-		if err != nil {
-			return nil, false, fmt.Errorf("reading stdin: %w", err)
-		}
-		return b, false, nil
 	}
 	return nil, false, nil
 }

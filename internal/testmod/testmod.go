@@ -3,8 +3,10 @@
 // The Go guest modules under modules/go are built on demand with the Go
 // toolchain (GOOS=wasip1 GOARCH=wasm) and cached on disk by content, so that
 // only the first test run after a change pays for the build. The hand-written
-// modules in testdata/wat and testdata/c are committed binaries; for those
-// this package only finds the file.
+// modules in testdata/wat and the other toolchains' modules in testdata/c,
+// testdata/rust and testdata/assemblyscript are committed binaries; for those
+// this package only finds the file. WazeroCLI builds wazero's own command
+// line, the reference that wasmpool run is tested against.
 //
 // A module directory is built as a WASI reactor (-buildmode=c-shared) when
 // its source holds a //go:wasmexport directive, and as a WASI command
@@ -75,6 +77,19 @@ func WATBytes(tb testing.TB, name string) []byte {
 func C(tb testing.TB, name string) string {
 	tb.Helper()
 	return committed(tb, "c", name, "make cmodules")
+}
+
+// Rust returns the path of the committed module testdata/rust/NAME.wasm.
+func Rust(tb testing.TB, name string) string {
+	tb.Helper()
+	return committed(tb, "rust", name, "make rustmodules")
+}
+
+// AssemblyScript returns the path of the committed module
+// testdata/assemblyscript/NAME.wasm.
+func AssemblyScript(tb testing.TB, name string) string {
+	tb.Helper()
+	return committed(tb, "assemblyscript", name, "make asmodules")
 }
 
 func committed(tb testing.TB, kind, name, regen string) string {

@@ -54,3 +54,11 @@ func TestCommittedModules(t *testing.T) {
 	assert.Equal(t, "add.wasm", filepath.Base(p))
 	assert.True(t, bytes.HasPrefix(testmod.WATBytes(t, "add"), wasmMagic), "a wasm binary")
 }
+
+func TestWazeroCLI(t *testing.T) {
+	p := testmod.WazeroCLI(t)
+	out, err := testmod.WazeroCommand(t, "version").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "1.12", "the wazero of go.mod")
+	assert.Equal(t, p, testmod.WazeroCLI(t), "built once")
+}

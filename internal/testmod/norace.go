@@ -1,0 +1,6 @@
+//go:build !race
+
+package testmod
+
+// raceEnabled: this binary was built with -race.
+const raceEnabled = false
