@@ -206,15 +206,22 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 
 	cacheBefore := e.cacheEntries()
 	start := time.Now()
-	compiled, err := e.shared.r.CompileModule(ctx, wasm)
+	code := mergeDataSegments(wasm)
+	compiled, err := e.shared.r.CompileModule(ctx, code)
 	repaired := false
 	if err != nil && e.cfg.CacheDir != "" && strings.Contains(err.Error(), "compilationcache") {
 		// A corrupt or truncated entry on disk: replace it and try once more,
 		// so a damaged cache never becomes a permanent failure.
-		if rerr := e.repairCacheEntry(ctx, wasm); rerr == nil {
+		if rerr := e.repairCacheEntry(ctx, code); rerr == nil {
 			repaired = true
-			compiled, err = e.shared.r.CompileModule(ctx, wasm)
+			compiled, err = e.shared.r.CompileModule(ctx, code)
 		}
+	}
+	if err != nil && len(code) != len(wasm) {
+		// The rewrite only touches a well-formed data section, so a module
+		// that fails fails for another reason: report it on the user's own
+		// bytes, whose offsets the message may quote.
+		_, err = e.shared.r.CompileModule(ctx, wasm)
 	}
 	elapsed := time.Since(start)
 	if err != nil {
@@ -224,6 +231,7 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 		name:        name,
 		digest:      digest,
 		wasm:        wasm,
+		code:        code,
 		compiled:    compiled,
 		memMin:      minPages,
 		compileTime: elapsed,

@@ -15,7 +15,8 @@ import (
 type Module struct {
 	name     string
 	digest   string
-	wasm     []byte
+	wasm     []byte                // the bytes as given: what Digest and Size describe
+	code     []byte                // what is compiled: wasm, data segments merged (see mergeDataSegments)
 	compiled wazero.CompiledModule // in the engine's shared runtime
 
 	exports    []Export

@@ -154,6 +154,30 @@ func (r *reader) u64() (uint64, error) {
 	return v, nil
 }
 
+// s32 reads a signed LEB128 32-bit integer (an i32.const immediate).
+func (r *reader) s32() (int32, error) {
+	var v int64
+	var shift uint
+	for i := 0; i < 5; i++ {
+		c, err := r.byte()
+		if err != nil {
+			return 0, err
+		}
+		v |= int64(c&0x7f) << shift
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			if v < -1<<31 || v > 1<<31-1 {
+				return 0, errTruncated
+			}
+			return int32(v), nil
+		}
+	}
+	return 0, errTruncated
+}
+
 // limits reads a limits structure and returns its minimum. The flag's bit 0
 // says a maximum follows; bit 2 (memory64) makes both 64-bit.
 func (r *reader) limits() (uint64, error) {

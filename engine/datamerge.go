@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"slices"
+)
+
+// mergeDataSegments returns wasm with its active data segments merged into
+// as few as possible, or wasm itself when that cannot be done exactly.
+//
+// Why: Go's linker splits a module's initial memory at every run of zeros,
+// and a Go guest carries 20,000 to 30,000 data segments of a few dozen bytes.
+// wazero applies them one by one on every instantiation, evaluating each
+// offset expression with an allocation: a third of the cost of a fresh Go
+// instance. Merged across small gaps, they become one or two memory copies.
+//
+// Exactness: memory starts zeroed, so filling a gap with zeros changes
+// nothing unless another segment writes into that gap; and the order in which
+// segments are applied matters only if two overlap. So the merge happens only
+// when every segment is active, for memory 0, at a plain i32.const offset,
+// and the segments are pairwise disjoint and lie within the memory's declared
+// minimum (an out-of-bounds segment must still trap at instantiation). A
+// data-count section means memory.init or data.drop may name segments by
+// index, so such modules are left alone too.
+func mergeDataSegments(wasm []byte) []byte {
+	if len(wasm) < 8 {
+		return wasm
+	}
+	var (
+		dataStart, dataEnd = -1, -1 // the whole data section, header included
+		dataBody           []byte
+		memBytes           uint64
+		haveMemory         bool
+	)
+	r := reader{b: wasm[8:]}
+	for !r.done() {
+		start := len(wasm) - len(r.b)
+		id, err := r.byte()
+		if err != nil {
+			return wasm
+		}
+		size, err := r.u32()
+		if err != nil {
+			return wasm
+		}
+		body, err := r.bytes(int(size))
+		if err != nil {
+			return wasm
+		}
+		switch id {
+		case 5: // memory
+			min, err := definedMemoryMin(reader{b: body})
+			if err != nil {
+				return wasm
+			}
+			memBytes, haveMemory = min*wasmPageSize, true
+		case 11: // data
+			dataStart, dataEnd, dataBody = start, len(wasm)-len(r.b), body
+		case 12: // data count
+			return wasm
+		}
+	}
+	if dataBody == nil || !haveMemory {
+		return wasm
+	}
+	segs, ok := activeSegments(dataBody)
+	if !ok || len(segs) < 2 {
+		return wasm
+	}
+	slices.SortStableFunc(segs, func(a, b dataSegment) int { return cmp.Compare(a.offset, b.offset) })
+	for i, s := range segs {
+		if s.offset+uint64(len(s.data)) > memBytes {
+			return wasm
+		}
+		if i > 0 && s.offset < segs[i-1].offset+uint64(len(segs[i-1].data)) {
+			return wasm
+		}
+	}
+	merged := mergeAcrossGaps(segs, maxMergedGap)
+
+	body := binary.AppendUvarint(nil, uint64(len(merged)))
+	for _, s := range merged {
+		body = append(body, 0, 0x41) // active, memory 0; i32.const
+		body = appendSLEB128(body, int64(int32(uint32(s.offset))))
+		body = append(body, 0x0b) // end
+		body = binary.AppendUvarint(body, uint64(len(s.data)))
+		body = append(body, s.data...)
+	}
+	out := make([]byte, 0, len(wasm)-len(dataBody)+len(body)+8)
+	out = append(out, wasm[:dataStart]...)
+	out = append(out, 11)
+	out = binary.AppendUvarint(out, uint64(len(body)))
+	out = append(out, body...)
+	out = append(out, wasm[dataEnd:]...)
+	return out
+}
+
+// maxMergedGap is the widest run of zeros a merged segment spans. Go's gaps
+// are nearly all alignment (under 64 bytes); larger ones start a new segment,
+// so a module with a huge hole in its data is not inflated by it.
+const maxMergedGap = 4096
+
+type dataSegment struct {
+	offset uint64
+	data   []byte
+}
+
+// activeSegments decodes a data section whose segments are all active, for
+// memory 0, at an i32.const offset; ok is false for anything else.
+func activeSegments(body []byte) (segs []dataSegment, ok bool) {
+	r := reader{b: body}
+	n, err := r.u32()
+	if err != nil || uint64(n) > uint64(len(body)) {
+		return nil, false
+	}
+	segs = make([]dataSegment, 0, n)
+	for range n {
+		flag, err := r.u32()
+		if err != nil || flag != 0 {
+			return nil, false
+		}
+		op, err := r.byte()
+		if err != nil || op != 0x41 { // i32.const
+			return nil, false
+		}
+		off, err := r.s32()
+		if err != nil {
+			return nil, false
+		}
+		if end, err := r.byte(); err != nil || end != 0x0b {
+			return nil, false
+		}
+		size, err := r.u32()
+		if err != nil {
+			return nil, false
+		}
+		data, err := r.bytes(int(size))
+		if err != nil {
+			return nil, false
+		}
+		segs = append(segs, dataSegment{offset: uint64(uint32(off)), data: data})
+	}
+	return segs, r.done()
+}
+
+// mergeAcrossGaps joins sorted, disjoint segments separated by at most gap
+// bytes, filling the gaps with zeros.
+func mergeAcrossGaps(segs []dataSegment, gap uint64) []dataSegment {
+	var out []dataSegment
+	var cur dataSegment
+	var buf bytes.Buffer
+	flush := func() {
+		out = append(out, dataSegment{offset: cur.offset, data: bytes.Clone(buf.Bytes())})
+		buf.Reset()
+	}
+	for i, s := range segs {
+		end := cur.offset + uint64(buf.Len())
+		if i > 0 && s.offset-end > gap {
+			flush()
+		}
+		if i == 0 || buf.Len() == 0 {
+			cur.offset = s.offset
+		} else {
+			buf.Write(make([]byte, s.offset-end))
+		}
+		buf.Write(s.data)
+	}
+	flush()
+	return out
+}
+
+// appendSLEB128 appends v in signed LEB128, the encoding of an i32.const
+// immediate (encoding/binary's varints are zig-zag, not this).
+func appendSLEB128(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
