@@ -26,6 +26,7 @@ type Engine struct {
 	outLimit int
 	cache    wazero.CompilationCache
 	rtConfig wazero.RuntimeConfig
+	bases    [3]wazero.ModuleConfig // see baseConfig
 	shared   *Runtime
 
 	mu       sync.Mutex
@@ -79,6 +80,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.cache = wazero.NewCompilationCache()
 	}
 	e.rtConfig = runtimeConfig(cfg, e.cache)
+	e.bases = newBaseConfigs(cfg)
 	e.shared, err = e.newRuntime(ctx)
 	if err != nil {
 		_ = e.cache.Close(ctx)

@@ -130,16 +130,11 @@ func (inst *Instance) instantiate(ctx context.Context, t *Task, start string) (e
 // stdin gives up waiting when it ends.
 func (inst *Instance) moduleConfig(ctx context.Context, t *Task, start string) (wazero.ModuleConfig, error) {
 	e := inst.rt.e
-	cfg := wazero.NewModuleConfig().
-		// Anonymous instances never clash, however many run at once.
-		WithName("").
+	// Every With clones the config: start from the engine's prepared base,
+	// which holds everything that is the same for every instance.
+	cfg := e.baseConfig(start).
 		WithArgs(append([]string{t.Module.name}, t.Args...)...).
 		WithStderr(&inst.st.stderr)
-	if start == "" {
-		cfg = cfg.WithStartFunctions()
-	} else {
-		cfg = cfg.WithStartFunctions(start)
-	}
 	if t.Func == "" {
 		var stdin io.Reader
 		if t.Stdin != nil {
@@ -165,13 +160,41 @@ func (inst *Instance) moduleConfig(ctx context.Context, t *Task, start string) (
 		cfg = cfg.WithFSConfig(fsc)
 	}
 	if d := e.cfg.Deterministic; d != nil {
-		wall := d.WalltimeUnixNano
-		cfg = cfg.WithWalltime(func() (int64, int32) { return wall / 1e9, int32(wall % 1e9) }, sys.ClockResolution(1)).
-			WithRandSource(mathrand.New(mathrand.NewSource(d.Seed)))
-	} else {
-		cfg = cfg.WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(cryptorand.Reader)
+		// A fresh source per instance: each one replays the same stream.
+		cfg = cfg.WithRandSource(mathrand.New(mathrand.NewSource(d.Seed)))
 	}
 	return cfg, nil
+}
+
+// baseConfig returns the part of every instance's sandbox that does not
+// depend on the task: no name (anonymous instances never clash, however many
+// run at once), the clocks and random source of the engine's Config, and
+// start as the start function ("" for none).
+func (e *Engine) baseConfig(start string) wazero.ModuleConfig {
+	switch start {
+	case "":
+		return e.bases[0]
+	case "_initialize":
+		return e.bases[1]
+	case "_start":
+		return e.bases[2]
+	}
+	return e.bases[0].WithStartFunctions(start)
+}
+
+func newBaseConfigs(cfg Config) [3]wazero.ModuleConfig {
+	base := wazero.NewModuleConfig().WithName("")
+	if d := cfg.Deterministic; d != nil {
+		wall := d.WalltimeUnixNano
+		base = base.WithWalltime(func() (int64, int32) { return wall / 1e9, int32(wall % 1e9) }, sys.ClockResolution(1))
+	} else {
+		base = base.WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(cryptorand.Reader)
+	}
+	return [3]wazero.ModuleConfig{
+		base.WithStartFunctions(),
+		base.WithStartFunctions("_initialize"),
+		base.WithStartFunctions("_start"),
+	}
 }
 
 // begin readies the call state and the call context for one task, and

@@ -135,6 +135,13 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 		j.stopWatch = stop
 		j.mu.Unlock()
 	}
+	// Room in the queue is the common case: send without the full select.
+	select {
+	case p.queue <- j:
+		p.mu.RUnlock()
+		return f
+	default:
+	}
 	select {
 	case p.queue <- j:
 		p.mu.RUnlock()

@@ -104,6 +104,18 @@ func (w *worker) loop() {
 		idle = idleTimer.C
 	}
 	for {
+		// A job waiting is the common case under load: take it without the
+		// full select below (a single-case select with default is a plain
+		// channel receive). handle still honours a Close that came first.
+		select {
+		case j := <-p.queue:
+			w.handle(j)
+			if idleTimer != nil {
+				idleTimer.Reset(p.cfg.IdleTimeout)
+			}
+			continue
+		default:
+		}
 		select {
 		case j := <-p.queue:
 			w.handle(j)
