@@ -33,6 +33,18 @@ type Config struct {
 	// plugin may import. A module importing anything not granted here (nor
 	// WASI, nor the wasmpool ABI) is refused at compile time with ErrBadModule.
 	HostModules []HostModule
+	// Preinitialize runs a reactor's _initialize once per module (and
+	// sandbox: arguments, environment, mounts) and starts every later
+	// instance from a copy of the memory and globals it left, instead of
+	// running _initialize again: the technique of Wizer. A fresh instance of
+	// a Go guest then costs a memory copy rather than the Go runtime's
+	// start-up. Instances share nothing with each other all the same (the
+	// template is taken before any task runs), but they all share what that
+	// one initialisation read: the clock, and the random bytes a runtime
+	// seeds itself with (Go's map hashing and math/rand's global source).
+	// Modules it cannot apply to exactly (commands, modules whose code can
+	// change a table or a passive segment) are instantiated as usual.
+	Preinitialize bool
 	// Deterministic, when set, gives every instance a fixed wall clock and a
 	// seeded random source, so that a task can be replayed bit for bit. By
 	// default guests see the real clocks and a cryptographic random source.

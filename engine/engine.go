@@ -209,6 +209,12 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 	cacheBefore := e.cacheEntries()
 	start := time.Now()
 	code := mergeDataSegments(wasm)
+	var pre *preinit
+	if e.cfg.Preinitialize {
+		if c, globals, ok := preinitCode(code); ok {
+			code, pre = c, &preinit{globals: globals}
+		}
+	}
 	compiled, err := e.shared.r.CompileModule(ctx, code)
 	repaired := false
 	if err != nil && e.cfg.CacheDir != "" && strings.Contains(err.Error(), "compilationcache") {
@@ -235,6 +241,7 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 		wasm:        wasm,
 		code:        code,
 		compiled:    compiled,
+		preinit:     pre,
 		memMin:      minPages,
 		compileTime: elapsed,
 		// A repaired entry was compiled afresh, though it replaced a file.

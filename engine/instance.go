@@ -84,12 +84,32 @@ func (rt *Runtime) Instantiate(ctx context.Context, t Task) (*Instance, error) {
 	if m.initialize {
 		init = "_initialize"
 	}
+	var (
+		tmpl *template
+		key  string
+	)
+	if m.preinit != nil {
+		key = sandboxKey(&t)
+		if tmpl = m.preinit.get(key); tmpl != nil {
+			init = "" // the template is what _initialize would leave
+		}
+	}
 	var err error
 	if inst.begin(ctx, &t, init) {
 		err = inst.instantiate(inst.cc, &t, init)
 	}
 	err = inst.classify(err, &t)
 	inst.finish()
+	if err == nil && m.preinit != nil {
+		if tmpl != nil {
+			err = inst.restore(m.preinit, tmpl)
+		} else if tmpl, err = inst.capture(m.preinit); err == nil {
+			m.preinit.put(key, tmpl)
+		}
+		if err != nil {
+			err = fmt.Errorf("pre-initialisation: %w", err)
+		}
+	}
 	if err != nil {
 		inst.Close(context.WithoutCancel(ctx))
 		return nil, &Error{Module: m.name, Err: fmt.Errorf("instantiating: %w", err)}

@@ -18,6 +18,7 @@ type Module struct {
 	wasm     []byte                // the bytes as given: what Digest and Size describe
 	code     []byte                // what is compiled: wasm, data segments merged (see mergeDataSegments)
 	compiled wazero.CompiledModule // in the engine's shared runtime
+	preinit  *preinit              // nil unless pre-initialised (Config.Preinitialize)
 
 	exports    []Export
 	imports    []Import
