@@ -24,6 +24,7 @@ type engineFlags struct {
 	cacheDir    string
 	noCache     bool
 	interpreter bool
+	preinit     bool
 }
 
 func (f *engineFlags) add(fs *pflag.FlagSet) {
@@ -32,6 +33,8 @@ func (f *engineFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), `compiled-code cache shared across runs ("" for none)`)
 	fs.BoolVar(&f.noCache, "no-cache", false, "do not use the on-disk compiled-code cache")
 	fs.BoolVar(&f.interpreter, "interpreter", false, "use wazero's interpreter instead of its compiler")
+	fs.BoolVar(&f.preinit, "preinitialize", false,
+		"start fresh instances of a reactor from a copy of its state after _initialize (faster; they share its clock reading and random seed)")
 }
 
 // defaultCacheDir is $WASMPOOL_CACHE_DIR, or wasmpool/compiled under the
@@ -76,6 +79,7 @@ func (f *engineFlags) config() (engine.Config, error) {
 		cfg.CacheDir = f.cacheDir
 	}
 	cfg.Interpreter = f.interpreter
+	cfg.Preinitialize = f.preinit
 	return cfg, nil
 }
 

@@ -141,3 +141,22 @@ func TestMapInterrupted(t *testing.T) {
 	r := cliContext(t, ctx, "", args...)
 	assert.Equal(t, exitCancelled, r.code, r.stderr)
 }
+
+func TestMapPreinitialize(t *testing.T) {
+	counter := gomod(t, "counter")
+	draws := func(extra ...string) []string {
+		t.Helper()
+		args := append([]string{"map", counter, "--func", "rand", "--mode", "process", "--workers", "1", "--lines", "-"}, extra...)
+		r := cli(t, "a\nb\nc\n", args...)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		return strings.Fields(r.stdout)
+	}
+	// Each process-mode task is a fresh instance; with --preinitialize they
+	// all start from one initialisation, and share its random seed.
+	pre := draws("--preinitialize")
+	require.Len(t, pre, 3)
+	assert.Equal(t, []string{pre[0], pre[0], pre[0]}, pre)
+	plain := draws()
+	require.Len(t, plain, 3)
+	assert.NotEqual(t, plain[0], plain[1])
+}
