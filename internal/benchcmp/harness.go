@@ -207,8 +207,10 @@ func runGo(ctx context.Context, c Config, e *engine.Engine, mods map[string]stri
 			return err
 		}
 	}
-	// The anchors' code is compiled once per machine too, in a cache of
-	// its own: see bare.New.
+	// The anchors' code is compiled once per machine too. wazero keys its
+	// cache by the runtime settings as well, so sharing the engine's cache
+	// would be safe; a directory of their own keeps the engine's cache
+	// holding only what the engine compiled.
 	bareCache, err := wazero.NewCompilationCacheWithDir(filepath.Join(testmod.CacheDir(), "bench-bare-compiled"))
 	if err != nil {
 		return err

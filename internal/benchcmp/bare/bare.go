@@ -38,11 +38,6 @@ type callKey struct{}
 
 // New compiles wasm in a new runtime with wazero's default settings, through
 // cache if it is not nil (the caller closes it).
-//
-// The cache must not be one a runtime with other settings uses: wazero keys
-// cached code by the module and the CPU only, and code compiled to be
-// interruptible (WithCloseOnContextDone, as wasmpool's engine does) is not
-// the same code.
 func New(ctx context.Context, wasm []byte, cache wazero.CompilationCache) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfig()
 	if cache != nil {
