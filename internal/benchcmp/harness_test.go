@@ -131,3 +131,11 @@ func TestPercentileAndBatchSize(t *testing.T) {
 	assert.Equal(t, 4, batchSize(b, time.Second, 2), "at least two per worker")
 	assert.Equal(t, 100, batchSize(b, 500*time.Microsecond, 1), "a twentieth of the budget")
 }
+
+func TestPythonMissingIsANote(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	var rep Report
+	runPython(context.Background(), Quick(), workloads(Quick()), &rep, newProgress(nil))
+	assert.Empty(t, rep.Cells)
+	assert.Equal(t, []string{"Python not measured: python3 is not on PATH (its columns are empty)"}, rep.Notes)
+}
