@@ -58,9 +58,9 @@ func recommend(r *benchResult, command bool) (mode, why string) {
 				fmtDur(p.Instantiate), fmtDur(p.Call), share*100)
 		}
 		return "thread", fmt.Sprintf("A call on a warm instance (%s) is cheaper than a fresh instance (%s): thread-like "+
-			"workers run %.1fx the tasks per second, and no state carried over in %d tasks on one instance%s. "+
+			"workers run %sx the tasks per second, and no state carried over in %d tasks on one instance%s. "+
 			"Use process-like workers if tasks must not see each other.",
-			fmtDur(p.Call), fmtDur(p.Instantiate), 1/share, p.Runs, carryNote(p))
+			fmtDur(p.Call), fmtDur(p.Instantiate), fmtTimes(1/share), p.Runs, carryNote(p))
 	}
 	// One mode measured: decide from the instance's costs.
 	if p.Call > 0 && p.Instantiate <= p.Call/4 {
@@ -136,6 +136,14 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.2fms", float64(d)/1e6)
 	}
 	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+// fmtTimes prints a ratio with the precision it deserves: 1.3, 12, 345.
+func fmtTimes(v float64) string {
+	if v >= 10 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 func fmtBytes(n uint64) string {
