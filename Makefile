@@ -4,7 +4,7 @@ BIN     := build/wasmpool
 MODDIR  := build/modules
 PKGS    := ./...
 
-.PHONY: all build modules demo test vet fmt-check race wat cmodules rustmodules asmodules fixtures bench fuzz clean
+.PHONY: all build modules demo test vet fmt-check race wat cmodules rustmodules asmodules fixtures bench gobench fuzz clean
 
 all: build
 
@@ -46,8 +46,19 @@ asmodules:    # node + npm (installs assemblyscript and its WASI shim locally)
 
 fixtures: wat cmodules rustmodules asmodules
 
-bench: build modules
-	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./pool/
+# The benchmark harness (internal/benchcmp): wasmpool's two modes against a
+# plain Go pool, bare wazero and Python's executors, same run, same
+# workloads; one table on stdout, also saved as build/bench.json. A few
+# minutes on 2 cores; BENCHFLAGS=-quick for about one, BENCHTIME=300ms to
+# set the time per measure. Not part of make test.
+bench: build
+	$(GO) run ./internal/benchcmp/cmd/benchcmp -wasmpool $(BIN) -json build/bench.json \
+		$(if $(BENCHTIME),-benchtime $(BENCHTIME)) $(BENCHFLAGS)
+
+# The go test benchmarks of each hot path, for benchstat:
+#   make gobench GOBENCHFLAGS='-count 10' > new.txt; benchstat old.txt new.txt
+gobench:
+	$(GO) test -run '^$$' -bench . -benchmem $(GOBENCHFLAGS) ./engine/ ./pool/ ./future/
 
 clean:
 	rm -rf build

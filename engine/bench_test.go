@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -90,6 +91,66 @@ func BenchmarkWarmCall(b *testing.B) {
 				if _, err := inst.Call(ctx, task); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkWarmCallTimeout is BenchmarkWarmCall with a timeout on every
+// task: what enforcing it adds to a warm call.
+func BenchmarkWarmCallTimeout(b *testing.B) {
+	ctx := context.Background()
+	e := newEngine(b, engine.Config{})
+	rt, err := e.NewRuntime(ctx)
+	require.NoError(b, err)
+	defer rt.Close(ctx)
+	for _, bc := range []struct {
+		name string
+		m    *engine.Module
+		fn   string
+	}{
+		{"wat-noop", compileWAT(b, e, "noop"), "noop"},
+		{"go-upper", compileGo(b, e, "upper"), "upper"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			task := engine.Task{Module: bc.m, Func: bc.fn, Input: []byte("x"), Timeout: 10 * time.Second}
+			inst, err := rt.Instantiate(ctx, task)
+			require.NoError(b, err)
+			defer inst.Close(ctx)
+			for b.Loop() {
+				if _, err := inst.Call(ctx, task); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkInstantiate is a fresh instance built and closed on an isolated
+// runtime, as a process-like worker does, without a call: a tiny module,
+// and a Go reactor (whose _initialize runs the Go runtime's start-up).
+func BenchmarkInstantiate(b *testing.B) {
+	ctx := context.Background()
+	e := newEngine(b, engine.Config{})
+	for _, bc := range []struct {
+		name string
+		m    *engine.Module
+		fn   string
+	}{
+		{"wat-noop", compileWAT(b, e, "noop"), "noop"},
+		{"go-fib", compileGo(b, e, "fib"), "fib"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rt, err := e.NewRuntime(ctx)
+			require.NoError(b, err)
+			defer rt.Close(ctx)
+			task := engine.Task{Module: bc.m, Func: bc.fn}
+			for b.Loop() {
+				inst, err := rt.Instantiate(ctx, task)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = inst.Close(ctx)
 			}
 		})
 	}

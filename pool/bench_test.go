@@ -87,3 +87,53 @@ func BenchmarkMapFib(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSubmitResultGo is BenchmarkSubmitResult for a Go guest (a
+// reactor): in Processes mode, every task is a fresh Go instance.
+func BenchmarkSubmitResultGo(b *testing.B) {
+	for _, mode := range modes {
+		b.Run(mode.String(), func(b *testing.B) {
+			e := testEngine(b, engine.Config{}, nil)
+			p := newPool(b, e, pool.Config{Mode: mode, Workers: 1, TaskTimeout: 10e9})
+			task := engine.Task{Module: goModule(b, e, "upper"), Func: "upper", Input: []byte("x")}
+			ctx := context.Background()
+			// Not counted: the worker's runtime loading the compiled code
+			// (tens of milliseconds for a Go guest), once per pool.
+			if _, err := p.Submit(ctx, task).Result(ctx); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := p.Submit(ctx, task).Result(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMapNoop is no-op tasks through Map with 1 and 2 workers: the
+// pool's own overhead, which no work hides.
+func BenchmarkMapNoop(b *testing.B) {
+	for _, mode := range modes {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/workers=%d", mode, workers), func(b *testing.B) {
+				e := testEngine(b, engine.Config{}, nil)
+				p := newPool(b, e, pool.Config{Mode: mode, Workers: workers})
+				task := engine.Task{Module: watModule(b, e, "noop"), Func: "noop"}
+				tasks := func(yield func(engine.Task) bool) {
+					for range b.N {
+						if !yield(task) {
+							return
+						}
+					}
+				}
+				b.ResetTimer()
+				for _, err := range p.Map(context.Background(), iter.Seq[engine.Task](tasks)) {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,78 +1,175 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"runtime"
 	"slices"
-	"text/tabwriter"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
 	"github.com/wasmpool/wasmpool/pool"
 )
 
 type benchFlags struct {
 	engineFlags
-	fn      string
-	input   string
-	tasks   int
-	workers int
-	mode    string
-	timeout time.Duration
+	fn       string
+	input    string
+	params   string
+	env      []string
+	mounts   []string
+	tasks    int
+	samples  int
+	workers  string
+	mode     string
+	timeout  time.Duration
+	progress string
+	json     bool
 }
 
-// benchRow is one mode's measurement.
+// benchRow is one mode and worker count's measurement.
 type benchRow struct {
-	mode                   pool.Mode
-	workers, tasks, failed int
-	wall                   time.Duration
-	p50, p90, p99          time.Duration // time in the sandbox, per task
+	Mode    string  `json:"mode"`
+	Workers int     `json:"workers"`
+	Tasks   int     `json:"tasks"` // run in the row, latency and throughput phases together
+	Failed  int     `json:"failed"`
+	PerSec  float64 `json:"tasks_per_s"`
+	// Latency: one task at a time, the round trip Submit -> Result.
+	Samples int           `json:"latency_samples"`
+	P50     time.Duration `json:"latency_p50_ns"`
+	P90     time.Duration `json:"latency_p90_ns"`
+	P99     time.Duration `json:"latency_p99_ns"`
+	Sandbox time.Duration `json:"sandbox_p50_ns"` // time inside the sandbox, median over every task of the row
 }
 
 func (a *app) benchCmd() *cobra.Command {
 	var f benchFlags
 	cmd := &cobra.Command{
-		Use:   "bench MODULE --func NAME",
-		Short: "Measure throughput and latency of a task in each mode, for choosing one",
-		Long: `Run the same task many times on a pool in each mode (thread-like: warm
-instances reused; process-like: a fresh instance per task) and print the
-throughput and the latency percentiles of the time spent in the sandbox.`,
-		Example: `  wasmpool bench upper.wasm --func upper --input README.md --tasks 5000`,
-		Args:    exactArgs(1, "MODULE"),
+		Use:   "bench MODULE [--func NAME] [-- ARGS...]",
+		Short: "Measure a task in each mode and worker count, and recommend a mode",
+		Long: `Measure one task of your module the way a pool runs it, to choose a mode.
+
+For each mode (thread-like: warm instances reused; process-like: a fresh
+instance per task) and each worker count, it measures the latency of one
+task at a time (the round trip Submit -> Result: median, p90, p99), then the
+throughput with tasks in flight. It also measures what one instance costs:
+the time to instantiate the module, the time of a call on a warm instance,
+and the linear memory after instantiation and after tasks. It then says
+which mode it recommends and why.
+
+The task is given as to wasmpool run: --func NAME with --input (an SDK task)
+or --params (any other export), or a WASI command with its ARGS after --;
+--env and --mount give the guest what it needs.
+
+Failed tasks are counted and the first failure is reported; the exit status
+is that of the first failure.`,
+		Example: `  wasmpool bench upper.wasm --func upper --input README.md
+  wasmpool bench fib.wasm --func fib --input n.txt --workers 1,2,4 --json
+  wasmpool bench add.wasm --func add --params 2,3 --mode thread
+  wasmpool bench tool.wasm --mount ./data:/data:ro -- ls /data`,
+		Args: minArgs(1, "MODULE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runBench(cmd, &f, args[0])
+			return a.runBench(cmd, &f, args[0], args[1:])
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.fn, "func", "", "exported function to call (required unless MODULE is a WASI command)")
 	fs.StringVar(&f.input, "input", "", `task input: a file, or "-" for stdin`)
-	fs.IntVar(&f.tasks, "tasks", 1000, "tasks to run in each mode")
-	fs.IntVar(&f.workers, "workers", 0, "number of workers (default: one per CPU)")
+	fs.StringVar(&f.params, "params", "", `raw arguments for a non-SDK export, comma-separated, e.g. "1,2"`)
+	fs.StringArrayVar(&f.env, "env", nil, "environment variable KEY=VALUE for the guest (repeat)")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "host directory HOST:GUEST[:ro] the guest may see (repeat)")
+	fs.IntVar(&f.tasks, "tasks", 1000, "tasks per mode and worker count for the throughput measure")
+	fs.IntVar(&f.samples, "samples", 200, "tasks per mode and worker count run one at a time, for the latency measure")
+	fs.StringVar(&f.workers, "workers", "", "worker counts to measure, e.g. 1,2,4 (default: 1, 2, 4... up to one per CPU)")
 	fs.StringVar(&f.mode, "mode", "both", "thread, process or both")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop each task after this long (default none)")
+	fs.StringVar(&f.progress, "progress", progressAuto, "progress line on stderr: auto (when a terminal), always or never")
+	fs.BoolVar(&f.json, "json", false, "print the results as one JSON object instead of a table")
 	f.engineFlags.add(fs)
 	return cmd
 }
 
-func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string) error {
-	var modes []pool.Mode
+// benchPlan is what the flags ask for, checked.
+type benchPlan struct {
+	modes   []pool.Mode
+	workers []int
+	env     map[string]string
+	mounts  []engine.Mount
+}
+
+func (f *benchFlags) check() (benchPlan, error) {
+	var p benchPlan
 	if f.mode == "both" {
-		modes = []pool.Mode{pool.Threads, pool.Processes}
+		p.modes = []pool.Mode{pool.Threads, pool.Processes}
 	} else {
 		m, err := pool.ParseMode(f.mode)
 		if err != nil {
-			return usagef("--mode: %v (or both)", err)
+			return p, usagef("--mode: %v (or both)", err)
 		}
-		modes = []pool.Mode{m}
+		p.modes = []pool.Mode{m}
 	}
 	switch {
 	case f.tasks < 1:
-		return usagef("--tasks %d: want 1 or more", f.tasks)
-	case f.workers < 0:
-		return usagef("--workers %d: want 1 or more (0: one per CPU)", f.workers)
+		return p, usagef("--tasks %d: want 1 or more", f.tasks)
+	case f.samples < 1:
+		return p, usagef("--samples %d: want 1 or more", f.samples)
+	case f.params != "" && f.fn == "":
+		return p, usagef("--params needs --func: the export to call")
 	}
-	if err := checkTimeout(f.timeout); err != nil {
+	var err error
+	if p.workers, err = workerCounts(f.workers, runtime.GOMAXPROCS(0)); err != nil {
+		return p, err
+	}
+	if p.env, err = parseEnv(f.env); err != nil {
+		return p, err
+	}
+	for _, spec := range f.mounts {
+		m, err := parseMount(spec, "")
+		if err != nil {
+			return p, usagef("--mount: %v", err)
+		}
+		if err := checkMount(m); err != nil {
+			return p, &usageError{msg: err.Error()}
+		}
+		p.mounts = append(p.mounts, m)
+	}
+	return p, checkTimeout(f.timeout)
+}
+
+// workerCounts reads --workers: a list of counts, or by default 1, 2, 4...
+// up to cpus, and cpus itself. 0 means cpus.
+func workerCounts(s string, cpus int) ([]int, error) {
+	if s == "" {
+		var ns []int
+		for n := 1; n < cpus; n *= 2 {
+			ns = append(ns, n)
+		}
+		return append(ns, cpus), nil
+	}
+	var ns []int
+	for _, field := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n < 0 {
+			return nil, usagef("--workers %q: want worker counts separated by commas, e.g. 1,2,4", s)
+		}
+		if n == 0 {
+			n = cpus
+		}
+		if !slices.Contains(ns, n) {
+			ns = append(ns, n)
+		}
+	}
+	return ns, nil
+}
+
+func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string, args []string) error {
+	plan, err := f.check()
+	if err != nil {
 		return err
 	}
 	if _, err := statModule(path); err != nil {
@@ -87,7 +184,7 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string) error {
 	if err != nil {
 		return err
 	}
-	defer e.Close(ctx)
+	defer e.Close(context.WithoutCancel(ctx))
 	a.started(path)
 	m, err := e.CompileFile(ctx, path)
 	if err != nil {
@@ -97,27 +194,53 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string) error {
 	if f.fn == "" && !m.IsCommand() {
 		return usagef("module %s is not a WASI command: name the function with --func (exports: %s)", m.Name(), exportList(m))
 	}
-	if _, ok := findExport(m, f.fn); f.fn != "" && !ok {
-		return usagef("module %s has no exported function %q (exports: %s)", m.Name(), f.fn, exportList(m))
+	if len(args) > 0 && f.fn != "" {
+		return usagef("ARGS are a WASI command's arguments: an export (--func %s) takes --input or --params", f.fn)
+	}
+	t := engine.Task{Module: m, Func: f.fn, Input: input, Args: args, Env: plan.env, Mounts: plan.mounts, Timeout: f.timeout}
+	if f.fn != "" {
+		x, ok := findExport(m, f.fn)
+		if !ok {
+			return usagef("module %s has no exported function %q (exports: %s)", m.Name(), f.fn, exportList(m))
+		}
+		if f.params != "" || !x.IsTask() {
+			if t.Params, err = parseParams(f.params, x); err != nil {
+				return usagef("--params: %v", err)
+			}
+		}
 	}
 
-	t := engine.Task{Module: m, Func: f.fn, Input: input}
-	var rows []benchRow
+	perRow := f.samples + f.tasks
+	prog, err := newProgress(f.progress, a.stderr, profileRuns(f.samples)*2+len(plan.modes)*len(plan.workers)*perRow)
+	if err != nil {
+		return err
+	}
+	res := benchResult{Module: m.Name(), Func: f.fn, InputBytes: len(input), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	res.Instance = profileInstance(ctx, e, t, profileRuns(f.samples), prog)
 	status := exitOK
-	for _, mode := range modes {
-		row, st, err := a.benchMode(e, mode, f, t)
-		if err != nil {
-			return err
-		}
-		if status == exitOK {
-			status = st
-		}
-		rows = append(rows, row)
-		if ctx.Err() != nil {
-			break
+	for _, mode := range plan.modes {
+		for _, w := range plan.workers {
+			if ctx.Err() != nil {
+				break
+			}
+			row, st, err := a.benchRow(e, mode, w, f, t, prog)
+			if err != nil {
+				prog.finish()
+				return err
+			}
+			if status == exitOK {
+				status = st
+			}
+			res.Rows = append(res.Rows, row)
 		}
 	}
-	writeBench(a, rows)
+	prog.finish()
+	res.Recommended, res.Why = recommend(&res, t.Func == "")
+	if f.json {
+		writeOut(nil, a.stdout, jsonIndent(res))
+	} else {
+		writeBench(a.stdout, &res, f)
+	}
 	if ctx.Err() != nil {
 		report(a.stderr, "interrupted")
 		return &exitStatus{code: exitCancelled}
@@ -128,13 +251,50 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string) error {
 	return nil
 }
 
-func (a *app) benchMode(e *engine.Engine, mode pool.Mode, f *benchFlags, t engine.Task) (benchRow, int, error) {
-	p, err := pool.New(e, pool.Config{Mode: mode, Workers: f.workers, TaskTimeout: f.timeout})
+// benchRow measures one mode and worker count: a warm-up (a task per
+// worker, not counted), the latency of f.samples tasks one at a time, then
+// the throughput of f.tasks tasks with 4 per worker in flight.
+func (a *app) benchRow(e *engine.Engine, mode pool.Mode, workers int, f *benchFlags, t engine.Task, prog *progress) (benchRow, int, error) {
+	ctx := a.ctx
+	p, err := pool.New(e, pool.Config{Mode: mode, Workers: workers})
 	if err != nil {
 		return benchRow{}, 0, usagef("%v", err)
 	}
 	defer p.Close()
-	row := benchRow{mode: mode, workers: p.Workers()}
+	row := benchRow{Mode: mode.String(), Workers: workers}
+	warm := make([]*future.Future[engine.Result], workers)
+	for i := range warm {
+		warm[i] = p.Submit(ctx, t)
+	}
+	for _, fu := range warm {
+		_ = fu.Err(ctx) // a failing task fails below too, and is counted there
+	}
+
+	var firstErr error
+	var sandbox, latency []time.Duration
+	status := exitOK
+	fail := func(err error) {
+		row.Failed++
+		if firstErr == nil {
+			firstErr = err
+			status = failureStatus(err)
+		}
+	}
+	for range f.samples {
+		if ctx.Err() != nil {
+			break
+		}
+		start := time.Now()
+		res, err := p.Submit(ctx, t).Result(ctx)
+		latency = append(latency, time.Since(start))
+		sandbox = append(sandbox, res.Duration)
+		row.Tasks++
+		if err != nil && ctx.Err() == nil {
+			fail(err)
+		}
+		prog.add(err != nil)
+	}
+
 	n := 0
 	next := func() (*job, bool) {
 		if n >= f.tasks {
@@ -143,23 +303,30 @@ func (a *app) benchMode(e *engine.Engine, mode pool.Mode, f *benchFlags, t engin
 		n++
 		return &job{label: fmt.Sprintf("task %d", n), task: t}, true
 	}
-	durations := make([]time.Duration, 0, f.tasks)
-	var firstErr error
 	start := time.Now()
-	sum := runJobs(a.ctx, p, next, runOptions{window: 2 * p.Workers(), unordered: true}, nil, func(o outcome) {
-		durations = append(durations, o.res.Duration)
-		if o.err != nil && firstErr == nil {
-			firstErr = o.err
+	// Not runJobs' own progress: it would take the row's total for the whole.
+	sum := runJobs(ctx, p, next, runOptions{window: 4 * workers, unordered: true}, nil, func(o outcome) {
+		prog.add(o.err != nil)
+		sandbox = append(sandbox, o.res.Duration)
+		if o.err != nil {
+			fail(o.err)
 		}
 	})
-	row.wall = time.Since(start)
-	row.tasks, row.failed = sum.total, sum.failed
-	if firstErr != nil {
-		report(a.stderr, "%s: %d of %d tasks failed, the first: %s", mode, sum.failed, sum.total, errorLine(t.Module.Name(), firstErr))
+	wall := time.Since(start)
+	row.Tasks += sum.total
+	if wall > 0 {
+		row.PerSec = float64(sum.total) / wall.Seconds()
 	}
-	slices.Sort(durations)
-	row.p50, row.p90, row.p99 = percentile(durations, 50), percentile(durations, 90), percentile(durations, 99)
-	return row, sum.status, nil
+	if firstErr != nil {
+		printLine(prog, a.stderr, fmt.Sprintf("wasmpool: %s, %d worker(s): %d of %d tasks failed, the first: %s",
+			mode, workers, row.Failed, row.Tasks, errorLine(t.Module.Name(), firstErr)))
+	}
+	slices.Sort(latency)
+	slices.Sort(sandbox)
+	row.Samples = len(latency)
+	row.P50, row.P90, row.P99 = percentile(latency, 50), percentile(latency, 90), percentile(latency, 99)
+	row.Sandbox = percentile(sandbox, 50)
+	return row, status, nil
 }
 
 func percentile(sorted []time.Duration, p int) time.Duration {
@@ -168,19 +335,4 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 	}
 	i := (len(sorted)*p + 99) / 100
 	return sorted[min(max(i-1, 0), len(sorted)-1)]
-}
-
-func writeBench(a *app, rows []benchRow) {
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "mode\tworkers\ttasks\tfailed\twall\ttasks/s\tp50\tp90\tp99")
-	for _, r := range rows {
-		rate := 0.0
-		if r.wall > 0 {
-			rate = float64(r.tasks) / r.wall.Seconds()
-		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%v\t%.0f\t%v\t%v\t%v\n", r.mode, r.workers, r.tasks, r.failed,
-			r.wall.Round(time.Microsecond), rate, r.p50, r.p90, r.p99)
-	}
-	_ = w.Flush()
-	fmt.Fprintln(a.stdout, "(p50/p90/p99: time inside the sandbox per task; wall: the whole run)")
 }

@@ -185,15 +185,3 @@ func TestVersion(t *testing.T) {
 	assert.Contains(t, r.stdout, "wazero")
 	assert.Contains(t, r.stdout, "go1.")
 }
-
-func TestBench(t *testing.T) {
-	in := writeFiles(t, "bench me")
-	r := cli(t, "", "bench", gomod(t, "upper"), "--func", "upper", "--input", in[0], "--tasks", "20", "--workers", "2")
-	assert.Equal(t, exitOK, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "threads")
-	assert.Contains(t, r.stdout, "processes")
-
-	r = cli(t, "", "bench", wat(t, "divzero"), "--func", "run", "--tasks", "3", "--mode", "process")
-	assert.Equal(t, exitTrap, r.code)
-	assert.Contains(t, r.stderr, "3 of 3 tasks failed")
-}

@@ -1,0 +1,17 @@
+// Package benchcmp is wasmpool's benchmark harness, what `make bench` runs:
+// one run that measures wasmpool's two modes, a plain Go goroutine pool (the
+// physical floor), bare wazero (the anchor for instantiation and start-up)
+// and Python's ThreadPoolExecutor and ProcessPoolExecutor (bench.py, when
+// python3 is on PATH) on the same workloads, and prints one table of
+// latencies, throughputs and ratios, followed by issue 4's targets, each
+// measured against its anchor from the same run. The report is also saved
+// as JSON, for tracking the figures across commits.
+//
+//	go run ./internal/benchcmp/cmd/benchcmp -quick
+//
+// It is internal: a tool for wasmpool's developers, not an API.
+//
+//	c := benchcmp.Quick()
+//	rep, err := benchcmp.Run(ctx, c)
+//	err = rep.WriteJSON("build/bench.json")
+package benchcmp
