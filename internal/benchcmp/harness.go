@@ -61,8 +61,9 @@ const (
 	sysNative    = "go pool"
 	sysThreads   = "wasmpool threads"
 	sysProcesses = "wasmpool processes"
-	sysBare      = "wazero bare" // a fresh instance per task
-	sysBareWarm  = "wazero warm" // one instance, called again and again
+	sysPreinit   = "wasmpool processes, preinit" // engine.Config.Preinitialize
+	sysBare      = "wazero bare"                 // a fresh instance per task
+	sysBareWarm  = "wazero warm"                 // one instance, called again and again
 	sysPyThread  = "python threads"
 	sysPyProcess = "python processes"
 )
@@ -70,7 +71,7 @@ const (
 // pythonTwin is the Python executor each executor is compared with.
 var pythonTwin = map[string]string{
 	sysNative: sysPyThread, sysThreads: sysPyThread,
-	sysProcesses: sysPyProcess, sysBare: sysPyProcess, sysBareWarm: sysPyThread,
+	sysProcesses: sysPyProcess, sysPreinit: sysPyProcess, sysBare: sysPyProcess, sysBareWarm: sysPyThread,
 }
 
 // workload is one task, run the same way by every executor it lists.
@@ -100,7 +101,7 @@ func workloads(c Config) []workload {
 		{key: "noop+timeout", label: "no-op, timeout", module: "noop", fn: "noop", native: nativeNoop, timeout: true, systems: pools, py: "noop"},
 		{key: "noop-isolated", label: "no-op, isolated", module: "noop", fn: "noop", native: nativeNoop, systems: isolated, floor: "noop", py: "noop"},
 		{key: "go-isolated", label: "Go guest fib(1), isolated", module: "fib", fn: "fib", input: []byte("1"), native: nativeFib,
-			systems: []string{sysProcesses, sysBare}, floor: "noop"},
+			systems: []string{sysProcesses, sysPreinit, sysBare}, floor: "noop"},
 		{key: "fib", label: fibLabel, module: "fib", fn: "fib", input: fibIn, native: nativeFib, systems: cpu, py: "fib"},
 		{key: "fib+timeout", label: fibLabel + ", timeout", module: "fib", fn: "fib", input: fibIn, native: nativeFib, timeout: true, systems: cpu, py: "fib"},
 		{key: "sha256", label: shaLabel, module: "sha256", fn: "sha256", input: sha, native: nativeSHA256, systems: cpu, py: "sha256"},
@@ -146,9 +147,14 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		return nil, err
 	}
 	defer e.Close(context.WithoutCancel(ctx))
+	pre, err := engine.New(ctx, engine.Config{CacheDir: cacheDir, Preinitialize: true})
+	if err != nil {
+		return nil, err
+	}
+	defer pre.Close(context.WithoutCancel(ctx))
 
 	wls := workloads(c)
-	if err := runGo(ctx, c, e, mods, wls, rep, prog); err != nil {
+	if err := runGo(ctx, c, engines{e, pre}, mods, wls, rep, prog); err != nil {
 		return nil, err
 	}
 	runPython(ctx, c, wls, rep, prog)
@@ -192,17 +198,24 @@ func modulePaths() (map[string]string, error) {
 	return mods, nil
 }
 
+// engines are the two the harness measures: as configured by default, and
+// with Config.Preinitialize (fresh instances from a template).
+type engines struct{ plain, preinit *engine.Engine }
+
 // runGo measures every Go-side cell: each workload, worker count and
 // executor, latency then throughput, one executor at a time.
-func runGo(ctx context.Context, c Config, e *engine.Engine, mods map[string]string, wls []workload, rep *Report, prog *progress) error {
-	compiled := map[string]*engine.Module{}
+func runGo(ctx context.Context, c Config, es engines, mods map[string]string, wls []workload, rep *Report, prog *progress) error {
+	compiled, compiledPre := map[string]*engine.Module{}, map[string]*engine.Module{}
 	wasm := map[string][]byte{}
 	for name, path := range mods {
-		m, err := e.CompileFile(ctx, path)
+		m, err := es.plain.CompileFile(ctx, path)
 		if err != nil {
 			return err
 		}
 		compiled[name] = m
+		if compiledPre[name], err = es.preinit.CompileFile(ctx, path); err != nil {
+			return err
+		}
 		if wasm[name], err = os.ReadFile(path); err != nil {
 			return err
 		}
@@ -254,7 +267,11 @@ func runGo(ctx context.Context, c Config, e *engine.Engine, mods map[string]stri
 					if sys == sysProcesses {
 						mode = pool.Processes
 					}
-					r, err = newPoolRunner(ctx, e, mode, w, task, want, timeout)
+					r, err = newPoolRunner(ctx, es.plain, mode, w, task, want, timeout)
+				case sysPreinit:
+					t := task
+					t.Module = compiledPre[wl.module]
+					r, err = newPoolRunner(ctx, es.preinit, pool.Processes, w, t, want, timeout)
 				case sysBare:
 					r, err = newBareRunner(ctx, bareCache, wasm[wl.module], wl.fn, wl.input, want)
 				case sysBareWarm:

@@ -84,7 +84,7 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	// Every target is reported; all but the cold start (no runs asked for)
 	// with a verdict.
-	require.Len(t, rep.Targets, 9)
+	require.Len(t, rep.Targets, 10)
 	for _, tg := range rep.Targets {
 		if strings.HasPrefix(tg.Name, "CLI cold start") {
 			assert.Nil(t, tg.Met)
@@ -99,7 +99,7 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	table := out.String()
 	for _, s := range []string{"workload", "executor", "p50", "tasks/s", "no-op, timeout", "fib(10)", "sha256 1KiB",
-		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysBare, sysBareWarm, "targets (issue 4)",
+		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysPreinit, sysBare, sysBareWarm, "targets (issue 4)",
 		"RSS after 40 isolated tasks vs after 10"} {
 		assert.Contains(t, table, s)
 	}

@@ -39,6 +39,8 @@ func (r *Report) targets(c Config) []Target {
 			anchorRef{"noop-isolated", sysBare}, anchorRef{"noop-isolated", sysPyProcess}),
 		r.latencyTarget("Processes: isolated task of a Go guest (reactor)", "go-isolated", sysProcesses, goalIsolatedGo,
 			anchorRef{"go-isolated", sysBare}),
+		r.latencyTarget("  the same, with Config.Preinitialize", "go-isolated", sysPreinit, goalIsolatedGo,
+			anchorRef{"go-isolated", sysBare}),
 	}
 	for _, wl := range []string{"fib", "sha256"} {
 		for _, sys := range []string{sysThreads, sysProcesses} {
