@@ -221,9 +221,11 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 		return nil, bad(err, "not a valid WebAssembly module: %v", firstLine(err.Error()))
 	}
 	m := &Module{
-		name:        name,
-		digest:      digest,
-		wasm:        wasm,
+		name:   name,
+		digest: digest,
+		// A copy, so that Bytes stays true to Digest whatever the caller
+		// later does with its slice.
+		wasm:        slices.Clone(wasm),
 		compiled:    compiled,
 		memMin:      minPages,
 		compileTime: elapsed,
