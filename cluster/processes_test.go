@@ -63,12 +63,14 @@ func (c *procCluster) waitEntered(t *testing.T) string {
 	}
 }
 
+func taskStream(set cluster.Settings) string { return strings.ToUpper(set.Namespace) + "_TASKS" }
+
 // taskCount is the number of tasks in the cluster's queue.
 func taskCount(t *testing.T, nc *nats.Conn, set cluster.Settings) uint64 {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	st, err := js.Stream(within(t), strings.ToUpper(set.Namespace)+"_TASKS")
+	st, err := js.Stream(within(t), taskStream(set))
 	require.NoError(t, err)
 	info, err := st.Info(within(t))
 	require.NoError(t, err)
