@@ -56,21 +56,20 @@ func TestCancelWhileRunning(t *testing.T) {
 	set := settings(t, 5*time.Second)
 	nc := connect(t, s, "executor")
 	x := newExecutor(t, nc, cluster.Config{Settings: set})
-	e := newEngine(t, nil)
+	g, entered := localGate("block") // never released: only a cancel ends it
+	e := newEngine(t, g)
 	w := newWorker(t, connect(t, s, "worker"), e, set, 1)
 	ctx := within(t)
 	spin := wat(t, e, "spin") // loops forever
 	noop := wat(t, e, "noop")
 
-	f := x.Submit(ctx, engine.Task{Module: spin, Func: "spin"})
-	for f.State() != future.Running { // the worker's "started" notice
-		pause(ctx, t)
-	}
+	f := x.Submit(ctx, engine.Task{Module: wat(t, e, "barrier"), Func: "run"})
+	<-entered
 	require.True(t, f.Cancel())
 	_, err := f.Result(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
 
-	// The one slot can only run this if the spin was stopped.
+	// The one slot can only run this if the blocked task was stopped.
 	_, err = x.Submit(ctx, engine.Task{Module: noop, Func: "noop"}).Result(ctx)
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, w.Stats().Cancelled)
@@ -167,8 +166,10 @@ func TestModuleFetchedOncePerWorker(t *testing.T) {
 	ctx := within(t)
 	var workers []*cluster.Worker
 	var gates []*gate
+	entered := make(chan struct{}, 8)
 	for range 2 {
 		g, _ := localGate("block")
+		g.entered = func() { entered <- struct{}{} }
 		gates = append(gates, g)
 		workers = append(workers, newWorker(t, connect(t, s, "worker"), newEngine(t, g), set, 2))
 	}
@@ -180,10 +181,8 @@ func TestModuleFetchedOncePerWorker(t *testing.T) {
 	for range 4 {
 		fs = append(fs, x.Submit(ctx, engine.Task{Module: wat(t, e, "barrier"), Func: "run"}))
 	}
-	for _, f := range fs {
-		for f.State() != future.Running {
-			pause(ctx, t)
-		}
+	for range 4 {
+		<-entered
 	}
 	for _, g := range gates {
 		close(g.release)

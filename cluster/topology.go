@@ -108,6 +108,18 @@ type topology struct {
 	ackWait  time.Duration // as the broker has it, which may differ from s.AckWait
 }
 
+// Setup creates the cluster's streams and buckets with s, if they do not
+// exist yet: what a broker's operator runs once, so that the settings are
+// theirs and not those of whichever executor or worker connects first.
+func Setup(ctx context.Context, nc *nats.Conn, s Settings) error {
+	s, err := s.withDefaults()
+	if err != nil {
+		return err
+	}
+	_, err = setup(ctx, nc, s)
+	return err
+}
+
 // setup opens the cluster's streams and buckets, creating what is missing.
 // Existing ones are used as they are: the first to create them set them up.
 func setup(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
