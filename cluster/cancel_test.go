@@ -64,7 +64,7 @@ func TestCancelWhileRunning(t *testing.T) {
 	noop := wat(t, e, "noop")
 
 	f := x.Submit(ctx, engine.Task{Module: wat(t, e, "barrier"), Func: "run"})
-	<-entered
+	await(ctx, t, entered)
 	require.True(t, f.Cancel())
 	_, err := f.Result(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
@@ -89,17 +89,17 @@ func TestCancelWhileRunning(t *testing.T) {
 }
 
 // A worker that missed the broadcast (it was disconnected) still finds the
-// cancellation record when it picks the task up, and never runs it.
+// cancellation record as it picks the task up, and stops it.
 func TestCancelRecordCheckedAtPickup(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{})
 	set := settings(t, 5*time.Second)
 	nc := connect(t, s, "executor")
 	x := newExecutor(t, nc, cluster.Config{Settings: set})
-	e := newEngine(t, nil)
+	g, _ := localGate("block") // never released: only a cancel ends it
+	e := newEngine(t, g)
 	ctx := within(t)
-	noop := wat(t, e, "noop")
 
-	f := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+	f := x.Submit(ctx, engine.Task{Module: wat(t, e, "barrier"), Func: "run"})
 	require.NoError(t, x.Flush(ctx))
 	// Copy the queued task aside, as if the broker had handed it to a
 	// worker just before the cancellation removed it from the queue.
@@ -113,16 +113,18 @@ func TestCancelRecordCheckedAtPickup(t *testing.T) {
 	require.NoError(t, x.Flush(ctx))
 	require.Zero(t, taskCount(t, nc, set))
 
+	// The worker starts after the broadcast: only the record can tell it.
+	w := newWorker(t, connect(t, s, "worker"), e, set, 1)
 	_, err = js.Publish(ctx, raw.Subject, raw.Data) // the copy comes back
 	require.NoError(t, err)
-	w := newWorker(t, connect(t, s, "worker"), e, set, 1)
-	_, err = x.Submit(ctx, engine.Task{Module: noop, Func: "noop"}).Result(ctx)
-	require.NoError(t, err)
-	for w.Stats().Cancelled != 1 || w.Stats().Finished != 1 {
+	for w.Stats().Cancelled != 1 { // stopped before or after it entered the gate
 		pause(ctx, t)
 	}
+	noop := wat(t, e, "noop")
+	_, err = x.Submit(ctx, engine.Task{Module: noop, Func: "noop"}).Result(ctx)
+	require.NoError(t, err, "the slot is free: the copy was stopped")
 	require.NoError(t, w.Shutdown(ctx))
-	assert.EqualValues(t, 1, w.Stats().Finished, "the cancelled task was not run")
+	assert.EqualValues(t, 1, w.Stats().Finished, "only the noop reported")
 }
 
 // A broker restarted on the same store loses no task it accepted: neither
@@ -138,7 +140,7 @@ func TestBrokerRestartLosesNoAcceptedTask(t *testing.T) {
 	upper := gomod(t, e, "upper")
 
 	running := x.Submit(ctx, engine.Task{Module: wat(t, e, "barrier"), Func: "run"})
-	<-entered // the worker's one slot is busy: the rest wait in the queue
+	await(ctx, t, entered) // the worker's one slot is busy: the rest wait in the queue
 	var queued []*future.Future[engine.Result]
 	for i := range 20 {
 		queued = append(queued, x.Submit(ctx, engine.Task{Module: upper, Func: "upper", Input: fmt.Appendf(nil, "task %d", i)}))
@@ -182,7 +184,7 @@ func TestModuleFetchedOncePerWorker(t *testing.T) {
 		fs = append(fs, x.Submit(ctx, engine.Task{Module: wat(t, e, "barrier"), Func: "run"}))
 	}
 	for range 4 {
-		<-entered
+		await(ctx, t, entered)
 	}
 	for _, g := range gates {
 		close(g.release)

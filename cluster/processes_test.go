@@ -208,7 +208,7 @@ func TestPoisonTaskFailsAfterMaxDeliveries(t *testing.T) {
 		f := c.x.SubmitWith(ctx, engine.Task{Module: gated, Func: "run"}, tc.opts)
 		for range tc.deaths {
 			c.waitEntered(t)
-			<-deaths
+			await(ctx, t, deaths)
 		}
 		_, err := f.Result(ctx)
 		require.ErrorIs(t, err, cluster.ErrWorkerLost)
@@ -224,6 +224,19 @@ func TestPoisonTaskFailsAfterMaxDeliveries(t *testing.T) {
 		for taskCount(t, c.nc, c.set) != 0 {
 			pause(ctx, t)
 		}
+	}
+}
+
+// await receives from ch, failing the test if ctx ends first.
+func await[T any](ctx context.Context, t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-ctx.Done():
+		t.Fatal("waited in vain")
+		var zero T
+		return zero
 	}
 }
 

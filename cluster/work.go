@@ -49,14 +49,13 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	if err != nil {
 		w.log.Error("dropping a task this worker cannot read", "err", err)
 		if wt != nil && wt.ID != "" && wt.ReplyTo != "" {
-			w.finish(msg, wt, engine.Result{}, &engine.Error{Module: wt.Name, Err: fmt.Errorf("cluster: %w", err)})
+			w.finish(msg, wt, engine.Result{}, &engine.Error{Module: wt.Name, Err: fmt.Errorf("cluster: %w", err)}, func() {})
 			return
 		}
 		_ = msg.TermWithReason("malformed task")
 		return
 	}
 	hb := w.heartbeat(msg)
-	defer hb()
 	w.stats.running.Add(1)
 	defer w.stats.running.Add(-1)
 
@@ -67,34 +66,44 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		w.log.Warn("giving up on a task that its workers never finished", "task", wt.ID, "module", wt.Name, "deliveries", n)
 		w.finish(msg, wt, engine.Result{}, &engine.Error{Module: wt.Name, Err: fmt.Errorf(
 			"%w: the task was handed to a worker %d time(s) and each worker stopped before finishing it (max deliveries %d)",
-			ErrWorkerLost, n, wt.MaxDeliveries)})
+			ErrWorkerLost, n, wt.MaxDeliveries)}, hb)
 		return
 	}
 	r := &run{}
 	if !w.register(wt.ID, r) {
+		hb()
 		w.drop(msg)
 		return
 	}
 	defer w.unregister(wt.ID)
-	if w.cancelRecorded(wt.ID) {
-		w.drop(msg)
-		return
-	}
+	// The cancellation record is looked up while the task gets going, off
+	// the task's path: a record found stops the task as a broadcast would.
+	// A task that finished first is reported; its submitter ignores it.
+	w.finishing.Add(1)
+	go func() {
+		defer w.finishing.Done()
+		if w.cancelRecorded(wt.ID) {
+			w.cancelRun(wt.ID)
+		}
+	}()
 	_ = w.nc.Publish(wt.Started, []byte(wt.ID))
 
-	res, err, out := w.run(wt, input, r)
+	res, out, err := w.run(wt, input, r)
 	switch out {
 	case dropped:
+		hb()
 		w.drop(msg)
 	case requeue:
+		hb()
 		w.log.Warn("handing a task back to the queue", "task", wt.ID, "err", err)
 		w.stats.requeued.Add(1)
 		_ = msg.NakWithDelay(time.Second)
 	case interrupt:
+		hb()
 		w.stats.requeued.Add(1)
 		_ = msg.Nak()
 	default:
-		w.finish(msg, wt, res, err)
+		w.finish(msg, wt, res, err, hb)
 	}
 }
 
@@ -134,9 +143,9 @@ func (w *Worker) cancelRecorded(id string) bool {
 }
 
 // run prepares the task and runs it on the local pool.
-func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, error, outcome) {
-	fail := func(err error) (engine.Result, error, outcome) {
-		return engine.Result{}, &engine.Error{Module: wt.Name, Err: err}, report
+func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, outcome, error) {
+	fail := func(err error) (engine.Result, outcome, error) {
+		return engine.Result{}, report, &engine.Error{Module: wt.Name, Err: err}
 	}
 	ctx := w.runCtx
 	if wt.Deadline != 0 {
@@ -153,11 +162,11 @@ func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, error, 
 	}
 	m, err := w.module(ctx, wt.Module)
 	if err != nil {
-		return w.prepFailed(wt, err)
+		return w.prepFailed(ctx, wt, err)
 	}
 	if wt.InputRef != "" {
 		if input, err = w.fetchInput(ctx, wt.InputRef); err != nil {
-			return w.prepFailed(wt, err)
+			return w.prepFailed(ctx, wt, err)
 		}
 	}
 	task := engine.Task{Module: m, Func: wt.Func, Input: input, Params: wt.Params, Args: wt.Args,
@@ -168,27 +177,31 @@ func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, error, 
 	err = future.Cause(err)
 	switch {
 	case w.isCancelled(r):
-		return res, err, dropped
+		return res, dropped, err
 	case w.runCtx.Err() != nil && err != nil:
-		return res, err, interrupt
+		return res, interrupt, err
 	}
-	return res, err, report
+	return res, report, err
 }
 
 // prepFailed sorts a failure to get a task's module or input: the broker's
-// trouble goes back to the queue, the task's own is its result.
-func (w *Worker) prepFailed(wt *wireTask, err error) (engine.Result, error, outcome) {
+// trouble goes back to the queue, the task's own is its result, and so is
+// its deadline passing meanwhile.
+func (w *Worker) prepFailed(ctx context.Context, wt *wireTask, err error) (engine.Result, outcome, error) {
 	switch {
 	case w.runCtx.Err() != nil:
-		return engine.Result{}, err, interrupt
+		return engine.Result{}, interrupt, err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return engine.Result{}, report, &engine.Error{Module: wt.Name,
+			Err: fmt.Errorf("%w while queued: the context's deadline passed while the worker fetched the task's module or input", engine.ErrTimeout)}
 	case errors.As(err, new(transient)):
-		return engine.Result{}, err, requeue
+		return engine.Result{}, requeue, err
 	}
 	var ee *engine.Error
 	if !errors.As(err, &ee) {
 		err = &engine.Error{Module: wt.Name, Err: err}
 	}
-	return engine.Result{}, err, report
+	return engine.Result{}, report, err
 }
 
 // moduleCall is a module being fetched and compiled, shared by the tasks
@@ -255,40 +268,66 @@ func (w *Worker) fetchInput(ctx context.Context, ref string) ([]byte, error) {
 
 // finish publishes the task's result for its submitter, then acknowledges
 // the task: in that order, so a worker dying between the two makes the task
-// run twice rather than never report.
-func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err error) {
+// run twice rather than never report. The slot is free as soon as the
+// result is on its way; the acknowledgement (and the heartbeat, stopped by
+// hb) follows once the broker has stored the result.
+func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err error, hb func()) {
 	wr := wireResult{
 		V: wireVersion, ID: wt.ID, Err: encodeError(err), Values: res.Values, ExitCode: res.ExitCode,
 		Duration: res.Duration, Wait: res.Wait, OutputLen: len(res.Output), StderrLen: len(res.Stderr), Worker: w.cfg.Name,
 	}
-	data, encErr := encodeFrame(wr, res.Output, res.Stderr)
-	if encErr == nil && len(data) > maxInline(w.nc) {
+	requeue := func(err error) {
+		// Closed before the result could be sent: someone else runs it.
+		hb()
+		w.log.Warn("could not send a result: handing the task back", "task", wt.ID, "err", err)
+		w.stats.requeued.Add(1)
+		_ = msg.Nak()
+	}
+	data, err := encodeFrame(wr, res.Output, res.Stderr)
+	if err == nil && len(data) > maxInline(w.nc) {
 		ref := "out." + wt.ID
 		raw := append(append(make([]byte, 0, len(res.Output)+len(res.Stderr)), res.Output...), res.Stderr...)
-		encErr = retry(w.runCtx, func(ctx context.Context) error {
+		err = retry(w.runCtx, func(ctx context.Context) error {
 			_, err := w.top.payloads.PutBytes(ctx, ref, raw)
 			return err
 		})
-		if encErr == nil {
+		if err == nil {
 			wr.PayloadRef = ref
-			data, encErr = encodeFrame(wr)
+			data, err = encodeFrame(wr)
 		}
 	}
-	if encErr == nil {
-		out := &nats.Msg{Subject: wt.ReplyTo, Data: data}
-		encErr = retry(w.runCtx, func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			_, err := w.top.js.PublishMsg(ctx, out, jetstream.WithMsgID("r-"+wt.ID))
-			return err
-		})
-	}
-	if encErr != nil {
-		// Closed before the result could be sent: someone else runs it.
-		w.stats.requeued.Add(1)
-		_ = msg.Nak()
+	if err != nil {
+		requeue(err)
 		return
 	}
-	w.stats.finished.Add(1)
-	_ = msg.Ack()
+	out := &nats.Msg{Subject: wt.ReplyTo, Data: data}
+	msgID := jetstream.WithMsgID("r-" + wt.ID)
+	paf, err := w.top.js.PublishMsgAsync(out, msgID)
+	w.finishing.Add(1)
+	go func() {
+		defer w.finishing.Done()
+		if err == nil {
+			select {
+			case <-paf.Ok():
+			case err = <-paf.Err():
+			}
+		}
+		if err != nil {
+			// Not stored: try again (the message ID keeps it to one copy)
+			// until it is, or the worker closes.
+			err = retry(w.runCtx, func(ctx context.Context) error {
+				ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				_, err := w.top.js.PublishMsg(ctx, out, msgID)
+				return err
+			})
+		}
+		if err != nil {
+			requeue(err)
+			return
+		}
+		hb()
+		w.stats.finished.Add(1)
+		_ = msg.Ack()
+	}()
 }

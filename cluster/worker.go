@@ -57,6 +57,7 @@ type Worker struct {
 	runCtx    context.Context // ends when the worker is closed: interrupts tasks
 	kill      context.CancelFunc
 	slots     sync.WaitGroup
+	finishing sync.WaitGroup // results on their way, not yet acknowledged
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -132,6 +133,7 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 	}
 	go func() {
 		w.slots.Wait()
+		w.finishing.Wait()
 		close(w.done)
 	}()
 	w.log.Info("worker started", "slots", p.Workers(), "mode", p.Mode().String())
@@ -226,6 +228,13 @@ func (w *Worker) onCancel(m *nats.Msg) {
 		}
 	}
 	w.cancelled[id] = now
+	w.mu.Unlock()
+	w.cancelRun(id)
+}
+
+// cancelRun stops a task being worked on, as its submitter asked.
+func (w *Worker) cancelRun(id string) {
+	w.mu.Lock()
 	var fut *future.Future[engine.Result]
 	if r := w.running[id]; r != nil {
 		r.cancelled = true

@@ -8,4 +8,8 @@ import (
 
 // A node's Close must stop every goroutine it started: the server's, the
 // connections', the executor's and the workers'.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// See cluster's TestMain: a nats.go goroutine that may miss the
+	// connection's CLOSED event.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect"))
+}
