@@ -38,7 +38,7 @@ cmodules:
 	bash modules/c/build.sh
 
 bench: build modules
-	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./pool/
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./pool/ ./cluster/
 
 clean:
 	rm -rf build
