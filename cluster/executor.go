@@ -378,9 +378,15 @@ func (x *Executor) Close() error {
 	}
 	x.mu.Unlock()
 	x.stopOnce.Do(x.stopNow)
+	// Each on its own goroutine: a callback may call Shutdown or Close,
+	// which must not wait on the futures this loop has yet to end.
+	var ended sync.WaitGroup
 	for _, r := range recs {
-		r.prom.Resolve(engine.Result{}, &engine.Error{Module: r.module, Err: fmt.Errorf("%w by Close: %w", engine.ErrCancelled, pool.ErrShutdown)})
+		ended.Go(func() {
+			r.prom.Resolve(engine.Result{}, &engine.Error{Module: r.module, Err: fmt.Errorf("%w by Close: %w", engine.ErrCancelled, pool.ErrShutdown)})
+		})
 	}
+	ended.Wait()
 	return x.stop()
 }
 

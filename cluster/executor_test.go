@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -141,4 +142,41 @@ func TestCloseCancelsUnfinished(t *testing.T) {
 	require.NoError(t, x.Close(), "Close twice is fine")
 	require.NoError(t, x.Shutdown(ctx), "and Shutdown after Close")
 	assert.True(t, strings.Contains(err.Error(), "noop.wasm"))
+}
+
+// A future's callback may shut the executor down, whether a worker's result
+// or Close ended the future.
+func TestShutdownFromCallback(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	ctx := within(t)
+	e := newEngine(t, nil)
+	noop := wat(t, e, "noop")
+
+	x, err := cluster.New(ctx, connect(t, s, "executor"), cluster.Config{Settings: set})
+	require.NoError(t, err)
+	newWorker(t, connect(t, s, "worker"), e, set, 1)
+	shut := make(chan error, 2)
+	f := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+	f.OnDone(func(*future.Future[engine.Result]) { shut <- x.Shutdown(ctx) })
+	require.NoError(t, await(ctx, t, shut))
+	require.NoError(t, f.Err(ctx))
+
+	// Close ending two queued tasks (no worker here), each callback calling
+	// Shutdown and Close.
+	x, err = cluster.New(ctx, connect(t, s, "executor"), cluster.Config{Settings: settings(t, 5*time.Second)})
+	require.NoError(t, err)
+	var fs []*future.Future[engine.Result]
+	for range 2 {
+		f := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+		f.OnDone(func(*future.Future[engine.Result]) { shut <- errors.Join(x.Shutdown(ctx), x.Close()) })
+		fs = append(fs, f)
+	}
+	require.NoError(t, x.Close())
+	for range 2 {
+		require.NoError(t, await(ctx, t, shut))
+	}
+	for _, f := range fs {
+		assert.ErrorIs(t, f.Err(ctx), pool.ErrShutdown)
+	}
 }
