@@ -249,3 +249,28 @@ func pause(ctx context.Context, t *testing.T) {
 		t.Fatal("the condition never held")
 	}
 }
+
+// A task that runs longer than the ack deadline is not taken from its live
+// worker: the worker's heartbeats keep it. Had they stopped, the idle second
+// worker would have been handed the task and entered the gate too.
+func TestLongTaskIsKeptByHeartbeats(t *testing.T) {
+	c := newProcCluster(t, time.Second)
+	e := newEngine(t, nil)
+	ctx := within(t)
+	c.worker(t, "w1", "block")
+	f := c.x.Submit(ctx, engine.Task{Module: wat(t, e, "barrier"), Func: "run"})
+	first := c.waitEntered(t)
+	c.worker(t, "w2", "block")
+
+	// Time passing is what is under test: three ack deadlines.
+	time.Sleep(3 * c.set.AckWait)
+	select {
+	case name := <-c.entered:
+		t.Fatalf("the running task was handed to %s as well", name)
+	default:
+	}
+	c.release(t)
+	_, err := f.Result(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "w1", first)
+}
