@@ -117,12 +117,22 @@ type record struct {
 	fut      *future.Future[engine.Result]
 	prom     *future.Promise[engine.Result]
 
-	seq      atomic.Uint64 // in the task stream, once the broker has it
-	accepted chan struct{} // closed once published (seq set) or given up
-	inputRef string        // payload object holding a large input
-	sent     atomic.Bool   // handed to the broker, at least once
-	byResult atomic.Bool   // ended by a worker's result, not here
+	seq      atomic.Uint64          // in the task stream, once the broker has it
+	accepted chan struct{}          // closed once published (seq set) or given up
+	inputRef atomic.Pointer[string] // payload object holding a large input
+	sent     atomic.Bool            // handed to the broker, at least once
+	byResult atomic.Bool            // ended by a worker's result, not here
 	stopCtx  func() bool
+}
+
+// largeInput is the payload object holding the task's input, or "". It is
+// read where the task's result arrives, which the race detector cannot see
+// follows the publishing.
+func (r *record) largeInput() string {
+	if p := r.inputRef.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // New opens an executor on the cluster nc reaches, creating the cluster's
@@ -250,12 +260,14 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 		return shutdown()
 	}
 	x.tasks[rec.id] = rec
+	// Queued under the lock: once Close has taken it, every record it
+	// cancels is either not here or in the queue the publisher drains.
+	x.publishQ <- rec // never blocks: it has room for every slot
 	x.mu.Unlock()
-	f.OnDone(x.finished(rec))
 	if ctx.Done() != nil {
 		rec.stopCtx = context.AfterFunc(ctx, func() { prom.Resolve(engine.Result{}, ctxError(rec, ctx)) })
 	}
-	x.publishQ <- rec // never blocks: it has room for every slot
+	f.OnDone(x.finished(rec))
 	return f
 }
 

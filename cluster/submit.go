@@ -82,7 +82,8 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 			return
 		}
 		x.stats.largePayloads.Add(1)
-		rec.inputRef, wt.InputRef = ref, ref
+		rec.inputRef.Store(&ref)
+		wt.InputRef = ref
 		if data, err = encodeFrame(wt); err == nil && len(data) > x.maxInline() {
 			err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
 		}
@@ -219,8 +220,8 @@ func (x *Executor) cancelRemote(rec *record) {
 			_ = x.top.tasks.DeleteMsg(ctx, seq)
 		}
 	}
-	if rec.inputRef != "" {
-		_ = x.top.payloads.Delete(ctx, rec.inputRef)
+	if ref := rec.largeInput(); ref != "" {
+		_ = x.top.payloads.Delete(ctx, ref)
 	}
 }
 
@@ -252,15 +253,15 @@ func (x *Executor) onResult(msg jetstream.Msg) {
 		}
 		return
 	}
-	if r.PayloadRef == "" && rec.inputRef == "" {
+	if r.PayloadRef == "" && rec.largeInput() == "" {
 		res, err := x.buildResult(rec, r, raw)
 		rec.byResult.Store(true)
 		go rec.prom.Resolve(res, err)
 		return
 	}
 	x.bg.Go(func() {
-		if rec.inputRef != "" {
-			x.deletePayload(rec.inputRef)
+		if ref := rec.largeInput(); ref != "" {
+			x.deletePayload(ref)
 		}
 		if r.PayloadRef != "" {
 			ctx, cancel := x.opContext(time.Now().Add(x.cfg.PublishTimeout))
