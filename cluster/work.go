@@ -310,6 +310,10 @@ func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err 
 			select {
 			case <-paf.Ok():
 			case err = <-paf.Err():
+			case <-w.runCtx.Done():
+				// Closing: no waiting on a broker that may be gone. If the
+				// result did land, the task's second run is ignored.
+				err = w.runCtx.Err()
 			}
 		}
 		if err != nil {

@@ -66,6 +66,7 @@ type Worker struct {
 	mu        sync.Mutex
 	running   map[string]*run
 	cancelled map[string]time.Time // tasks cancelled by broadcast, recently
+	pruneAt   int                  // size of cancelled that triggers a sweep
 	modules   map[string]*moduleCall
 
 	stats workerCounters
@@ -117,6 +118,7 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 		done:      make(chan struct{}),
 		running:   map[string]*run{},
 		cancelled: map[string]time.Time{},
+		pruneAt:   1024,
 		modules:   map[string]*moduleCall{},
 	}
 	w.fetchCtx, w.stopFetch = context.WithCancel(context.Background())
@@ -220,12 +222,14 @@ func (w *Worker) onCancel(m *nats.Msg) {
 	id := string(m.Data)
 	now := time.Now()
 	w.mu.Lock()
-	if len(w.cancelled) > 1024 {
+	if len(w.cancelled) >= w.pruneAt {
 		for k, t := range w.cancelled {
 			if now.Sub(t) > w.cfg.CancelTTL {
 				delete(w.cancelled, k)
 			}
 		}
+		// Amortised: the next sweep waits until the map has doubled.
+		w.pruneAt = max(1024, 2*len(w.cancelled))
 	}
 	w.cancelled[id] = now
 	w.mu.Unlock()
