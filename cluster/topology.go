@@ -164,8 +164,10 @@ func setup(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
 		AckPolicy:   jetstream.AckExplicitPolicy,
 		AckWait:     s.AckWait,
 		MaxDeliver:  -1,
-		// Every free slot of every worker keeps one pull request waiting.
-		MaxWaiting: 4096,
+		// Every free slot of every worker keeps one pull request waiting:
+		// this bounds the free slots of the whole cluster (past it, a slot
+		// waits a second and asks again).
+		MaxWaiting: 16384,
 	})
 	if err != nil {
 		return nil, fail("the worker consumer", err)
