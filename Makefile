@@ -58,7 +58,7 @@ bench: build
 # The go test benchmarks of each hot path, for benchstat:
 #   make gobench GOBENCHFLAGS='-count 10' > new.txt; benchstat old.txt new.txt
 gobench:
-	$(GO) test -run '^$$' -bench . -benchmem $(GOBENCHFLAGS) ./engine/ ./pool/ ./future/
+	$(GO) test -run '^$$' -bench . -benchmem $(GOBENCHFLAGS) ./engine/ ./pool/ ./future/ ./cluster/
 
 clean:
 	rm -rf build

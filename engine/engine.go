@@ -197,6 +197,9 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 	bad := func(cause error, format string, args ...any) error {
 		return &Error{Module: name, Err: withDetail(ErrBadModule, cause, format, args...)}
 	}
+	// A copy: Bytes must stay true to Digest, and worker runtimes compile
+	// code again later, whatever the caller does with its slice meanwhile.
+	wasm = slices.Clone(wasm)
 	minPages, err := declaredMemoryMinPages(wasm)
 	if err != nil {
 		return nil, bad(err, "not a valid WebAssembly module: %v", err)

@@ -43,6 +43,20 @@ func compileGo(t testing.TB, e *engine.Engine, name string) *engine.Module {
 	return m
 }
 
+func TestModuleBytesAreTheCompiledBytes(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	wasm := testmod.WATBytes(t, "add")
+	m, err := e.Compile(context.Background(), wasm)
+	require.NoError(t, err)
+	require.Equal(t, wasm, m.Bytes())
+
+	// The module keeps its own copy: the caller reusing its buffer must not
+	// change what the module says it is.
+	clear(wasm)
+	sum := sha256.Sum256(m.Bytes())
+	assert.Equal(t, m.Digest(), hex.EncodeToString(sum[:]))
+}
+
 func TestCompileIsContentAddressed(t *testing.T) {
 	e := newEngine(t, engine.Config{})
 	ctx := context.Background()

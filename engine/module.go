@@ -108,6 +108,12 @@ func (m *Module) Imports() []Import { return append([]Import(nil), m.imports...)
 // run it with an empty Task.Func.
 func (m *Module) IsCommand() bool { return m.command }
 
+// Bytes returns the module's WebAssembly bytes, as compiled. The slice is
+// the module's own, not a copy: it must be treated as read-only (changing it
+// would make Digest lie). It is what a caller needs to ship the module
+// elsewhere, to another process or host, which compiles the same bytes.
+func (m *Module) Bytes() []byte { return m.wasm }
+
 // Size is the length of the module's bytes.
 func (m *Module) Size() int { return len(m.wasm) }
 

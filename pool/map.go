@@ -15,6 +15,15 @@ import (
 // Breaking out of the loop cancels the tasks still in flight; if ctx ends
 // first, Map yields one last (Result{}, ctx.Err()) and stops.
 func (p *Pool) Map(ctx context.Context, tasks iter.Seq[engine.Task]) iter.Seq2[engine.Result, error] {
+	return MapWindow(ctx, p.Submit, 2*p.cfg.Workers, tasks)
+}
+
+// MapWindow is Map for any Executor: it submits tasks through submit,
+// keeping at most window of them (at least 1) submitted ahead of the result
+// being waited for, and yields the results in input order, with the same
+// rules as Pool.Map for failures, breaking out and ctx ending.
+func MapWindow(ctx context.Context, submit SubmitFunc, window int, tasks iter.Seq[engine.Task]) iter.Seq2[engine.Result, error] {
+	window = max(window, 1)
 	return func(yield func(engine.Result, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		// Cancelling on the way out is what stops in-flight tasks when the
@@ -23,7 +32,6 @@ func (p *Pool) Map(ctx context.Context, tasks iter.Seq[engine.Task]) iter.Seq2[e
 		next, stop := iter.Pull(tasks)
 		defer stop()
 
-		window := 2 * p.cfg.Workers
 		inflight := make([]*future.Future[engine.Result], 0, window)
 		exhausted := false
 		for {
@@ -33,7 +41,7 @@ func (p *Pool) Map(ctx context.Context, tasks iter.Seq[engine.Task]) iter.Seq2[e
 					exhausted = true
 					break
 				}
-				inflight = append(inflight, p.Submit(ctx, t))
+				inflight = append(inflight, submit(ctx, t))
 			}
 			if len(inflight) == 0 {
 				return

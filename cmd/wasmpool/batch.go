@@ -79,7 +79,7 @@ func (a *app) runBatch(cmd *cobra.Command, f *poolFlags, name string) error {
 	}
 	s := &session{e: e}
 	defer s.close(ctx)
-	if err := s.startPool(cfg); err != nil {
+	if err := s.startPool(ctx, f, cfg, a.stderr); err != nil {
 		return err
 	}
 	a.started("")
@@ -90,7 +90,7 @@ func (a *app) runBatch(cmd *cobra.Command, f *poolFlags, name string) error {
 
 	mods := &moduleSet{e: e, byPath: map[string]compiled{}}
 	next := batchJobs(src, baseDir, func(t task) (*job, error) { return mods.job(a, t) })
-	sum := runJobs(ctx, s.p, next, s.options(f), prog, func(o outcome) {
+	sum := runJobs(ctx, s.x, next, s.options(f), prog, func(o outcome) {
 		rl := resultLine{Line: o.job.meta.(int), OK: o.err == nil, Stderr: string(o.res.Stderr),
 			ExitCode: o.res.ExitCode, DurationMS: millis(o.res.Duration)}
 		if o.err == nil {

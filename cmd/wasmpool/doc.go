@@ -5,6 +5,8 @@
 //	wasmpool map MODULE INPUT...       one task per input file (or per line with --lines)
 //	wasmpool batch FILE.jsonl|-        one task per JSON line, results as JSON lines
 //	wasmpool inspect MODULE            imports, exports, memory, kind
+//	wasmpool worker --nats URL         serve a NATS cluster: run the tasks submitted to it
+//	wasmpool serve-nats                run a NATS JetStream broker for a small team
 //	wasmpool version
 //
 // # Exit status
@@ -27,6 +29,10 @@
 // input in input order (with --fail-fast: of the failure that stopped the
 // run), where a command's own non-zero exit counts as 1 and a malformed batch
 // line as 2.
+//
+// map and batch run their tasks on a cluster instead of a local pool with
+// --nats URL (or on a NATS node inside the process with --nats-embedded);
+// their output and exit status are the same.
 //
 // Errors are one line on stderr, "wasmpool: ...", naming the module.
 package main

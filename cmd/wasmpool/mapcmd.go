@@ -129,7 +129,7 @@ func (a *app) runMap(cmd *cobra.Command, f *mapFlags, path string, inputs []stri
 			return usagef("%s %s takes parameters: map calls SDK tasks (signature () -> i32), which read their input", f.fn, x.Signature())
 		}
 	}
-	if err := s.startPool(cfg); err != nil {
+	if err := s.startPool(ctx, &f.poolFlags, cfg, a.stderr); err != nil {
 		return err
 	}
 
@@ -155,7 +155,7 @@ func (a *app) runMap(cmd *cobra.Command, f *mapFlags, path string, inputs []stri
 		next = fileJobs(inputs, mk)
 	}
 
-	sum := runJobs(ctx, s.p, next, s.options(&f.poolFlags), prog, func(o outcome) {
+	sum := runJobs(ctx, s.x, next, s.options(&f.poolFlags), prog, func(o outcome) {
 		in := o.job.meta.(mapInput)
 		if f.format == "jsonl" {
 			ml := mapLine{Input: in.name, Line: in.line, OK: o.err == nil, Stderr: string(o.res.Stderr), DurationMS: millis(o.res.Duration)}

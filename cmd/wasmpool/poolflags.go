@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 	"unicode/utf8"
 
@@ -24,6 +25,7 @@ type poolFlags struct {
 	timeout   time.Duration
 	progress  string
 	failFast  bool
+	clusterFlags
 }
 
 func (f *poolFlags) add(fs *pflag.FlagSet) {
@@ -34,6 +36,7 @@ func (f *poolFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.progress, "progress", progressAuto, "progress line on stderr: auto (when a terminal), always or never")
 	fs.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failure, cancel the rest, exit with its status")
 	f.engineFlags.add(fs)
+	f.clusterFlags.add(fs)
 }
 
 // poolConfig checks the flags and returns the pool's configuration.
@@ -48,33 +51,46 @@ func (f *poolFlags) poolConfig() (pool.Config, error) {
 	if err := checkTimeout(f.timeout); err != nil {
 		return pool.Config{}, err
 	}
+	if err := f.clusterFlags.check(); err != nil {
+		return pool.Config{}, err
+	}
 	return pool.Config{Mode: mode, Workers: f.workers, TaskTimeout: f.timeout}, nil
 }
 
-// session is an engine and a pool on it, closed together.
+// session is an engine and what runs the tasks: a pool on the engine, or a
+// cluster (see clusterflags.go). The engine compiles the modules either way.
 type session struct {
-	e *engine.Engine
-	p *pool.Pool
+	e      *engine.Engine
+	x      pool.Executor
+	window int
+	after  []func() // closed after the executor, in order
 }
 
 func (s *session) close(ctx context.Context) {
-	if s.p != nil {
-		_ = s.p.Close()
+	if s.x != nil {
+		_ = s.x.Close()
+	}
+	for _, f := range s.after {
+		f()
 	}
 	_ = s.e.Close(context.WithoutCancel(ctx))
 }
 
 func (s *session) options(f *poolFlags) runOptions {
-	return runOptions{window: 2 * s.p.Workers(), unordered: f.unordered, failFast: f.failFast}
+	return runOptions{window: s.window, unordered: f.unordered, failFast: f.failFast}
 }
 
-// startPool creates the pool on e.
-func (s *session) startPool(cfg pool.Config) error {
+// startPool creates the pool on e, or connects to the cluster the flags
+// name.
+func (s *session) startPool(ctx context.Context, f *poolFlags, cfg pool.Config, stderr io.Writer) error {
+	if f.clustered() {
+		return s.startCluster(ctx, f, cfg, stderr)
+	}
 	p, err := pool.New(s.e, cfg)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	s.p = p
+	s.x, s.window = p, 2*p.Workers()
 	return nil
 }
 

@@ -94,6 +94,8 @@ was not given.
 		a.mapCmd(),
 		a.batchCmd(),
 		a.benchCmd(),
+		a.workerCmd(),
+		a.serveNATSCmd(),
 		a.versionCmd(),
 	)
 	return root

@@ -37,13 +37,13 @@ type summary struct {
 	interrupted   bool // the context ended (SIGINT): the run stopped early
 }
 
-// runJobs feeds the pool from next, keeping at most opts.window jobs in flight
+// runJobs feeds the pool (or cluster) from next, keeping at most opts.window jobs in flight
 // (so an endless input runs in constant memory), and calls emit for each
 // outcome in input order, or in completion order when opts.unordered. With
 // opts.failFast, the first failure emitted stops it: what is in flight is
 // cancelled and not emitted. It returns once every submitted task has ended,
 // so nothing outlives it.
-func runJobs(ctx context.Context, p *pool.Pool, next func() (*job, bool), opts runOptions, prog *progress, emit func(outcome)) summary {
+func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opts runOptions, prog *progress, emit func(outcome)) summary {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	window := max(opts.window, 1)

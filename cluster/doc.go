@@ -1,0 +1,40 @@
+// Package cluster runs wasmpool tasks on workers spread over many hosts,
+// behind the same futures API as the in-process pool: Submit, Map,
+// future.AsCompleted, future.Wait, Shutdown. NATS JetStream is the engine
+// underneath; there is no cluster protocol of our own.
+//
+// An Executor publishes each task to a JetStream work-queue stream and
+// returns its future; a Worker (the `wasmpool worker --nats URL` command, or
+// NewWorker inside any program) asks for one task per free slot, runs it on
+// a local pool.Pool in either mode, heartbeats it while it runs, publishes
+// the result to the submitter, and only then acknowledges it.
+//
+// Modules travel by content: the executor stores the wasm bytes in an
+// object store under their sha256 (once), and each worker fetches a module
+// the first time it needs it, checks the hash, and keeps it compiled.
+// Inputs and outputs too large for one message go through a second store.
+//
+// A task's context deadline travels with it. Cancel (or the context ending)
+// removes a queued task from the stream, stops it on the worker running it
+// (a broadcast), and leaves a short-lived record that a worker picking the
+// task up at that very moment checks.
+//
+// Failures: a worker that dies or goes silent with a task loses it to
+// another worker after Settings.AckWait (at-least-once delivery). A task
+// handed out more than its MaxDeliveries fails with ErrWorkerLost and is
+// removed from the stream; AtMostOnce makes that one delivery. Everything
+// that happens to a task while it runs — a trap, a timeout, the memory
+// limit, a bad module — is its result, returned as the pool returns it,
+// never retried.
+//
+// The server is not linked by this package: programs that only submit or
+// only work import it alone. Package cluster/embedded runs a NATS server
+// in-process, and a single-machine Node (server, executor and local
+// workers) that is the default when there is no cluster to connect to.
+//
+//	nc, _ := cluster.Connect("nats://broker:4222", "my-app")
+//	x, _ := cluster.New(ctx, nc, cluster.Config{})
+//	defer x.Close()
+//	f := x.Submit(ctx, engine.Task{Module: m, Func: "upper", Input: []byte("hi")})
+//	res, err := f.Result(ctx) // "HI", computed by some worker
+package cluster

@@ -1,0 +1,494 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/pool"
+)
+
+// Config configures an Executor.
+type Config struct {
+	Settings
+	// MaxDeliveries is how many times a task may be handed to a worker
+	// before its future fails with ErrWorkerLost: each hand-over after the
+	// first means the previous worker died or went silent with the task.
+	// 0 means 3. SubmitWith sets it per task (1 is at-most-once).
+	MaxDeliveries int
+	// TaskTimeout is the default for tasks without their own; 0 means none.
+	TaskTimeout time.Duration
+	// Window is how many tasks Map submits ahead of the result it waits
+	// for. The executor cannot know how many workers there are: size it to
+	// the cluster's free slots. 0 means 64.
+	Window int
+	// MaxPending is how many of this executor's tasks may be unfinished
+	// before Submit blocks (backpressure). 0 means 4096.
+	MaxPending int
+	// PublishTimeout is how long the executor keeps trying to hand a task
+	// to the broker, through disconnections and broker restarts, before the
+	// task fails with ErrUnavailable. 0 means 30s.
+	PublishTimeout time.Duration
+}
+
+func (c Config) withDefaults() (Config, error) {
+	var err error
+	if c.Settings, err = c.Settings.withDefaults(); err != nil {
+		return c, err
+	}
+	if c.MaxDeliveries < 0 || c.TaskTimeout < 0 || c.Window < 0 || c.MaxPending < 0 || c.PublishTimeout < 0 {
+		return c, errors.New("cluster: MaxDeliveries, TaskTimeout, Window, MaxPending and PublishTimeout cannot be negative")
+	}
+	if c.MaxDeliveries == 0 {
+		c.MaxDeliveries = 3
+	}
+	if c.Window == 0 {
+		c.Window = 64
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = 4096
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = 30 * time.Second
+	}
+	return c, nil
+}
+
+// TaskOptions are per-task choices of SubmitWith.
+type TaskOptions struct {
+	// MaxDeliveries overrides Config.MaxDeliveries for this task when > 0.
+	MaxDeliveries int
+}
+
+// AtMostOnce runs a task on one worker at most: if that worker dies while
+// running it, the future fails with ErrWorkerLost instead of the task
+// running again elsewhere. For tasks with effects that must not repeat.
+var AtMostOnce = TaskOptions{MaxDeliveries: 1}
+
+// Executor runs tasks on the workers of a cluster, behind the same API as a
+// pool.Pool: Submit returns a future that a worker's result resolves, and
+// future.AsCompleted and future.Wait work on its futures as on any other.
+// It is safe for concurrent use.
+type Executor struct {
+	cfg     Config
+	nc      *nats.Conn
+	top     *topology
+	id      string
+	results jetstream.ConsumeContext
+	started *nats.Subscription
+
+	mu       sync.Mutex
+	tasks    map[string]*record
+	closing  bool
+	changed  chan struct{}   // closed and replaced whenever a task ends
+	stopCh   chan struct{}   // closed when Close begins
+	life     context.Context // cancelled when Close begins: ends broker operations
+	stopOnce sync.Once
+	stopNow  func()
+	teardown sync.Once
+	tdErr    error
+
+	slots    chan struct{} // one per unfinished task: MaxPending
+	publishQ chan *record
+	pubDone  chan struct{}
+	bg       tracker // network work in the background: acks, cancels, payloads
+	next     atomic.Uint64
+
+	stats execCounters
+}
+
+// record is one submitted task on its way through the cluster.
+type record struct {
+	id       string
+	task     engine.Task // until it is published
+	module   string      // the module's name, for errors
+	maxDeliv int
+	deadline time.Time
+	fut      *future.Future[engine.Result]
+	prom     *future.Promise[engine.Result]
+
+	seq      atomic.Uint64          // in the task stream, once the broker has it
+	accepted chan struct{}          // closed once published (seq set) or given up
+	inputRef atomic.Pointer[string] // payload object holding a large input
+	sent     atomic.Bool            // handed to the broker, at least once
+	byResult atomic.Bool            // ended by a worker's result, not here
+	stopCtx  func() bool
+}
+
+// largeInput is the payload object holding the task's input, or "". It is
+// read where the task's result arrives, which the race detector cannot see
+// follows the publishing.
+func (r *record) largeInput() string {
+	if p := r.inputRef.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// New opens an executor on the cluster nc reaches, creating the cluster's
+// streams and buckets if they do not exist. The executor does not own nc:
+// close the executor first, then the connection.
+func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Executor, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	top, err := setup(ctx, nc, cfg.Settings)
+	if err != nil {
+		return nil, err
+	}
+	x := &Executor{
+		cfg:      cfg,
+		nc:       nc,
+		top:      top,
+		id:       nuid.Next(),
+		tasks:    map[string]*record{},
+		changed:  make(chan struct{}),
+		stopCh:   make(chan struct{}),
+		slots:    make(chan struct{}, cfg.MaxPending),
+		publishQ: make(chan *record, cfg.MaxPending),
+		pubDone:  make(chan struct{}),
+	}
+	var cancelLife context.CancelFunc
+	x.life, cancelLife = context.WithCancel(context.Background())
+	x.stopNow = func() { close(x.stopCh); cancelLife() }
+	// Results for this executor only: its own subject, read by its own
+	// consumer, which the broker drops if the executor vanishes for long.
+	cons, err := top.js.CreateConsumer(ctx, top.n.resultsStream, jetstream.ConsumerConfig{
+		Durable:           x.consumerName(),
+		FilterSubject:     x.resultSubject(),
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		InactiveThreshold: cfg.ResultTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: creating the result consumer: %w", err)
+	}
+	x.started, err = nc.Subscribe(top.n.startedPrefix+x.id, x.onStarted)
+	if err != nil {
+		_ = top.js.DeleteConsumer(ctx, top.n.resultsStream, x.consumerName())
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	x.results, err = cons.Consume(x.onResult)
+	if err != nil {
+		_ = x.started.Unsubscribe()
+		_ = top.js.DeleteConsumer(ctx, top.n.resultsStream, x.consumerName())
+		return nil, fmt.Errorf("cluster: consuming results: %w", err)
+	}
+	go x.publisher()
+	return x, nil
+}
+
+func (x *Executor) consumerName() string  { return "results-" + x.id }
+func (x *Executor) resultSubject() string { return x.top.n.resultsPrefix + x.id }
+
+// ID is the executor's unique name in the cluster.
+func (x *Executor) ID() string { return x.id }
+
+// Window is how many tasks Map submits ahead.
+func (x *Executor) Window() int { return x.cfg.Window }
+
+// Submit sends a task to the cluster and returns its future at once, unless
+// MaxPending tasks are unfinished: then it blocks until one finishes or ctx
+// ends. ctx bounds the task's whole life: its deadline travels with the task,
+// and its end cancels the task wherever it is. Every error arrives through
+// the future.
+func (x *Executor) Submit(ctx context.Context, t engine.Task) *future.Future[engine.Result] {
+	return x.SubmitWith(ctx, t, TaskOptions{})
+}
+
+// SubmitWith is Submit with per-task options, such as AtMostOnce.
+func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptions) *future.Future[engine.Result] {
+	f, prom := future.New[engine.Result]()
+	x.stats.submitted.Add(1)
+	if t.Module == nil {
+		prom.Resolve(engine.Result{}, fmt.Errorf("cluster: the task has no module: %w", engine.ErrBadModule))
+		x.stats.failed.Add(1)
+		return f
+	}
+	rec := &record{
+		id:       fmt.Sprintf("%s-%d", x.id, x.next.Add(1)),
+		task:     t,
+		module:   t.Module.Name(),
+		maxDeliv: x.cfg.MaxDeliveries,
+		fut:      f,
+		prom:     prom,
+		accepted: make(chan struct{}),
+	}
+	if opts.MaxDeliveries > 0 {
+		rec.maxDeliv = opts.MaxDeliveries
+	}
+	if rec.task.Timeout == 0 {
+		rec.task.Timeout = x.cfg.TaskTimeout
+	}
+	if d, ok := ctx.Deadline(); ok {
+		rec.deadline = d
+	}
+	shutdown := func() *future.Future[engine.Result] {
+		close(rec.accepted)
+		prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: pool.ErrShutdown})
+		x.stats.cancelled.Add(1)
+		return f
+	}
+	if x.isClosing() {
+		return shutdown()
+	}
+	select {
+	case x.slots <- struct{}{}:
+	case <-ctx.Done():
+		close(rec.accepted)
+		prom.Resolve(engine.Result{}, ctxError(rec, ctx))
+		x.countEnd(f)
+		return f
+	case <-x.stopCh:
+		return shutdown()
+	}
+
+	x.mu.Lock()
+	if x.closing {
+		x.mu.Unlock()
+		<-x.slots
+		return shutdown()
+	}
+	x.tasks[rec.id] = rec
+	// Queued under the lock: once Close has taken it, every record it
+	// cancels is either not here or in the queue the publisher drains.
+	x.publishQ <- rec // never blocks: it has room for every slot
+	x.mu.Unlock()
+	if ctx.Done() != nil {
+		rec.stopCtx = context.AfterFunc(ctx, func() { prom.Resolve(engine.Result{}, ctxError(rec, ctx)) })
+	}
+	f.OnDone(x.finished(rec))
+	return f
+}
+
+// Map runs every task of tasks on the cluster and yields the results in
+// input order, reading tasks lazily, at most Window ahead of the result
+// being waited for. It behaves as pool.Pool.Map does.
+func (x *Executor) Map(ctx context.Context, tasks iter.Seq[engine.Task]) iter.Seq2[engine.Result, error] {
+	return pool.MapWindow(ctx, x.Submit, x.cfg.Window, tasks)
+}
+
+var _ pool.Executor = (*Executor)(nil)
+
+// ctxError is the error of a task whose context ended before its result
+// came, worded as the pool words it.
+func ctxError(rec *record, ctx context.Context) error {
+	where := " while queued"
+	if rec.fut.State() == future.Running {
+		where = ""
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &engine.Error{Module: rec.module, Err: fmt.Errorf("%w%s: the context's deadline passed", engine.ErrTimeout, where)}
+	}
+	return &engine.Error{Module: rec.module, Err: fmt.Errorf("%w%s", engine.ErrCancelled, where)}
+}
+
+// finished runs first among a task's callbacks, however its future ended.
+// A future that ended here rather than by a worker's result (cancelled, its
+// context ended, the executor closed) is also cancelled in the cluster.
+func (x *Executor) finished(rec *record) func(*future.Future[engine.Result]) {
+	return func(f *future.Future[engine.Result]) {
+		if rec.stopCtx != nil {
+			rec.stopCtx()
+		}
+		x.countEnd(f)
+		x.mu.Lock()
+		delete(x.tasks, rec.id)
+		close(x.changed)
+		x.changed = make(chan struct{})
+		x.mu.Unlock()
+		<-x.slots
+		if !rec.byResult.Load() {
+			x.bg.Go(func() { x.cancelRemote(rec) })
+		}
+	}
+}
+
+func (x *Executor) countEnd(f *future.Future[engine.Result]) {
+	switch f.State() {
+	case future.Succeeded:
+		x.stats.succeeded.Add(1)
+	case future.Cancelled:
+		x.stats.cancelled.Add(1)
+	default:
+		if errors.Is(f.Err(context.Background()), engine.ErrCancelled) {
+			x.stats.cancelled.Add(1)
+		} else {
+			x.stats.failed.Add(1)
+		}
+	}
+}
+
+func (x *Executor) isClosing() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.closing
+}
+
+// Flush waits until every task submitted so far has been accepted by the
+// broker (or has failed to be), and every cancellation so far has been
+// carried out in the cluster. A program that submits and exits without
+// waiting for results calls it to know its tasks are safely queued.
+func (x *Executor) Flush(ctx context.Context) error {
+	x.mu.Lock()
+	recs := make([]*record, 0, len(x.tasks))
+	for _, r := range x.tasks {
+		recs = append(recs, r)
+	}
+	x.mu.Unlock()
+	for _, r := range recs {
+		select {
+		case <-r.accepted:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return x.bg.wait(ctx)
+}
+
+// Shutdown stops taking tasks and waits for the submitted ones to finish.
+// If ctx ends first, it cancels what is left (in the cluster too) and
+// returns ctx.Err(). It may be called from a future's OnDone callback.
+func (x *Executor) Shutdown(ctx context.Context) error {
+	x.mu.Lock()
+	x.closing = true
+	x.mu.Unlock()
+	for {
+		x.mu.Lock()
+		n, ch := len(x.tasks), x.changed
+		x.mu.Unlock()
+		if n == 0 {
+			return x.stop()
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			_ = x.Close()
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops at once: unfinished tasks are cancelled, in the cluster too,
+// and their futures end with an error that wraps pool.ErrShutdown.
+func (x *Executor) Close() error {
+	x.mu.Lock()
+	x.closing = true
+	recs := make([]*record, 0, len(x.tasks))
+	for _, r := range x.tasks {
+		recs = append(recs, r)
+	}
+	x.mu.Unlock()
+	x.stopOnce.Do(x.stopNow)
+	// Each on its own goroutine: a callback may call Shutdown or Close,
+	// which must not wait on the futures this loop has yet to end.
+	var ended sync.WaitGroup
+	for _, r := range recs {
+		ended.Go(func() {
+			r.prom.Resolve(engine.Result{}, &engine.Error{Module: r.module, Err: fmt.Errorf("%w by Close: %w", engine.ErrCancelled, pool.ErrShutdown)})
+		})
+	}
+	ended.Wait()
+	return x.stop()
+}
+
+// stop tears the executor down once no task is left: background work ends,
+// and the executor's consumer and leftover results leave the broker.
+func (x *Executor) stop() error {
+	x.teardown.Do(func() {
+		x.stopOnce.Do(x.stopNow)
+		<-x.pubDone
+		x.results.Stop()
+		<-x.results.Closed()
+		_ = x.started.Unsubscribe()
+		_ = x.bg.wait(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := x.top.js.DeleteConsumer(ctx, x.top.n.resultsStream, x.consumerName()); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			x.tdErr = fmt.Errorf("cluster: removing the executor's result consumer: %w", err)
+		}
+		// Results of tasks cancelled here may still arrive: they expire
+		// with ResultTTL.
+	})
+	return x.tdErr
+}
+
+// tracker counts goroutines doing background work, so that teardown can
+// wait for them. Unlike a WaitGroup it may gain work while being waited on:
+// a task ending late starts its cancellation then.
+type tracker struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil while n is 0
+}
+
+func (t *tracker) Go(f func()) {
+	t.mu.Lock()
+	t.n++
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	t.mu.Unlock()
+	go func() {
+		defer func() {
+			t.mu.Lock()
+			t.n--
+			if t.n == 0 {
+				close(t.idle)
+				t.idle = nil
+			}
+			t.mu.Unlock()
+		}()
+		f()
+	}()
+}
+
+func (t *tracker) wait(ctx context.Context) error {
+	for {
+		t.mu.Lock()
+		idle := t.idle
+		t.mu.Unlock()
+		if idle == nil {
+			return nil
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ExecutorStats is a snapshot of an executor's counters.
+type ExecutorStats struct {
+	Submitted, Pending, Succeeded, Failed, Cancelled int64
+	ModulesUploaded                                  int64 // modules this executor put in the module store
+	LargePayloads                                    int64 // inputs and outputs that went through the payload store
+}
+
+type execCounters struct {
+	submitted, succeeded, failed, cancelled, modulesUploaded, largePayloads atomic.Int64
+}
+
+// Stats returns a snapshot of the executor's counters.
+func (x *Executor) Stats() ExecutorStats {
+	x.mu.Lock()
+	pending := int64(len(x.tasks))
+	x.mu.Unlock()
+	c := &x.stats
+	return ExecutorStats{
+		Submitted: c.submitted.Load(), Pending: pending, Succeeded: c.succeeded.Load(),
+		Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
+		ModulesUploaded: c.modulesUploaded.Load(), LargePayloads: c.largePayloads.Load(),
+	}
+}

@@ -1,0 +1,182 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wasmpool/wasmpool/cluster"
+	"github.com/wasmpool/wasmpool/cluster/embedded"
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/pool"
+)
+
+// The single-machine default: a node with its own in-process server and
+// local workers runs tasks through the same code path as a cluster.
+func TestNodeRunsTasksLikeAPool(t *testing.T) {
+	e := newEngine(t, nil)
+	ctx := within(t)
+	n, err := embedded.Start(ctx, e, embedded.Config{
+		Executor: cluster.Config{Settings: settings(t, 5*time.Second)},
+		Worker:   cluster.WorkerConfig{Pool: pool.Config{Mode: pool.Processes, Workers: 2}},
+	})
+	require.NoError(t, err)
+	var x pool.Executor = n // swappable with a pool
+	upper := gomod(t, e, "upper")
+
+	res, err := x.Submit(ctx, engine.Task{Module: upper, Func: "upper", Input: []byte("hello")}).Result(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "HELLO", string(res.Output))
+
+	tasks := func(yield func(engine.Task) bool) {
+		for i := range 20 {
+			if !yield(engine.Task{Module: upper, Func: "upper", Input: fmt.Appendf(nil, "item %d", i)}) {
+				return
+			}
+		}
+	}
+	i := 0
+	for res, err := range x.Map(ctx, tasks) {
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("ITEM %d", i), string(res.Output), "Map keeps input order")
+		i++
+	}
+	assert.Equal(t, 20, i)
+	require.NoError(t, x.Shutdown(ctx))
+	_, err = x.Submit(ctx, engine.Task{Module: upper, Func: "upper"}).Result(ctx)
+	assert.ErrorIs(t, err, pool.ErrShutdown)
+}
+
+// Every kind of failure comes back as the same error a pool would give,
+// named after the module as the submitter knows it, and none is retried.
+func TestErrorsCrossTheWire(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	x := newExecutor(t, connect(t, s, "executor"), cluster.Config{Settings: set})
+	e := newEngine(t, nil)
+	w := newWorker(t, connect(t, s, "worker"), e, set, 2)
+	ctx := within(t)
+	run := func(task engine.Task) error {
+		_, err := x.Submit(ctx, task).Result(ctx)
+		require.Error(t, err)
+		require.True(t, future.IsFailure(err))
+		return err
+	}
+
+	err := run(engine.Task{Module: wat(t, e, "unreachable"), Func: "run"})
+	var trap *engine.TrapError
+	require.ErrorAs(t, err, &trap)
+	assert.Equal(t, engine.TrapUnreachable, trap.Kind)
+	assert.Contains(t, err.Error(), `module "unreachable.wasm"`)
+
+	err = run(engine.Task{Module: wat(t, e, "spin"), Func: "spin", Timeout: 50 * time.Millisecond})
+	assert.ErrorIs(t, err, engine.ErrTimeout)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "after 50ms")
+
+	err = run(engine.Task{Module: wat(t, e, "noop"), Func: "nosuch"})
+	assert.ErrorIs(t, err, engine.ErrNoFunction)
+
+	err = run(engine.Task{Module: gomod(t, e, "hostile"), Func: "membomb"})
+	assert.ErrorIs(t, err, engine.ErrMemoryLimit)
+
+	err = run(engine.Task{Module: wat(t, e, "fail"), Func: "fail"})
+	var te *engine.TaskError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, "bad input", te.Message)
+
+	err = run(engine.Task{Module: wat(t, e, "exit"), Args: []string{"a", "b", "c"}})
+	var exit *engine.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.EqualValues(t, 3, exit.Code)
+
+	err = run(engine.Task{Module: wat(t, e, "noop"), Func: "noop", Mounts: []engine.Mount{{HostPath: t.TempDir(), GuestPath: "/d"}}})
+	assert.ErrorIs(t, err, cluster.ErrNotAllowed, "a worker refuses mounts unless allowed")
+
+	assert.Zero(t, w.Stats().Requeued, "deterministic failures are results, never retried")
+}
+
+// Inputs and outputs over the broker's message limit go through the
+// payload store, and come back whole.
+func TestLargeInputAndOutput(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	nc := connect(t, s, "executor")
+	x := newExecutor(t, nc, cluster.Config{Settings: set})
+	e := newEngine(t, nil)
+	newWorker(t, connect(t, s, "worker"), e, set, 1)
+	ctx := within(t)
+
+	big := bytes.Repeat([]byte("0123456789abcdef"), int(nc.MaxPayload())/16*2) // twice the limit
+	res, err := x.Submit(ctx, engine.Task{Module: wat(t, e, "echo"), Func: "echo", Input: big}).Result(ctx)
+	require.NoError(t, err)
+	require.Equal(t, len(big), len(res.Output))
+	assert.True(t, bytes.Equal(big, res.Output))
+	assert.EqualValues(t, 2, x.Stats().LargePayloads, "the input and the output each went through the store")
+}
+
+// Close cancels what is unfinished; Submit after Shutdown fails at once.
+func TestCloseCancelsUnfinished(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	x, err := cluster.New(within(t), connect(t, s, "executor"), cluster.Config{Settings: set})
+	require.NoError(t, err)
+	e := newEngine(t, nil)
+	ctx := within(t)
+	// No worker: the task waits in the queue.
+	f := x.Submit(ctx, engine.Task{Module: wat(t, e, "noop"), Func: "noop"})
+	require.NoError(t, x.Close())
+	_, err = f.Result(ctx)
+	assert.ErrorIs(t, err, pool.ErrShutdown)
+	assert.ErrorIs(t, err, engine.ErrCancelled)
+	_, err = x.Submit(ctx, engine.Task{Module: wat(t, e, "noop"), Func: "noop"}).Result(ctx)
+	assert.ErrorIs(t, err, pool.ErrShutdown)
+	require.NoError(t, x.Close(), "Close twice is fine")
+	require.NoError(t, x.Shutdown(ctx), "and Shutdown after Close")
+	assert.True(t, strings.Contains(err.Error(), "noop.wasm"))
+}
+
+// A future's callback may shut the executor down, whether a worker's result
+// or Close ended the future.
+func TestShutdownFromCallback(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	ctx := within(t)
+	e := newEngine(t, nil)
+	noop := wat(t, e, "noop")
+
+	x, err := cluster.New(ctx, connect(t, s, "executor"), cluster.Config{Settings: set})
+	require.NoError(t, err)
+	newWorker(t, connect(t, s, "worker"), e, set, 1)
+	shut := make(chan error, 2)
+	f := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+	f.OnDone(func(*future.Future[engine.Result]) { shut <- x.Shutdown(ctx) })
+	require.NoError(t, await(ctx, t, shut))
+	require.NoError(t, f.Err(ctx))
+
+	// Close ending two queued tasks (no worker here), each callback calling
+	// Shutdown and Close.
+	x, err = cluster.New(ctx, connect(t, s, "executor"), cluster.Config{Settings: settings(t, 5*time.Second)})
+	require.NoError(t, err)
+	var fs []*future.Future[engine.Result]
+	for range 2 {
+		f := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+		f.OnDone(func(*future.Future[engine.Result]) { shut <- errors.Join(x.Shutdown(ctx), x.Close()) })
+		fs = append(fs, f)
+	}
+	require.NoError(t, x.Close())
+	for range 2 {
+		require.NoError(t, await(ctx, t, shut))
+	}
+	for _, f := range fs {
+		assert.ErrorIs(t, f.Err(ctx), pool.ErrShutdown)
+	}
+}

@@ -1,0 +1,302 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wasmpool/wasmpool/engine"
+)
+
+// The executor's side of the wire: publishing tasks, collecting results,
+// carrying cancellations into the cluster.
+//
+// Futures are never resolved on the goroutine of a NATS callback, the
+// publisher or tracked background work: a user's OnDone callback may call
+// Shutdown, which waits for all of those.
+
+// publisher hands tasks to the broker one at a time, in submission order,
+// so that the stream holds them in the order they were submitted.
+func (x *Executor) publisher() {
+	defer close(x.pubDone)
+	uploaded := map[string]bool{} // digests known to be in the module store
+	for {
+		select {
+		case rec := <-x.publishQ:
+			x.publish(rec, uploaded)
+		case <-x.stopCh:
+			for {
+				select {
+				case rec := <-x.publishQ:
+					close(rec.accepted) // Close ended it; it never left
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (x *Executor) publish(rec *record, uploaded map[string]bool) {
+	t := rec.task
+	rec.task = engine.Task{} // the input may be large: do not keep it
+	if rec.fut.State().Final() {
+		close(rec.accepted) // cancelled before it left
+		return
+	}
+	deadline := time.Now().Add(x.cfg.PublishTimeout)
+	ctx, cancel := x.opContext(deadline)
+	defer cancel()
+
+	m := t.Module
+	if !uploaded[m.Digest()] {
+		err := x.retry(ctx, func(ctx context.Context) error { return x.uploadModule(ctx, m) })
+		if err != nil {
+			x.giveUp(rec, fmt.Errorf("storing the module: %w", err))
+			return
+		}
+		uploaded[m.Digest()] = true
+	}
+	wt := wireTask{
+		V: wireVersion, ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id,
+		Module: m.Digest(), Name: m.Name(), Func: t.Func, Params: t.Params, Args: t.Args, Env: t.Env,
+		Mounts: t.Mounts, Timeout: t.Timeout, MaxDeliveries: rec.maxDeliv, InputLen: len(t.Input),
+	}
+	if !rec.deadline.IsZero() {
+		wt.Deadline = rec.deadline.UnixNano()
+	}
+	data, err := encodeFrame(wt, t.Input)
+	if err == nil && len(data) > x.maxInline() {
+		// Too large for one message: the input goes to the payload store.
+		ref := "in." + rec.id
+		err = x.retry(ctx, func(ctx context.Context) error {
+			_, err := x.top.payloads.PutBytes(ctx, ref, t.Input)
+			return err
+		})
+		if err != nil {
+			x.giveUp(rec, fmt.Errorf("storing the input: %w", err))
+			return
+		}
+		x.stats.largePayloads.Add(1)
+		rec.inputRef.Store(&ref)
+		wt.InputRef = ref
+		if data, err = encodeFrame(wt); err == nil && len(data) > x.maxInline() {
+			err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
+		}
+	}
+	if err != nil {
+		close(rec.accepted)
+		go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", err)})
+		return
+	}
+	msg := &nats.Msg{Subject: x.top.n.tasksSubject, Data: data}
+	rec.sent.Store(true)
+	paf, err := x.top.js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.id))
+	if err != nil {
+		paf = nil // retried synchronously below
+	}
+	x.bg.Go(func() { x.awaitAck(rec, msg, paf, deadline) })
+}
+
+// maxInline is the largest task or result frame sent as one message; the
+// rest of the broker's limit is left for headers.
+func (x *Executor) maxInline() int { return maxInline(x.nc) }
+
+func maxInline(nc *nats.Conn) int {
+	return int(nc.MaxPayload()) - 8<<10
+}
+
+// awaitAck waits for the broker to store the task, publishing again (under
+// the same message ID, so it is stored once) until it does or the
+// PublishTimeout passes.
+func (x *Executor) awaitAck(rec *record, msg *nats.Msg, paf jetstream.PubAckFuture, deadline time.Time) {
+	if paf != nil {
+		select {
+		case ack := <-paf.Ok():
+			x.accept(rec, ack.Sequence)
+			return
+		case <-paf.Err():
+		case <-x.stopCh:
+			close(rec.accepted)
+			return
+		}
+	}
+	ctx, cancel := x.opContext(deadline)
+	defer cancel()
+	var ack *jetstream.PubAck
+	err := x.retry(ctx, func(ctx context.Context) error {
+		var err error
+		ack, err = x.top.js.PublishMsg(ctx, msg, jetstream.WithMsgID(rec.id))
+		return err
+	})
+	if err != nil {
+		x.giveUp(rec, err)
+		return
+	}
+	x.accept(rec, ack.Sequence)
+}
+
+func (x *Executor) accept(rec *record, seq uint64) {
+	rec.seq.Store(seq)
+	close(rec.accepted)
+}
+
+// giveUp fails a task the broker would not take.
+func (x *Executor) giveUp(rec *record, cause error) {
+	close(rec.accepted)
+	err := &engine.Error{Module: rec.module, Err: fmt.Errorf("%w: the broker did not take the task within %v: %w",
+		ErrUnavailable, x.cfg.PublishTimeout, cause)}
+	select {
+	case <-x.stopCh:
+		return // Close has already ended it
+	default:
+	}
+	go rec.prom.Resolve(engine.Result{}, err)
+}
+
+// opContext is a context for the broker operations of one task: it ends at
+// deadline, or when Close begins.
+func (x *Executor) opContext(deadline time.Time) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(x.life, deadline)
+}
+
+// retry calls op until it succeeds or ctx ends, pausing between attempts
+// (an outage is not made worse by hammering the broker).
+func (x *Executor) retry(ctx context.Context, op func(context.Context) error) error {
+	return retry(ctx, op)
+}
+
+func retry(ctx context.Context, op func(context.Context) error) error {
+	pause := 50 * time.Millisecond
+	for {
+		err := op(ctx)
+		if err == nil {
+			return nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// uploadModule puts the module's bytes in the module store under their
+// digest, unless they are there already.
+func (x *Executor) uploadModule(ctx context.Context, m *engine.Module) error {
+	_, err := x.top.modules.GetInfo(ctx, m.Digest())
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return err
+	}
+	if _, err := x.top.modules.PutBytes(ctx, m.Digest(), m.Bytes()); err != nil {
+		return err
+	}
+	x.stats.modulesUploaded.Add(1)
+	return nil
+}
+
+// cancelRemote carries a cancellation into the cluster: a record that a
+// worker picking the task up will find, a broadcast that stops it where it
+// runs, and the task's removal from the queue. Each step is best effort;
+// together they leave no window in which the task starts unnoticed.
+func (x *Executor) cancelRemote(rec *record) {
+	<-rec.accepted
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if rec.sent.Load() {
+		_, _ = x.top.cancels.Put(ctx, rec.id, nil)
+		_ = x.nc.Publish(x.top.n.cancelSubject, []byte(rec.id))
+		if seq := rec.seq.Load(); seq > 0 {
+			_ = x.top.tasks.DeleteMsg(ctx, seq)
+		}
+	}
+	if ref := rec.largeInput(); ref != "" {
+		_ = x.top.payloads.Delete(ctx, ref)
+	}
+}
+
+func (x *Executor) lookup(id string) *record {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.tasks[id]
+}
+
+// onStarted marks a task Running when a worker says it has it.
+func (x *Executor) onStarted(m *nats.Msg) {
+	if rec := x.lookup(string(m.Data)); rec != nil {
+		rec.prom.Start()
+	}
+}
+
+// onResult resolves a task's future from a worker's result.
+func (x *Executor) onResult(msg jetstream.Msg) {
+	_ = msg.Ack() // nothing more to learn from it once read
+	r, raw, err := decodeResult(msg.Data())
+	if err != nil {
+		return // not ours to understand: a newer worker, or garbage
+	}
+	rec := x.lookup(r.ID)
+	if rec == nil {
+		// Cancelled or ended here first: only its leftovers remain.
+		if r.PayloadRef != "" {
+			x.bg.Go(func() { x.deletePayload(r.PayloadRef) })
+		}
+		return
+	}
+	if r.PayloadRef == "" && rec.largeInput() == "" {
+		res, err := x.buildResult(rec, r, raw)
+		rec.byResult.Store(true)
+		go rec.prom.Resolve(res, err)
+		return
+	}
+	x.bg.Go(func() {
+		if ref := rec.largeInput(); ref != "" {
+			x.deletePayload(ref)
+		}
+		if r.PayloadRef != "" {
+			ctx, cancel := x.opContext(time.Now().Add(x.cfg.PublishTimeout))
+			defer cancel()
+			err := x.retry(ctx, func(ctx context.Context) error {
+				var err error
+				raw, err = x.top.payloads.GetBytes(ctx, r.PayloadRef)
+				return err
+			})
+			if err != nil {
+				rec.byResult.Store(true)
+				go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module,
+					Err: fmt.Errorf("%w: fetching the task's output: %w", ErrUnavailable, err)})
+				return
+			}
+			x.stats.largePayloads.Add(1)
+			x.deletePayload(r.PayloadRef)
+		}
+		res, err := x.buildResult(rec, r, raw)
+		rec.byResult.Store(true)
+		go rec.prom.Resolve(res, err)
+	})
+}
+
+func (x *Executor) deletePayload(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = x.top.payloads.Delete(ctx, name)
+}
+
+func (x *Executor) buildResult(rec *record, r *wireResult, raw []byte) (engine.Result, error) {
+	out, stderr, err := r.split(raw)
+	if err != nil {
+		return engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", err)}
+	}
+	res := engine.Result{Output: out, Stderr: stderr, Values: r.Values, ExitCode: r.ExitCode, Duration: r.Duration, Wait: r.Wait}
+	return res, r.Err.decode(rec.module)
+}

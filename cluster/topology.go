@@ -1,0 +1,257 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Settings name a cluster and fix how it behaves. Executors and workers of
+// one cluster must agree on the Namespace; the rest is applied by whoever
+// first creates the cluster's streams and buckets (and kept as it is by
+// everyone who connects later), so it is set once, where the broker is set
+// up: in production by the first executor or worker, or by `wasmpool
+// serve-nats`.
+type Settings struct {
+	// Namespace prefixes every stream, subject and bucket, so several
+	// independent clusters can share one NATS account. Letters, digits, '-'
+	// and '_'. "" means "wasmpool".
+	Namespace string
+	// AckWait is how long a worker may stay silent about a task before the
+	// task is handed to another worker. Workers heartbeat running tasks at a
+	// third of it, so a long task is never taken from a live worker; a worker
+	// that dies loses its tasks to others after at most AckWait. 0 means 30s.
+	AckWait time.Duration
+	// Memory keeps streams and buckets in the broker's memory instead of on
+	// disk: faster, but a broker restart loses every queued task.
+	Memory bool
+	// Replicas is how many brokers of a NATS cluster keep a copy of each
+	// stream (1, 3 or 5). 0 means 1.
+	Replicas int
+	// ResultTTL bounds how long a result, a large input or a large output
+	// waits for a submitter that never collects it (one that crashed) before
+	// the broker drops it. 0 means 24h.
+	ResultTTL time.Duration
+	// CancelTTL is how long the record of a cancelled task is kept for the
+	// worker that might pick it up. 0 means 10m.
+	CancelTTL time.Duration
+}
+
+var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func (s Settings) withDefaults() (Settings, error) {
+	if s.Namespace == "" {
+		s.Namespace = "wasmpool"
+	}
+	if !namespaceRE.MatchString(s.Namespace) {
+		return s, fmt.Errorf("cluster: Namespace %q: want letters, digits, '-' and '_' only", s.Namespace)
+	}
+	if s.AckWait < 0 || s.ResultTTL < 0 || s.CancelTTL < 0 || s.Replicas < 0 {
+		return s, errors.New("cluster: AckWait, ResultTTL, CancelTTL and Replicas cannot be negative")
+	}
+	if s.AckWait == 0 {
+		s.AckWait = 30 * time.Second
+	}
+	if s.Replicas == 0 {
+		s.Replicas = 1
+	}
+	if s.ResultTTL == 0 {
+		s.ResultTTL = 24 * time.Hour
+	}
+	if s.CancelTTL == 0 {
+		s.CancelTTL = 10 * time.Minute
+	}
+	return s, nil
+}
+
+// names are the cluster's streams, subjects and buckets.
+type names struct {
+	tasksStream, tasksSubject, workers  string
+	resultsStream, resultsPrefix        string
+	cancelSubject, startedPrefix        string
+	cancelBucket, modules, payloadsName string
+}
+
+func namesFor(ns string) names {
+	up := strings.ToUpper(ns)
+	return names{
+		tasksStream:   up + "_TASKS",
+		tasksSubject:  ns + ".tasks",
+		workers:       "workers",
+		resultsStream: up + "_RESULTS",
+		resultsPrefix: ns + ".results.",
+		cancelSubject: ns + ".cancel",
+		startedPrefix: ns + ".started.",
+		cancelBucket:  ns + "_cancelled",
+		modules:       ns + "_modules",
+		payloadsName:  ns + "_payloads",
+	}
+}
+
+// topology is a cluster's JetStream objects, created if absent.
+type topology struct {
+	s        Settings
+	n        names
+	js       jetstream.JetStream
+	tasks    jetstream.Stream
+	workers  jetstream.Consumer
+	results  jetstream.Stream
+	cancels  jetstream.KeyValue
+	modules  jetstream.ObjectStore
+	payloads jetstream.ObjectStore
+	ackWait  time.Duration // as the broker has it, which may differ from s.AckWait
+}
+
+// Setup creates the cluster's streams and buckets with s, if they do not
+// exist yet: what a broker's operator runs once, so that the settings are
+// theirs and not those of whichever executor or worker connects first.
+func Setup(ctx context.Context, nc *nats.Conn, s Settings) error {
+	s, err := s.withDefaults()
+	if err != nil {
+		return err
+	}
+	_, err = setup(ctx, nc, s)
+	return err
+}
+
+// setup opens the cluster's streams and buckets, creating what is missing.
+// Existing ones are used as they are: the first to create them set them up.
+func setup(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
+	if nc == nil {
+		return nil, errors.New("cluster: the NATS connection is nil")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	t := &topology{s: s, n: namesFor(s.Namespace), js: js}
+	storage := jetstream.FileStorage
+	if s.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	fail := func(what string, err error) error {
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrNoResponders) {
+			err = fmt.Errorf("%w (is JetStream enabled on the NATS server?)", err)
+		}
+		return fmt.Errorf("cluster: setting up %s: %w", what, err)
+	}
+
+	// Tasks: a work queue, each task removed once a worker acknowledges it.
+	// Redelivery is unlimited here; workers count deliveries themselves
+	// against the task's own limit, so that a task that keeps killing
+	// workers ends with a result instead of lying forgotten in the stream.
+	t.tasks, err = createStream(ctx, js, jetstream.StreamConfig{
+		Name:        t.n.tasksStream,
+		Description: "wasmpool tasks waiting for a worker",
+		Subjects:    []string{t.n.tasksSubject},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     storage,
+		Replicas:    s.Replicas,
+		Duplicates:  2 * time.Minute, // a submitter's retried publish is stored once
+	})
+	if err != nil {
+		return nil, fail("the task stream", err)
+	}
+	t.workers, err = createConsumer(ctx, js, t.n.tasksStream, jetstream.ConsumerConfig{
+		Durable:     t.n.workers,
+		Description: "wasmpool workers",
+		AckPolicy:   jetstream.AckExplicitPolicy,
+		AckWait:     s.AckWait,
+		MaxDeliver:  -1,
+		// Every free slot of every worker keeps one pull request waiting:
+		// this bounds the free slots of the whole cluster (past it, a slot
+		// waits a second and asks again).
+		MaxWaiting: 16384,
+	})
+	if err != nil {
+		return nil, fail("the worker consumer", err)
+	}
+	t.ackWait = t.workers.CachedInfo().Config.AckWait
+
+	// Results: one subject per submitter, each read (and so removed) by
+	// that submitter alone. MaxAge drops what a dead submitter left.
+	t.results, err = createStream(ctx, js, jetstream.StreamConfig{
+		Name:        t.n.resultsStream,
+		Description: "wasmpool results on their way back to the submitter",
+		Subjects:    []string{t.n.resultsPrefix + "*"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     storage,
+		Replicas:    s.Replicas,
+		MaxAge:      s.ResultTTL,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fail("the result stream", err)
+	}
+	t.cancels, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: t.n.cancelBucket, Description: "wasmpool tasks cancelled by their submitter",
+		TTL: s.CancelTTL, Storage: storage, Replicas: s.Replicas,
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		t.cancels, err = js.KeyValue(ctx, t.n.cancelBucket)
+	}
+	if err != nil {
+		return nil, fail("the cancel records", err)
+	}
+	if t.modules, err = objectStore(ctx, js, jetstream.ObjectStoreConfig{
+		Bucket: t.n.modules, Description: "wasmpool modules by sha256",
+		Storage: storage, Replicas: s.Replicas,
+	}); err != nil {
+		return nil, fail("the module store", err)
+	}
+	if t.payloads, err = objectStore(ctx, js, jetstream.ObjectStoreConfig{
+		Bucket: t.n.payloadsName, Description: "wasmpool inputs and outputs too large for a message",
+		TTL: s.ResultTTL, Storage: storage, Replicas: s.Replicas,
+	}); err != nil {
+		return nil, fail("the payload store", err)
+	}
+	return t, nil
+}
+
+func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.Stream(ctx, cfg.Name)
+	}
+	return st, err
+}
+
+func createConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := js.CreateConsumer(ctx, stream, cfg)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		return js.Consumer(ctx, stream, cfg.Durable)
+	}
+	return c, err
+}
+
+func objectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	os, err := js.CreateObjectStore(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		return js.ObjectStore(ctx, cfg.Bucket)
+	}
+	return os, err
+}
+
+// Connect dials a NATS server or cluster (a comma-separated list of URLs)
+// with the options a long-lived executor or worker wants: reconnect for
+// ever, and keep what is published while disconnected until it can be sent.
+// Close the connection after the executor or worker that uses it.
+func Connect(url, name string, opts ...nats.Option) (*nats.Conn, error) {
+	base := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+	}
+	nc, err := nats.Connect(url, append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connecting to %s: %w", url, err)
+	}
+	return nc, nil
+}

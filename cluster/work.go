@@ -1,0 +1,337 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
+)
+
+// What a worker does with one task message, from pickup to acknowledgement.
+//
+// Only a worker that stops answering for the task makes it run again: every
+// outcome of running it — success, trap, timeout, memory limit, a bad or
+// missing module, a mount this worker refuses — is a result, published to
+// the submitter before the acknowledgement. Retrying those would only fail
+// the same way (a timeout included: the task had its full time). Trouble
+// with the broker itself hands the task back to the queue.
+
+// outcome is how handling a task ended, besides its result.
+type outcome int
+
+const (
+	report    outcome = iota // publish the result, then acknowledge
+	dropped                  // cancelled by its submitter: acknowledge, say nothing
+	requeue                  // hand it back to the queue for another try
+	interrupt                // the worker is closing: hand it back at once
+)
+
+// transient marks a failure of the broker, not of the task.
+type transient struct{ error }
+
+func (t transient) Unwrap() error { return t.error }
+
+func (w *Worker) handle(msg jetstream.Msg) {
+	if w.fetchCtx.Err() != nil {
+		// Arrived as the worker stopped taking tasks: someone else's now.
+		_ = msg.Nak()
+		return
+	}
+	wt, input, err := decodeTask(msg.Data())
+	if err != nil {
+		w.log.Error("dropping a task this worker cannot read", "err", err)
+		if wt != nil && wt.ID != "" && wt.ReplyTo != "" {
+			w.finish(msg, wt, engine.Result{}, &engine.Error{Module: wt.Name, Err: fmt.Errorf("cluster: %w", err)}, func() {})
+			return
+		}
+		_ = msg.TermWithReason("malformed task")
+		return
+	}
+	hb := w.heartbeat(msg)
+	w.stats.running.Add(1)
+	defer w.stats.running.Add(-1)
+
+	if meta, err := msg.Metadata(); err == nil && int(meta.NumDelivered) > wt.MaxDeliveries {
+		// Every worker that took it before went silent: it is killing them.
+		w.stats.gaveUp.Add(1)
+		n := meta.NumDelivered - 1
+		w.log.Warn("giving up on a task that its workers never finished", "task", wt.ID, "module", wt.Name, "deliveries", n)
+		w.finish(msg, wt, engine.Result{}, &engine.Error{Module: wt.Name, Err: fmt.Errorf(
+			"%w: the task was handed to a worker %d time(s) and each worker stopped before finishing it (max deliveries %d)",
+			ErrWorkerLost, n, wt.MaxDeliveries)}, hb)
+		return
+	}
+	r := &run{}
+	if !w.register(wt.ID, r) {
+		hb()
+		w.drop(msg)
+		return
+	}
+	defer w.unregister(wt.ID)
+	// The cancellation record is looked up while the task gets going, off
+	// the task's path: a record found stops the task as a broadcast would.
+	// A task that finished first is reported; its submitter ignores it.
+	w.finishing.Add(1)
+	go func() {
+		defer w.finishing.Done()
+		if w.cancelRecorded(wt.ID) {
+			w.cancelRun(wt.ID)
+		}
+	}()
+	_ = w.nc.Publish(wt.Started, []byte(wt.ID))
+
+	res, out, err := w.run(wt, input, r)
+	switch out {
+	case dropped:
+		hb()
+		w.drop(msg)
+	case requeue:
+		hb()
+		w.log.Warn("handing a task back to the queue", "task", wt.ID, "err", err)
+		w.stats.requeued.Add(1)
+		_ = msg.NakWithDelay(time.Second)
+	case interrupt:
+		hb()
+		w.stats.requeued.Add(1)
+		_ = msg.Nak()
+	default:
+		w.finish(msg, wt, res, err, hb)
+	}
+}
+
+func (w *Worker) drop(msg jetstream.Msg) {
+	w.stats.cancelled.Add(1)
+	_ = msg.Ack()
+}
+
+// heartbeat tells the broker the task is still being worked on, every third
+// of the ack deadline, until the returned function is called.
+func (w *Worker) heartbeat(msg jetstream.Msg) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(w.beat)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = msg.InProgress()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// cancelRecorded looks for the task's cancellation record, for the case of
+// a broadcast this worker missed (it was disconnected when it was sent).
+func (w *Worker) cancelRecorded(id string) bool {
+	ctx, cancel := context.WithTimeout(w.runCtx, 5*time.Second)
+	defer cancel()
+	_, err := w.top.cancels.Get(ctx, id)
+	return err == nil
+}
+
+// run prepares the task and runs it on the local pool.
+func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, outcome, error) {
+	fail := func(err error) (engine.Result, outcome, error) {
+		return engine.Result{}, report, &engine.Error{Module: wt.Name, Err: err}
+	}
+	ctx := w.runCtx
+	if wt.Deadline != 0 {
+		deadline := time.Unix(0, wt.Deadline)
+		if time.Now().After(deadline) {
+			return fail(fmt.Errorf("%w while queued: the context's deadline passed", engine.ErrTimeout))
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	if len(wt.Mounts) > 0 && !w.cfg.AllowMounts {
+		return fail(fmt.Errorf("%w: the task mounts %s, and worker %s does not allow mounts", ErrNotAllowed, wt.Mounts[0].HostPath, w.cfg.Name))
+	}
+	m, err := w.module(ctx, wt.Module)
+	if err != nil {
+		return w.prepFailed(ctx, wt, err)
+	}
+	if wt.InputRef != "" {
+		if input, err = w.fetchInput(ctx, wt.InputRef); err != nil {
+			return w.prepFailed(ctx, wt, err)
+		}
+	}
+	task := engine.Task{Module: m, Func: wt.Func, Input: input, Params: wt.Params, Args: wt.Args,
+		Env: wt.Env, Mounts: wt.Mounts, Timeout: wt.Timeout}
+	fut := w.p.Submit(ctx, task)
+	w.started(r, fut)
+	res, err := fut.Result(context.Background())
+	err = future.Cause(err)
+	switch {
+	case w.isCancelled(r):
+		return res, dropped, err
+	case w.runCtx.Err() != nil && err != nil:
+		return res, interrupt, err
+	}
+	return res, report, err
+}
+
+// prepFailed sorts a failure to get a task's module or input: the broker's
+// trouble goes back to the queue, the task's own is its result, and so is
+// its deadline passing meanwhile.
+func (w *Worker) prepFailed(ctx context.Context, wt *wireTask, err error) (engine.Result, outcome, error) {
+	switch {
+	case w.runCtx.Err() != nil:
+		return engine.Result{}, interrupt, err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return engine.Result{}, report, &engine.Error{Module: wt.Name,
+			Err: fmt.Errorf("%w while queued: the context's deadline passed while the worker fetched the task's module or input", engine.ErrTimeout)}
+	case errors.As(err, new(transient)):
+		return engine.Result{}, requeue, err
+	}
+	var ee *engine.Error
+	if !errors.As(err, &ee) {
+		err = &engine.Error{Module: wt.Name, Err: err}
+	}
+	return engine.Result{}, report, err
+}
+
+// moduleCall is a module being fetched and compiled, shared by the tasks
+// that need it meanwhile.
+type moduleCall struct {
+	done chan struct{}
+	m    *engine.Module
+	err  error
+}
+
+// module returns the compiled module of the digest, fetching it from the
+// module store the first time only.
+func (w *Worker) module(ctx context.Context, digest string) (*engine.Module, error) {
+	w.mu.Lock()
+	c, ok := w.modules[digest]
+	if !ok {
+		c = &moduleCall{done: make(chan struct{})}
+		w.modules[digest] = c
+	}
+	w.mu.Unlock()
+	if !ok {
+		c.m, c.err = w.fetchModule(ctx, digest)
+		if c.err != nil && (errors.As(c.err, new(transient)) || ctx.Err() != nil) {
+			w.mu.Lock()
+			delete(w.modules, digest) // the next task tries again
+			w.mu.Unlock()
+		}
+		close(c.done)
+	}
+	select {
+	case <-c.done:
+		return c.m, c.err
+	case <-ctx.Done():
+		return nil, transient{ctx.Err()}
+	}
+}
+
+func (w *Worker) fetchModule(ctx context.Context, digest string) (*engine.Module, error) {
+	data, err := w.top.modules.GetBytes(ctx, digest)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("%w: module sha256:%s is not in the cluster's module store", engine.ErrBadModule, digest)
+	}
+	if err != nil {
+		return nil, transient{fmt.Errorf("fetching module sha256:%s: %w", digest, err)}
+	}
+	w.stats.modulesFetched.Add(1)
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != digest {
+		return nil, fmt.Errorf("%w: the module store's copy of sha256:%s has sha256:%s: refusing to run it", engine.ErrBadModule, digest, got)
+	}
+	return w.e.Compile(ctx, data)
+}
+
+func (w *Worker) fetchInput(ctx context.Context, ref string) ([]byte, error) {
+	data, err := w.top.payloads.GetBytes(ctx, ref)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("cluster: the task's input %s is gone from the payload store (expired, or the task was cancelled)", ref)
+	}
+	if err != nil {
+		return nil, transient{fmt.Errorf("fetching the task's input: %w", err)}
+	}
+	return data, nil
+}
+
+// finish publishes the task's result for its submitter, then acknowledges
+// the task: in that order, so a worker dying between the two makes the task
+// run twice rather than never report. The slot is free as soon as the
+// result is on its way; the acknowledgement (and the heartbeat, stopped by
+// hb) follows once the broker has stored the result.
+func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err error, hb func()) {
+	wr := wireResult{
+		V: wireVersion, ID: wt.ID, Err: encodeError(err), Values: res.Values, ExitCode: res.ExitCode,
+		Duration: res.Duration, Wait: res.Wait, OutputLen: len(res.Output), StderrLen: len(res.Stderr), Worker: w.cfg.Name,
+	}
+	requeue := func(err error) {
+		// Closed before the result could be sent: someone else runs it.
+		hb()
+		w.log.Warn("could not send a result: handing the task back", "task", wt.ID, "err", err)
+		w.stats.requeued.Add(1)
+		_ = msg.Nak()
+	}
+	data, err := encodeFrame(wr, res.Output, res.Stderr)
+	if err == nil && len(data) > maxInline(w.nc) {
+		ref := "out." + wt.ID
+		raw := append(append(make([]byte, 0, len(res.Output)+len(res.Stderr)), res.Output...), res.Stderr...)
+		err = retry(w.runCtx, func(ctx context.Context) error {
+			_, err := w.top.payloads.PutBytes(ctx, ref, raw)
+			return err
+		})
+		if err == nil {
+			wr.PayloadRef = ref
+			data, err = encodeFrame(wr)
+		}
+	}
+	if err != nil {
+		requeue(err)
+		return
+	}
+	out := &nats.Msg{Subject: wt.ReplyTo, Data: data}
+	msgID := jetstream.WithMsgID("r-" + wt.ID)
+	paf, err := w.top.js.PublishMsgAsync(out, msgID)
+	w.finishing.Add(1)
+	go func() {
+		defer w.finishing.Done()
+		if err == nil {
+			select {
+			case <-paf.Ok():
+			case err = <-paf.Err():
+			case <-w.runCtx.Done():
+				// Closing: no waiting on a broker that may be gone. If the
+				// result did land, the task's second run is ignored.
+				err = w.runCtx.Err()
+			}
+		}
+		if err != nil {
+			// Not stored: try again (the message ID keeps it to one copy)
+			// until it is, or the worker closes.
+			err = retry(w.runCtx, func(ctx context.Context) error {
+				ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				_, err := w.top.js.PublishMsg(ctx, out, msgID)
+				return err
+			})
+		}
+		if err != nil {
+			requeue(err)
+			return
+		}
+		hb()
+		w.stats.finished.Add(1)
+		_ = msg.Ack()
+	}()
+}

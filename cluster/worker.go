@@ -1,0 +1,310 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/pool"
+)
+
+// WorkerConfig configures a Worker.
+type WorkerConfig struct {
+	Settings
+	// Pool is the local pool the worker runs tasks on: its Mode, and its
+	// Workers, which is also how many tasks the worker takes at once (its
+	// slots). QueueSize is ignored: the worker never takes a task it has no
+	// free slot for.
+	Pool pool.Config
+	// Name identifies the worker in results and logs. "" means host-pid.
+	Name string
+	// AllowMounts lets tasks mount directories of this worker's host. Off
+	// by default: a submitter could otherwise read any file the worker can.
+	AllowMounts bool
+	// PollWait is how long each free slot's request for a task waits at the
+	// broker before it is renewed. 0 means 10s.
+	PollWait time.Duration
+	// Logger receives the worker's notable events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Worker takes tasks from a cluster and runs them on a local pool: it asks
+// for a task only when a slot is free, tells the submitter when it starts
+// one, heartbeats it while it runs, publishes its result, then acknowledges
+// it. A worker that dies before the acknowledgement loses the task to
+// another worker after the cluster's AckWait.
+type Worker struct {
+	cfg  WorkerConfig
+	nc   *nats.Conn
+	top  *topology
+	e    *engine.Engine
+	p    *pool.Pool
+	log  *slog.Logger
+	beat time.Duration
+
+	fetchCtx  context.Context // ends when the worker stops taking tasks
+	stopFetch context.CancelFunc
+	runCtx    context.Context // ends when the worker is closed: interrupts tasks
+	kill      context.CancelFunc
+	slots     sync.WaitGroup
+	finishing sync.WaitGroup // results on their way, not yet acknowledged
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	cancelSub *nats.Subscription
+
+	mu        sync.Mutex
+	running   map[string]*run
+	cancelled map[string]time.Time // tasks cancelled by broadcast, recently
+	pruneAt   int                  // size of cancelled that triggers a sweep
+	modules   map[string]*moduleCall
+
+	stats workerCounters
+}
+
+// run is one task being worked on.
+type run struct {
+	fut       *future.Future[engine.Result]
+	cancelled bool // by its submitter
+}
+
+// NewWorker connects a worker to the cluster nc reaches (creating the
+// cluster's streams and buckets if they do not exist) and starts taking
+// tasks. Tasks run on a pool of e: the engine's configuration (memory
+// limit, cache directory, host modules) is this worker's. The worker owns
+// neither nc nor e: close the worker first.
+func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerConfig) (*Worker, error) {
+	var err error
+	if cfg.Settings, err = cfg.Settings.withDefaults(); err != nil {
+		return nil, err
+	}
+	if cfg.PollWait < 0 {
+		return nil, errors.New("cluster: PollWait cannot be negative")
+	}
+	if cfg.PollWait == 0 {
+		cfg.PollWait = 10 * time.Second
+	}
+	if cfg.Name == "" {
+		host, _ := os.Hostname()
+		cfg.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	top, err := setup(ctx, nc, cfg.Settings)
+	if err != nil {
+		return nil, err
+	}
+	pcfg := cfg.Pool
+	pcfg.QueueSize = 0
+	p, err := pool.New(e, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	w := &Worker{
+		cfg: cfg, nc: nc, top: top, e: e, p: p, log: log.With("worker", cfg.Name),
+		beat:      top.ackWait / 3,
+		done:      make(chan struct{}),
+		running:   map[string]*run{},
+		cancelled: map[string]time.Time{},
+		pruneAt:   1024,
+		modules:   map[string]*moduleCall{},
+	}
+	w.fetchCtx, w.stopFetch = context.WithCancel(context.Background())
+	w.runCtx, w.kill = context.WithCancel(context.Background())
+	// Listen for cancellations before taking any task, so that none can
+	// slip between the two.
+	if w.cancelSub, err = nc.Subscribe(top.n.cancelSubject, w.onCancel); err != nil {
+		_ = p.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	for range p.Workers() {
+		w.slots.Add(1)
+		go w.slot()
+	}
+	go func() {
+		w.slots.Wait()
+		w.finishing.Wait()
+		close(w.done)
+	}()
+	w.log.Info("worker started", "slots", p.Workers(), "mode", p.Mode().String())
+	return w, nil
+}
+
+// Name is the worker's name.
+func (w *Worker) Name() string { return w.cfg.Name }
+
+// Done is closed once the worker has stopped taking and running tasks:
+// after Shutdown or Close, or when its connection was closed under it.
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// Shutdown stops taking tasks and waits for the running ones to finish and
+// report. If ctx ends first, it closes the worker (the unfinished tasks go
+// back to the queue) and returns ctx.Err().
+func (w *Worker) Shutdown(ctx context.Context) error {
+	w.stopFetch()
+	select {
+	case <-w.done:
+		return w.Close()
+	case <-ctx.Done():
+		_ = w.Close()
+		return ctx.Err()
+	}
+}
+
+// Close stops at once: running tasks are interrupted and handed back to the
+// queue at once, for another worker to run.
+func (w *Worker) Close() error {
+	w.closeOnce.Do(func() {
+		w.stopFetch()
+		w.kill()
+		<-w.done
+		_ = w.cancelSub.Unsubscribe()
+		w.closeErr = w.p.Close()
+		w.log.Info("worker stopped")
+	})
+	return w.closeErr
+}
+
+// slot is one free slot asking for a task, running it, and asking again.
+func (w *Worker) slot() {
+	defer w.slots.Done()
+	for w.fetchCtx.Err() == nil {
+		if w.nc.IsClosed() {
+			w.log.Error("the NATS connection was closed: stopping")
+			w.stopFetch()
+			return
+		}
+		ctx, cancel := context.WithTimeout(w.fetchCtx, w.cfg.PollWait)
+		batch, err := w.top.workers.Fetch(1, jetstream.FetchContext(ctx))
+		if err != nil {
+			cancel()
+			w.log.Warn("asking for a task failed", "err", err)
+			pause(w.fetchCtx, time.Second)
+			continue
+		}
+		for msg := range batch.Messages() {
+			w.handle(msg)
+		}
+		cancel()
+		if err := batch.Error(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			w.log.Warn("waiting for a task failed", "err", err)
+			pause(w.fetchCtx, time.Second)
+		}
+	}
+}
+
+// pause waits d, or less if ctx ends: the pace of retries against a broker
+// that is not answering.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// onCancel stops a task its submitter cancelled, and remembers the
+// cancellation for a while in case the task is being picked up right now.
+func (w *Worker) onCancel(m *nats.Msg) {
+	id := string(m.Data)
+	now := time.Now()
+	w.mu.Lock()
+	if len(w.cancelled) >= w.pruneAt {
+		for k, t := range w.cancelled {
+			if now.Sub(t) > w.cfg.CancelTTL {
+				delete(w.cancelled, k)
+			}
+		}
+		// Amortised: the next sweep waits until the map has doubled.
+		w.pruneAt = max(1024, 2*len(w.cancelled))
+	}
+	w.cancelled[id] = now
+	w.mu.Unlock()
+	w.cancelRun(id)
+}
+
+// cancelRun stops a task being worked on, as its submitter asked.
+func (w *Worker) cancelRun(id string) {
+	w.mu.Lock()
+	var fut *future.Future[engine.Result]
+	if r := w.running[id]; r != nil {
+		r.cancelled = true
+		fut = r.fut
+	}
+	w.mu.Unlock()
+	if fut != nil {
+		fut.Cancel()
+	}
+}
+
+// register records a task as being worked on, unless its cancellation has
+// already been broadcast.
+func (w *Worker) register(id string, r *run) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.cancelled[id]; ok {
+		return false
+	}
+	w.running[id] = r
+	return true
+}
+
+func (w *Worker) unregister(id string) {
+	w.mu.Lock()
+	delete(w.running, id)
+	w.mu.Unlock()
+}
+
+// started attaches the pool's future to the run, cancelling it at once if
+// the cancellation came while the task was being prepared.
+func (w *Worker) started(r *run, fut *future.Future[engine.Result]) {
+	w.mu.Lock()
+	r.fut = fut
+	c := r.cancelled
+	w.mu.Unlock()
+	if c {
+		fut.Cancel()
+	}
+}
+
+func (w *Worker) isCancelled(r *run) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return r.cancelled
+}
+
+// WorkerStats is a snapshot of a worker's counters.
+type WorkerStats struct {
+	Running        int64 // tasks being worked on now
+	Finished       int64 // tasks whose result was published (success or failure)
+	Cancelled      int64 // tasks stopped or skipped because their submitter cancelled them
+	Requeued       int64 // tasks handed back to the queue (worker closing, broker trouble)
+	GaveUp         int64 // tasks failed with ErrWorkerLost after too many deliveries
+	ModulesFetched int64 // modules fetched from the module store
+}
+
+type workerCounters struct {
+	running, finished, cancelled, requeued, gaveUp, modulesFetched atomic.Int64
+}
+
+// Stats returns a snapshot of the worker's counters.
+func (w *Worker) Stats() WorkerStats {
+	c := &w.stats
+	return WorkerStats{
+		Running: c.running.Load(), Finished: c.finished.Load(), Cancelled: c.cancelled.Load(),
+		Requeued: c.requeued.Load(), GaveUp: c.gaveUp.Load(), ModulesFetched: c.modulesFetched.Load(),
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/wasmpool/wasmpool/cluster/embedded"
+)
+
+// map and batch on a cluster print exactly what they print on a pool.
+
+func TestMapOnEmbeddedNode(t *testing.T) {
+	files := writeFiles(t, "one", "two\n", "three")
+	for _, mode := range []string{"thread", "process"} {
+		t.Run(mode, func(t *testing.T) {
+			args := append([]string{"map", gomod(t, "upper"), "--func", "upper", "--mode", mode, "--workers", "2", "--nats-embedded"}, files...)
+			r := cli(t, "", args...)
+			assert.Equal(t, exitOK, r.code, r.stderr)
+			assert.Equal(t, "ONE\nTWO\nTHREE\n", r.stdout)
+			assert.Empty(t, r.stderr, "no port, nothing to announce")
+		})
+	}
+}
+
+// A worker command serving a broker, and batch submitting to it.
+func TestWorkerServesBatch(t *testing.T) {
+	srv, err := embedded.StartServer(embedded.ServerConfig{Listen: "127.0.0.1:-1"})
+	require.NoError(t, err)
+	defer srv.Shutdown()
+	url := srv.ClientURL()
+
+	wctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var werr syncBuffer
+	worker := make(chan int, 1)
+	go func() {
+		worker <- runContext(wctx, []string{"worker", "--nats", url, "--workers", "2", "--mode", "process"}, strings.NewReader(""), io.Discard, &werr)
+	}()
+
+	batch := `{"module": "` + gomod(t, "upper") + `", "func": "upper", "input": "hi"}
+{"module": "` + wat(t, "unreachable") + `", "func": "run"}
+{"module": "` + wat(t, "spin") + `", "func": "spin", "timeout": "50ms"}
+`
+	r := cli(t, batch, "batch", "-", "--nats", url)
+	assert.Equal(t, exitTrap, r.code, r.stderr)
+	var lines []resultLine
+	sc := bufio.NewScanner(strings.NewReader(r.stdout))
+	for sc.Scan() {
+		var rl resultLine
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &rl))
+		lines = append(lines, rl)
+	}
+	require.Len(t, lines, 3)
+	assert.True(t, lines[0].OK)
+	assert.Equal(t, "HI", *lines[0].Text)
+	assert.Equal(t, kindTrap, lines[1].ErrorKind)
+	assert.Contains(t, lines[1].Error, "unreachable.wasm")
+	assert.Equal(t, kindTimeout, lines[2].ErrorKind)
+
+	stop() // SIGINT
+	assert.Equal(t, exitOK, <-worker, werr.String())
+	assert.Contains(t, werr.String(), "worker started")
+}
+
+// serve-nats announces its URL; map submits there; local workers run it.
+func TestServeNATSWithLocalWorkers(t *testing.T) {
+	sctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var serr syncBuffer
+	served := make(chan int, 1)
+	go func() {
+		served <- runContext(sctx, []string{"serve-nats", "--listen", "127.0.0.1:-1", "--store", "", "--workers", "1"},
+			strings.NewReader(""), io.Discard, &serr)
+	}()
+	urlRE := regexp.MustCompile(`serving at (nats://\S+)`)
+	var url string
+	timeout := time.After(time.Minute)
+	for url == "" {
+		if m := urlRE.FindStringSubmatch(serr.String()); m != nil {
+			url = m[1]
+			break
+		}
+		select {
+		case <-serr.written():
+		case code := <-served:
+			t.Fatalf("serve-nats exited with %d: %s", code, serr.String())
+		case <-timeout:
+			t.Fatalf("serve-nats never announced its URL: %s", serr.String())
+		}
+	}
+	r := cli(t, "10\n20\n", "map", gomod(t, "fib"), "--func", "fib", "--lines", "-", "--nats", url)
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "55\n6765\n", r.stdout)
+	stop()
+	assert.Equal(t, exitOK, <-served, serr.String())
+}
+
+func TestClusterFlagMistakes(t *testing.T) {
+	upper := gomod(t, "upper")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"worker"}, "--nats URL is required"},
+		{[]string{"worker", "--nats", "nats://127.0.0.1:1", "--mode", "fork"}, "--mode"},
+		{[]string{"map", upper, "--func", "upper", "--nats", "nats://x:1", "--nats-embedded", "a"}, "not both"},
+		{[]string{"map", upper, "--func", "upper", "--in-flight", "3", "a"}, "need --nats"},
+		{[]string{"serve-nats", "--listen", "4222"}, "HOST:PORT"},
+	} {
+		r := cli(t, "", tc.args...)
+		assert.Equal(t, exitUsage, r.code, "%q: %s", tc.args, r.stderr)
+		assert.Contains(t, r.stderr, tc.want, "%q", tc.args)
+	}
+	// Nothing listens there: one line, not a usage error.
+	r := cli(t, "", "worker", "--nats", "nats://127.0.0.1:1")
+	assert.Equal(t, exitFailed, r.code)
+	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), r.stderr)
+	assert.Contains(t, r.stderr, "nats://127.0.0.1:1")
+}
+
+// syncBuffer is a bytes.Buffer written by a command running in another
+// goroutine and read by the test.
+type syncBuffer struct {
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{}
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case s.signal() <- struct{}{}:
+	default:
+	}
+	return s.b.Write(p)
+}
+
+// written receives after each write (writes in between may be merged).
+func (s *syncBuffer) written() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signal()
+}
+
+func (s *syncBuffer) signal() chan struct{} {
+	if s.wrote == nil {
+		s.wrote = make(chan struct{}, 1)
+	}
+	return s.wrote
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wasmpool/wasmpool/cluster"
+	"github.com/wasmpool/wasmpool/cluster/embedded"
+	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/pool"
+)
+
+// clusterFlags make map and batch run their tasks on a NATS cluster instead
+// of a pool in this process. Everything else about the commands (inputs,
+// output, progress, exit status) stays the same.
+type clusterFlags struct {
+	nats       string // URL of an existing cluster
+	embedded   string // run an embedded node: "none" (no port) or the address it listens on
+	inFlight   int
+	atMostOnce bool
+}
+
+// noListen is --nats-embedded without a value: an in-process node, no port.
+const noListen = "none"
+
+func (f *clusterFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.nats, "nats", "", "run the tasks on the workers of the NATS cluster at this URL (see 'wasmpool worker')")
+	fs.StringVar(&f.embedded, "nats-embedded", "", "run the tasks through a NATS node inside this process, with --workers local workers;\n"+
+		"=ADDR (e.g. =:4222) makes it listen there, so that 'wasmpool worker --nats' on other hosts can join")
+	fs.Lookup("nats-embedded").NoOptDefVal = noListen
+	fs.IntVar(&f.inFlight, "in-flight", 0, "with --nats: the most tasks submitted and not yet finished (default 64, or 2 × --workers with --nats-embedded)")
+	fs.BoolVar(&f.atMostOnce, "at-most-once", false, "with --nats: never run a task twice; if its worker dies, the task fails instead of moving to another")
+}
+
+func (f *clusterFlags) clustered() bool { return f.nats != "" || f.embedded != "" }
+
+func (f *clusterFlags) check() error {
+	switch {
+	case f.nats != "" && f.embedded != "":
+		return usagef("give --nats URL or --nats-embedded, not both")
+	case f.inFlight < 0:
+		return usagef("--in-flight %d: want 1 or more", f.inFlight)
+	case !f.clustered() && (f.inFlight != 0 || f.atMostOnce):
+		return usagef("--in-flight and --at-most-once need --nats URL or --nats-embedded")
+	}
+	return nil
+}
+
+// startCluster connects the session to a cluster, or starts an embedded
+// node, and makes it the session's executor.
+func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Config, stderr io.Writer) error {
+	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, Window: f.inFlight}
+	if xcfg.Window == 0 {
+		xcfg.Window = 64
+		if f.embedded != "" && cfg.Workers > 0 {
+			xcfg.Window = 2 * cfg.Workers
+		}
+	}
+	var x *cluster.Executor
+	if f.nats != "" {
+		nc, err := cluster.Connect(f.nats, "wasmpool submitter")
+		if err != nil {
+			return err
+		}
+		s.after = append(s.after, nc.Close)
+		if x, err = cluster.New(ctx, nc, xcfg); err != nil {
+			return err
+		}
+		s.x = x
+	} else {
+		listen := f.embedded
+		if listen == noListen {
+			listen = ""
+		}
+		cfg.TaskTimeout = 0 // travels with each task
+		n, err := embedded.Start(ctx, s.e, embedded.Config{
+			Server:   embedded.ServerConfig{Listen: listen},
+			Executor: xcfg,
+			// The mounts come from whoever runs this command, on this host.
+			Worker: cluster.WorkerConfig{Pool: cfg, AllowMounts: true},
+		})
+		if err != nil {
+			return err
+		}
+		if u := n.Server.ClientURL(); u != "" {
+			report(stderr, "embedded NATS node at %s; workers on other hosts join with: wasmpool worker --nats %s", u, u)
+		}
+		x, s.x = n.Executor, n
+	}
+	s.window = xcfg.Window
+	if f.atMostOnce {
+		s.x = atMostOnce{s.x, x}
+	}
+	return nil
+}
+
+// atMostOnce submits every task with cluster.AtMostOnce.
+type atMostOnce struct {
+	pool.Executor
+	x *cluster.Executor
+}
+
+func (a atMostOnce) Submit(ctx context.Context, t engine.Task) *future.Future[engine.Result] {
+	return a.x.SubmitWith(ctx, t, cluster.AtMostOnce)
+}

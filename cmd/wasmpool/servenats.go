@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wasmpool/wasmpool/cluster"
+	"github.com/wasmpool/wasmpool/cluster/embedded"
+	"github.com/wasmpool/wasmpool/pool"
+)
+
+type serveFlags struct {
+	engineFlags
+	listen    string
+	store     string
+	token     string
+	namespace string
+	ackWait   time.Duration
+	mode      string
+	workers   int
+	grace     time.Duration
+}
+
+func (a *app) serveNATSCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve-nats",
+		Short: "Run a NATS JetStream broker for a small team's wasmpool cluster",
+		Long: `Run a NATS server with JetStream inside wasmpool: the broker of a cluster
+for a small team, with no other software to install. Workers on other hosts
+join it with 'wasmpool worker --nats URL'; map and batch submit to it with
+--nats URL. For a real clustered broker, point them at an existing NATS
+cluster instead.
+
+Queued tasks are kept in --store, so they survive a restart of this command
+(--store "" keeps them in memory). --ack-wait is how long a silent worker
+keeps a task before it goes to another. --workers N also runs N local
+workers in this process (default none).
+
+The server has no authentication unless --token is given; then clients put
+it in their URL: nats://TOKEN@host:4222.`,
+		Example: `  wasmpool serve-nats --listen :4222 --token s3cret
+  wasmpool worker --nats nats://s3cret@broker:4222 --workers 8      # on each worker host`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runServeNATS(cmd, &f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.listen, "listen", ":4222", "address to listen on, HOST:PORT (port -1: any free port)")
+	fs.StringVar(&f.store, "store", defaultStoreDir(), `directory that keeps queued tasks across restarts ("" for memory)`)
+	fs.StringVar(&f.token, "token", "", "require clients to give this token (nats://TOKEN@host:port)")
+	fs.StringVar(&f.namespace, "namespace", "", `the cluster's namespace (default "wasmpool")`)
+	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "how long a silent worker keeps a task before it goes to another")
+	fs.StringVar(&f.mode, "mode", "thread", "local workers' kind: thread or process")
+	fs.IntVar(&f.workers, "workers", 0, "local worker slots to run in this process (default none)")
+	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long local running tasks may take to finish")
+	f.engineFlags.add(fs)
+	return cmd
+}
+
+// defaultStoreDir is wasmpool/nats under the user's cache directory.
+func defaultStoreDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "wasmpool", "nats")
+}
+
+func (a *app) runServeNATS(cmd *cobra.Command, f *serveFlags) error {
+	mode, err := pool.ParseMode(f.mode)
+	if err != nil {
+		return usagef("--mode: %v", err)
+	}
+	if f.workers < 0 || f.ackWait <= 0 || f.grace < 0 {
+		return usagef("--workers, --ack-wait and --grace cannot be negative (and --ack-wait not 0)")
+	}
+	if _, _, err := net.SplitHostPort(f.listen); err != nil {
+		return usagef("--listen %q: want HOST:PORT, such as :4222", f.listen)
+	}
+	ctx := a.ctx
+	a.started("")
+	srv, err := embedded.StartServer(embedded.ServerConfig{StoreDir: f.store, Listen: f.listen, Token: f.token})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	set := cluster.Settings{Namespace: f.namespace, AckWait: f.ackWait, Memory: f.store == ""}
+	nc, err := srv.Connect("wasmpool serve-nats")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := cluster.Setup(ctx, nc, set); err != nil {
+		return err
+	}
+	url := srv.ClientURL()
+	report(a.stderr, "NATS broker serving at %s (store: %s)", url, storeName(f.store))
+	report(a.stderr, "workers join with: wasmpool worker --nats %s", url)
+	if host, _, _ := net.SplitHostPort(f.listen); f.token == "" && host != "127.0.0.1" && host != "localhost" && host != "::1" {
+		report(a.stderr, "warning: no --token: anyone who can reach this port can submit tasks to the workers")
+	}
+	if f.workers == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	e, err := f.newEngine(ctx, cmd.Flags(), a.stderr)
+	if err != nil {
+		return err
+	}
+	defer e.Close(context.WithoutCancel(ctx))
+	wnc, err := srv.Connect("wasmpool serve-nats worker")
+	if err != nil {
+		return err
+	}
+	defer wnc.Close()
+	w, err := cluster.NewWorker(ctx, wnc, e, cluster.WorkerConfig{
+		Settings: set, Pool: pool.Config{Mode: mode, Workers: f.workers}, Logger: workerLogger(a.stderr),
+	})
+	if err != nil {
+		return err
+	}
+	return serveUntilSignal(ctx, w, f.grace, a.stderr)
+}
+
+func storeName(dir string) string {
+	if dir == "" {
+		return "memory"
+	}
+	return dir
+}
