@@ -29,6 +29,9 @@ type callState struct {
 	// limit); it wins over whatever error the interrupted guest then returns.
 	fault error
 	cc    *callContext
+	// mem is the instance's linear memory, nil while it has none: wazero's
+	// Module.Memory returns a typed nil then, which compares unequal to nil.
+	mem **limitedMemory
 }
 
 type callStateKey struct{}
@@ -58,12 +61,12 @@ var errABIMisuse = errors.New("wasmpool: guest passed an invalid pointer to the 
 // are read as unsigned so that a negative one is simply out of range, and the
 // sum is computed in 64 bits so that it cannot wrap.
 func guestBytes(st *callState, mod api.Module, call string, ptr, length uint32) []byte {
-	mem := mod.Memory()
 	var size uint32
-	if mem != nil {
-		size = mem.Size()
+	hasMemory := st.mem != nil && *st.mem != nil
+	if hasMemory {
+		size = mod.Memory().Size()
 	}
-	if mem == nil || uint64(ptr)+uint64(length) > uint64(size) {
+	if !hasMemory || uint64(ptr)+uint64(length) > uint64(size) {
 		st.abort(&TrapError{
 			Kind: TrapOutOfBounds,
 			Func: st.fn,
@@ -72,7 +75,7 @@ func guestBytes(st *callState, mod api.Module, call string, ptr, length uint32) 
 		})
 		panic(errABIMisuse)
 	}
-	b, _ := mem.Read(ptr, length)
+	b, _ := mod.Memory().Read(ptr, length)
 	return b
 }
 

@@ -173,6 +173,37 @@ func TestABIMisuseIsAnOutOfBoundsTrap(t *testing.T) {
 	}
 	_, err := e.Run(context.Background(), engine.Task{Module: m, Func: "ok"})
 	assert.NoError(t, err)
+
+	// A module with no memory at all: every pointer is out of bounds.
+	nomem := compileWAT(t, e, "nomem")
+	for _, fn := range []string{"read", "write"} {
+		_, err := e.Run(context.Background(), engine.Task{Module: nomem, Func: fn, Input: []byte("x")})
+		var trap *engine.TrapError
+		require.ErrorAs(t, err, &trap, fn)
+		assert.Equal(t, engine.TrapOutOfBounds, trap.Kind, "%v", err)
+		assert.NotContains(t, err.Error(), "nil pointer", "the host's own failure must not show")
+	}
+}
+
+func TestMemoryBytes(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx := context.Background()
+	rt, err := e.NewRuntime(ctx)
+	require.NoError(t, err)
+	defer rt.Close(ctx)
+	inst, err := rt.Instantiate(ctx, engine.Task{Module: compileWAT(t, e, "add"), Func: "add"})
+	require.NoError(t, err)
+	assert.Zero(t, inst.MemoryBytes(), "a module without a memory")
+	require.NoError(t, inst.Close(ctx))
+
+	inst, err = rt.Instantiate(ctx, engine.Task{Module: compileWAT(t, e, "leftover"), Func: "poke"})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(64<<10), inst.MemoryBytes(), "one page")
+	_, err = inst.Call(ctx, engine.Task{Module: inst.Module(), Func: "poke", Input: []byte("x")})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4*64<<10), inst.MemoryBytes(), "poke grows by three pages")
+	require.NoError(t, inst.Close(ctx))
+	assert.Zero(t, inst.MemoryBytes(), "a closed instance")
 }
 
 func TestCommandExitCodes(t *testing.T) {

@@ -50,6 +50,7 @@ func (rt *Runtime) newInstance(t Task) *Instance {
 	inst := &Instance{rt: rt, task: t}
 	inst.cc = newCallContext(&inst.st)
 	inst.st.cc = inst.cc
+	inst.st.mem = &inst.mem
 	limit := rt.e.outLimit
 	inst.st.output.limit = limit
 	inst.st.stderr.limit = limit
@@ -371,10 +372,12 @@ func (inst *Instance) Module() *Module { return inst.task.Module }
 
 // MemoryBytes is the current size of the instance's linear memory.
 func (inst *Instance) MemoryBytes() uint64 {
-	if inst.mod == nil || inst.mod.Memory() == nil {
+	// inst.mem, not inst.mod.Memory(): wazero returns a typed nil for a
+	// module without a memory, which compares unequal to nil.
+	if inst.mod == nil || inst.mem == nil {
 		return 0
 	}
-	return uint64(inst.mod.Memory().Size())
+	return uint64(len(inst.mem.buf))
 }
 
 // Close releases the instance. Safe to call more than once.

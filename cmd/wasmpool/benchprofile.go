@@ -75,7 +75,7 @@ func profileInstance(ctx context.Context, e *engine.Engine, t engine.Task, runs 
 			fail(err)
 			continue
 		}
-		prof.MemoryInstantiated = memoryBytes(inst)
+		prof.MemoryInstantiated = inst.MemoryBytes()
 		res, err := inst.Call(ctx, t)
 		if err != nil {
 			fail(err)
@@ -105,10 +105,10 @@ func profileInstance(ctx context.Context, e *engine.Engine, t engine.Task, runs 
 		}
 		warm = append(warm, outcomeKey(res, err))
 		if i == 0 {
-			prof.MemoryAfterTask = memoryBytes(inst)
+			prof.MemoryAfterTask = inst.MemoryBytes()
 		}
 	}
-	prof.MemoryAfterRuns = memoryBytes(inst)
+	prof.MemoryAfterRuns = inst.MemoryBytes()
 	slices.Sort(calls)
 	prof.Call = percentile(calls, 50)
 	if prof.Error == "" && len(fresh) == runs && len(warm) == runs {
@@ -137,18 +137,6 @@ func profileCommand(ctx context.Context, rt *engine.Runtime, t engine.Task, prof
 	}
 	slices.Sort(runs)
 	prof.Instantiate = percentile(runs, 50)
-}
-
-// memoryBytes is inst.MemoryBytes, but 0 for a module that has no memory:
-// engine.Instance.MemoryBytes panics on one (wazero's Memory returns a
-// typed nil there, which its nil check misses).
-func memoryBytes(inst *engine.Instance) (n uint64) {
-	defer func() {
-		if recover() != nil {
-			n = 0
-		}
-	}()
-	return inst.MemoryBytes()
 }
 
 // carryOver compares the outcomes of tasks on fresh instances with those of

@@ -156,7 +156,8 @@ func (p *progress) line(elapsed time.Duration) string {
 		const width = 24
 		filled := width
 		if p.total > 0 {
-			filled = width * p.done / p.total
+			// Clamped: a total fixed late (setTotal) may be passed by done.
+			filled = min(width*p.done/p.total, width)
 		}
 		fmt.Fprintf(&b, "[%s%s] %d/%d", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), p.done, p.total)
 	} else {

@@ -99,4 +99,6 @@ func TestProgressLine(t *testing.T) {
 	assert.Contains(t, line, "ETA 3s")
 	p = &progress{total: -1, done: 3}
 	assert.Contains(t, p.line(1e9), "3 done")
+	p = &progress{total: 2, done: 3} // a total fixed after more had finished
+	assert.Contains(t, p.line(1e9), "[========================] 3/2")
 }
