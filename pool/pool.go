@@ -146,8 +146,9 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 		stop := context.AfterFunc(ctx, func() { j.prom.Resolve(engine.Result{}, queuedCtxErr(j)) })
 		j.mu.Lock()
 		j.stopWatch = stop
+		dequeued := j.dequeued
 		j.mu.Unlock()
-		if f.State().Final() {
+		if dequeued || f.State().Final() {
 			stop()
 		}
 	}

@@ -22,6 +22,21 @@ type job struct {
 	mu          sync.Mutex
 	cancel      context.CancelCauseFunc // set while running
 	interrupted error                   // set if interrupted before it ran
+	dequeued    bool                    // a worker took it: the queued-context watch is over
+}
+
+// dequeue ends the watch on the context of a queued task, once a worker has
+// taken it: from then on the worker stops the task when its context ends,
+// and the future ends when the guest has stopped, with the worker's error
+// (not "while queued").
+func (j *job) dequeue() {
+	j.mu.Lock()
+	j.dequeued = true
+	stop := j.stopWatch
+	j.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // interrupt stops the task: at once if it is running, or as soon as a worker
@@ -133,6 +148,7 @@ func (w *worker) handle(j *job) {
 	if !j.prom.Start() {
 		return // cancelled (or its context ended) while queued
 	}
+	j.dequeue()
 	if b := p.broken.Load(); b != nil {
 		w.resolve(j, engine.Result{}, p.moduleErr(j, b))
 		return
