@@ -17,7 +17,11 @@ import (
 	"github.com/wasmpool/wasmpool/pool"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// Subprocess tests start this test binary as their worker processes.
+	pool.ServeChild(probeHost())
+	goleak.VerifyTestMain(m)
+}
 
 var modes = []pool.Mode{pool.Threads, pool.Processes}
 

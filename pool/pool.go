@@ -43,6 +43,7 @@ type Pool struct {
 
 	shared  *engine.Runtime // Threads: the runtime every worker shares
 	workers []*worker
+	procs   *supervisor // Subprocess: the worker processes
 	life    lifecycle
 	stats   counters
 }
@@ -66,6 +67,12 @@ func New(e *engine.Engine, cfg Config) (*Pool, error) {
 		killCh:  make(chan struct{}),
 	}
 	p.life.changed = make(chan struct{})
+	if cfg.Isolation == Subprocess {
+		if err := p.startProcWorkers(); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	ctx := context.Background()
 	if cfg.Mode == Threads {
 		if p.shared, err = e.NewRuntime(ctx); err != nil {
@@ -287,10 +294,15 @@ func (b *brokenError) Unwrap() []error { return []error{ErrBroken, b.cause} }
 // is counted in TimedOut only.
 type Stats struct {
 	Submitted, Queued, Running, Succeeded, Failed, Cancelled, TimedOut, InstancesBuilt, WorkerRestarts int64
+	// Subprocess: worker processes that died on their own (a signal, an
+	// exit, running out of memory, breaking the protocol), and those started
+	// to replace one that died, was killed to stop a task, or was retired.
+	ProcessCrashes, ProcessRestarts int64
 }
 
 type counters struct {
 	submitted, queued, running, succeeded, failed, cancelled, timedOut, instancesBuilt, workerRestarts atomic.Int64
+	processCrashes, processRestarts                                                                    atomic.Int64
 }
 
 // Stats returns a snapshot of the pool's counters.
@@ -300,6 +312,7 @@ func (p *Pool) Stats() Stats {
 		Submitted: c.submitted.Load(), Queued: c.queued.Load(), Running: c.running.Load(),
 		Succeeded: c.succeeded.Load(), Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
 		TimedOut: c.timedOut.Load(), InstancesBuilt: c.instancesBuilt.Load(), WorkerRestarts: c.workerRestarts.Load(),
+		ProcessCrashes: c.processCrashes.Load(), ProcessRestarts: c.processRestarts.Load(),
 	}
 }
 
