@@ -199,6 +199,10 @@ func TestSubprocessTimeoutStopsAGoGuestLoop(t *testing.T) {
 	hostile := goModule(t, e, "hostile")
 	ctx := within(t)
 	pid := p.WorkerPIDs()[0]
+	// A warm instance: the timeout then runs out in the loop, not while the
+	// worker process instantiates (slow under the race detector).
+	_, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "echo"}).Result(ctx)
+	require.NoError(t, err)
 
 	res, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "spin", Timeout: 200 * time.Millisecond}).Result(ctx)
 	require.ErrorIs(t, err, engine.ErrTimeout)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 	"unicode/utf8"
 
@@ -18,6 +19,7 @@ import (
 // poolFlags are the flags of the commands that run many tasks (map, batch).
 type poolFlags struct {
 	engineFlags
+	isolationFlag
 	mode      string
 	workers   int
 	unordered bool
@@ -34,6 +36,7 @@ func (f *poolFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.progress, "progress", progressAuto, "progress line on stderr: auto (when a terminal), always or never")
 	fs.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failure, cancel the rest, exit with its status")
 	f.engineFlags.add(fs)
+	f.isolationFlag.add(fs)
 }
 
 // poolConfig checks the flags and returns the pool's configuration.
@@ -48,7 +51,39 @@ func (f *poolFlags) poolConfig() (pool.Config, error) {
 	if err := checkTimeout(f.timeout); err != nil {
 		return pool.Config{}, err
 	}
-	return pool.Config{Mode: mode, Workers: f.workers, TaskTimeout: f.timeout}, nil
+	cfg := pool.Config{Mode: mode, Workers: f.workers, TaskTimeout: f.timeout}
+	if err := f.isolationFlag.apply(&cfg); err != nil {
+		return pool.Config{}, err
+	}
+	return cfg, nil
+}
+
+// isolationFlag is --isolation, of run, map and batch.
+type isolationFlag struct {
+	isolation string
+}
+
+func (f *isolationFlag) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.isolation, "isolation", "in-process", "where guest code runs: in-process, or process (each worker "+
+		"in a wasmpool worker process: a crash fails only its task, and a timeout kills it, so guests run at full speed)")
+}
+
+// apply sets the pool's isolation; worker processes are this wasmpool,
+// started as "wasmpool worker --child".
+func (f *isolationFlag) apply(cfg *pool.Config) error {
+	iso, err := pool.ParseIsolation(f.isolation)
+	if err != nil {
+		return usagef("--isolation: %v", err)
+	}
+	cfg.Isolation = iso
+	if iso == pool.Subprocess {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--isolation process: finding the wasmpool program to start as worker processes: %w", err)
+		}
+		cfg.WorkerCommand = []string{self, "worker", "--child"}
+	}
+	return nil
 }
 
 // session is an engine and a pool on it, closed together.

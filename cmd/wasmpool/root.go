@@ -95,6 +95,7 @@ was not given.
 		a.batchCmd(),
 		a.benchCmd(),
 		a.versionCmd(),
+		a.workerCmd(),
 	)
 	return root
 }

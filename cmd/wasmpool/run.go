@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +12,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/pool"
 )
 
 type runFlags struct {
 	engineFlags
+	isolationFlag
 	fn      string
 	input   string
 	env     []string
@@ -59,11 +62,16 @@ and --mount directories (no other file).
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop the task after this long, e.g. 500ms, 2s (default none)")
 	fs.StringVar(&f.params, "params", "", `raw arguments for a non-SDK export, comma-separated, e.g. "1,2"`)
 	f.engineFlags.add(fs)
+	f.isolationFlag.add(fs)
 	return cmd
 }
 
 func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []string) error {
 	if err := checkTimeout(f.timeout); err != nil {
+		return err
+	}
+	var pcfg pool.Config
+	if err := f.isolationFlag.apply(&pcfg); err != nil {
 		return err
 	}
 	env, err := parseEnv(f.env)
@@ -127,7 +135,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 		}
 		results = []engine.Export{x}
 	}
-	res, err := e.Run(ctx, t)
+	res, err := runOne(ctx, e, pcfg, t)
 	_, werr := a.stdout.Write(res.Output)
 	_, _ = a.stderr.Write(res.Stderr)
 	if err == nil && len(results) == 1 && res.Values != nil {
@@ -145,6 +153,21 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 		return fmt.Errorf("writing the output: %w", werr)
 	}
 	return nil
+}
+
+// runOne runs t: in this process, or with --isolation process in a
+// one-worker pool whose worker process runs it.
+func runOne(ctx context.Context, e *engine.Engine, cfg pool.Config, t engine.Task) (engine.Result, error) {
+	if cfg.Isolation == pool.InProcess {
+		return e.Run(ctx, t)
+	}
+	cfg.Mode, cfg.Workers = pool.Processes, 1
+	p, err := pool.New(e, cfg)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	defer p.Close()
+	return p.Submit(ctx, t).Result(context.WithoutCancel(ctx))
 }
 
 // readInput returns the task's input: the named file, stdin for "-", and for
