@@ -216,8 +216,10 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	if err := p.life.wait(ctx); err != nil {
 		p.kill()
 		_ = p.life.wait(context.Background())
+		p.procs.stopAll()
 		return err
 	}
+	p.procs.stopAll()
 	return nil
 }
 
@@ -226,7 +228,9 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 func (p *Pool) Close() error {
 	p.stop()
 	p.kill()
-	return p.life.wait(context.Background())
+	err := p.life.wait(context.Background())
+	p.procs.stopAll()
+	return err
 }
 
 // stop makes every later Submit fail with ErrShutdown.

@@ -28,8 +28,8 @@ type supervisor struct {
 	// engine has none, so that a replaced child does not compile afresh.
 	tempCache string
 
-	mu   sync.Mutex
-	pids map[int]struct{}
+	mu       sync.Mutex
+	children map[int]*child // alive, by PID
 }
 
 // exitGrace is how long an idle worker process has to exit when asked (its
@@ -45,7 +45,7 @@ func newSupervisor(p *Pool) (*supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv := &supervisor{p: p, argv: argv, grace: p.cfg.KillGrace, pids: map[int]struct{}{},
+	sv := &supervisor{p: p, argv: argv, grace: p.cfg.KillGrace, children: map[int]*child{},
 		maxPayload: maxResultPayload(p.e.OutputLimit())}
 	ecfg := p.e.Config()
 	if ecfg.CacheDir == "" {
@@ -79,21 +79,47 @@ func (sv *supervisor) track(c *child, alive bool) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	if alive {
-		sv.pids[c.pid] = struct{}{}
+		sv.children[c.pid] = c
 	} else {
-		delete(sv.pids, c.pid)
+		delete(sv.children, c.pid)
 	}
 }
 
 func (sv *supervisor) livePIDs() []int {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
-	pids := make([]int, 0, len(sv.pids))
-	for pid := range sv.pids {
+	pids := make([]int, 0, len(sv.children))
+	for pid := range sv.children {
 		pids = append(pids, pid)
 	}
 	slices.Sort(pids)
 	return pids
+}
+
+// stopAll stops every child still alive, once Shutdown or Close has seen
+// the workers out. A worker that was running a future's callbacks is not
+// waited for (the callback may be the one calling Close), and it stops its
+// child only after them: this makes sure no child outlives Close or
+// Shutdown all the same. Safe on a nil supervisor (an InProcess pool).
+func (sv *supervisor) stopAll() {
+	if sv == nil {
+		return
+	}
+	sv.mu.Lock()
+	children := make([]*child, 0, len(sv.children))
+	for _, c := range sv.children {
+		children = append(children, c)
+	}
+	sv.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range children {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.stop(exitGrace)
+		}()
+	}
+	wg.Wait()
 }
 
 // close releases what the workers shared, once every child is gone.
@@ -330,6 +356,10 @@ func (pw *procWorker) runOnce(ctx context.Context, t engine.Task) (engine.Result
 	if err != nil {
 		return engine.Result{}, err
 	}
+	if ctx.Err() != nil {
+		// Stopped before the child got the task: the child stays.
+		return engine.Result{}, stopError(ctx, t, false)
+	}
 	if t.Timeout > 0 {
 		// The pool's own clock: the child keeps the same timeout, and
 		// stops the task itself when the guest lets it.
@@ -406,6 +436,9 @@ func (pw *procWorker) load(ctx context.Context, c *child, t engine.Task) (uint64
 	if id, ok := c.modules[m]; ok {
 		return id, nil
 	}
+	if ctx.Err() != nil {
+		return 0, stopError(ctx, t, false)
+	}
 	id := uint64(initModuleID + 1 + len(c.modules))
 	head := moduleMsg{id: id, name: m.Name(), digest: m.Digest()}
 	c.enc.Reset()
@@ -414,24 +447,36 @@ func (pw *procWorker) load(ctx context.Context, c *child, t engine.Task) (uint64
 		_, err = pw.lost(ctx, c, t, err)
 		return 0, err
 	}
-	select {
-	case msg := <-c.msgs:
-		if msg.loaded == nil || msg.loaded.id != id {
-			_, err := pw.violation(c, t, "answered a module with something else")
+	var grace <-chan time.Time
+	done := ctx.Done()
+	for {
+		select {
+		case msg := <-c.msgs:
+			if msg.loaded == nil || msg.loaded.id != id {
+				_, err := pw.violation(c, t, "answered a module with something else")
+				return 0, err
+			}
+			if err := msg.loaded.err; err != nil {
+				return 0, err
+			}
+			c.modules[m] = id
+			if ctx.Err() != nil {
+				return 0, stopError(ctx, t, false)
+			}
+			return id, nil
+		case <-c.exited:
+			_, err := pw.crashed(c, t)
 			return 0, err
+		case <-done:
+			// Compiling cannot be interrupted: the child has the grace to
+			// finish, as it has to stop a task.
+			timer := time.NewTimer(pw.sv.grace)
+			defer timer.Stop()
+			grace, done = timer.C, nil
+		case <-grace:
+			pw.killChild(c, "to stop a task")
+			return 0, stopError(ctx, t, true)
 		}
-		if err := msg.loaded.err; err != nil {
-			return 0, err
-		}
-		c.modules[m] = id
-		return id, nil
-	case <-c.exited:
-		_, err := pw.crashed(c, t)
-		return 0, err
-	case <-ctx.Done():
-		// Compiling cannot be interrupted, and the task must stop now.
-		pw.killChild(c, "to stop a task")
-		return 0, stopError(ctx, t, true)
 	}
 }
 

@@ -4,8 +4,11 @@ package pool_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -60,10 +63,21 @@ func enteredSignal(t *testing.T) func() int {
 	}
 }
 
-// gone reports whether no process has the PID any more (a zombie still
-// has one: a worker process the pool did not reap counts as left behind).
+// gone reports whether the worker process of that PID is gone: no process
+// has the PID, or one that is not ours (PIDs are reused, fast on a busy
+// machine). A zombie still has it: a worker process the pool did not reap
+// counts as left behind.
 func gone(pid int) bool {
-	return errors.Is(unix.Kill(pid, 0), unix.ESRCH)
+	if runtime.GOOS != "linux" {
+		return errors.Is(unix.Kill(pid, 0), unix.ESRCH)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	// "PID (COMMAND) STATE PPID ...", where COMMAND may hold anything.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid())
 }
 
 func crashError(t *testing.T, err error) *pool.CrashError {
@@ -255,18 +269,21 @@ func TestSubprocessCancelStopsAGoGuestLoop(t *testing.T) {
 // by its worker process, when its timeout passes or the pool closes, and
 // the worker process is not replaced.
 func TestSubprocessGracefulStop(t *testing.T) {
+	entered := enteredSignal(t)
 	e := probeEngine(t, engine.Config{})
 	// A kill would take a minute: the test would time out.
 	p := subprocessPool(t, e, pool.Config{Workers: 1, KillGrace: time.Hour})
 	probe := watModule(t, e, "childprobe")
 	ctx := within(t)
 	pid := p.WorkerPIDs()[0]
-	_, err := p.Submit(ctx, engine.Task{Module: probe, Func: "block", Timeout: 50 * time.Millisecond}).Result(ctx)
+	f := p.Submit(ctx, engine.Task{Module: probe, Func: "block", Timeout: 50 * time.Millisecond})
+	assert.Equal(t, pid, entered())
+	_, err := f.Result(ctx)
 	require.ErrorIs(t, err, engine.ErrTimeout)
 	assert.Equal(t, `module "childprobe.wasm": function "block" timed out after 50ms`, err.Error())
 
-	f := p.Submit(ctx, engine.Task{Module: probe, Func: "block"})
-	require.Eventually(t, func() bool { return f.State() == future.Running }, time.Minute, time.Millisecond)
+	f = p.Submit(ctx, engine.Task{Module: probe, Func: "block"})
+	assert.Equal(t, pid, entered())
 	require.NoError(t, p.Close())
 	_, err = f.Result(ctx)
 	require.ErrorIs(t, err, pool.ErrShutdown)
