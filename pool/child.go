@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -285,8 +286,8 @@ func (s *childServer) sendResult(id uint64, res engine.Result, err error) error 
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	s.enc.Reset()
-	r.encode(&s.enc)
-	return s.out.WriteFrame(frameResult, s.enc.Bytes())
+	var scratch [binary.MaxVarintLen64]byte
+	return s.out.WriteFrame(frameResult, r.parts(&s.enc, &scratch)...)
 }
 
 func (s *childServer) cancel(payload []byte) error {

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
@@ -264,11 +265,18 @@ func decodeLoaded(d *wire.Decoder, m *loadedMsg) error {
 }
 
 func (m *taskMsg) encode(enc *wire.Encoder) {
+	m.encodeHead(enc)
+	enc.Append(m.task.Input)
+}
+
+// encodeHead encodes all but the input's bytes, which end the message: a
+// large input is written to the pipe from where it lies, never copied into
+// (and kept by) the encoder's buffer.
+func (m *taskMsg) encodeHead(enc *wire.Encoder) {
 	t := &m.task
 	enc.Uvarint(m.id)
 	enc.Uvarint(m.moduleID)
 	enc.String(t.Func)
-	enc.ByteString(t.Input)
 	// nil Params and empty Params differ: nil calls an SDK task.
 	enc.Bool(t.Params != nil)
 	if t.Params != nil {
@@ -298,6 +306,7 @@ func (m *taskMsg) encode(enc *wire.Encoder) {
 		enc.Bool(mt.ReadOnly)
 	}
 	enc.Varint(int64(t.Timeout))
+	enc.Uvarint(uint64(len(t.Input)))
 }
 
 func (m *taskMsg) decode(d *wire.Decoder) {
@@ -305,7 +314,6 @@ func (m *taskMsg) decode(d *wire.Decoder) {
 	m.id = d.Uvarint()
 	m.moduleID = d.Uvarint()
 	t.Func = d.String()
-	t.Input = d.ByteString()
 	if d.Bool() {
 		n := d.Count(8)
 		t.Params = make([]uint64, n)
@@ -333,6 +341,7 @@ func (m *taskMsg) decode(d *wire.Decoder) {
 		}
 	}
 	t.Timeout = time.Duration(d.Varint())
+	t.Input = d.ByteString()
 }
 
 func (m *cancelMsg) encode(enc *wire.Encoder) {
@@ -347,10 +356,24 @@ func decodeCancel(d *wire.Decoder, m *cancelMsg) error {
 }
 
 func (m *resultMsg) encode(enc *wire.Encoder) {
+	m.encodeHead(enc)
+	enc.Append(m.res.Stderr)
+	enc.ByteString(m.res.Output)
+}
+
+// parts is the message as the parts of a frame: the fields encoded in enc,
+// then the stderr and the output as they lie (they can be megabytes).
+func (m *resultMsg) parts(enc *wire.Encoder, scratch *[binary.MaxVarintLen64]byte) [][]byte {
+	m.encodeHead(enc)
+	outLen := binary.AppendUvarint(scratch[:0], uint64(len(m.res.Output)))
+	return [][]byte{enc.Bytes(), m.res.Stderr, outLen, m.res.Output}
+}
+
+// encodeHead encodes all but the stderr's bytes and the output, which end
+// the message.
+func (m *resultMsg) encodeHead(enc *wire.Encoder) {
 	r := &m.res
 	enc.Uvarint(m.id)
-	enc.ByteString(r.Output)
-	enc.ByteString(r.Stderr)
 	enc.Bool(r.Values != nil)
 	if r.Values != nil {
 		enc.Uvarint(uint64(len(r.Values)))
@@ -365,6 +388,7 @@ func (m *resultMsg) encode(enc *wire.Encoder) {
 	enc.Varint(m.instancesBuilt)
 	enc.Varint(m.workerRestarts)
 	enc.Varint(int64(m.cpu))
+	enc.Uvarint(uint64(len(r.Stderr)))
 }
 
 // decodeResult reads a result. Output, Stderr and Values alias the payload,
@@ -372,8 +396,6 @@ func (m *resultMsg) encode(enc *wire.Encoder) {
 func decodeResult(d *wire.Decoder, m *resultMsg) error {
 	r := &m.res
 	m.id = d.Uvarint()
-	r.Output = d.ByteString()
-	r.Stderr = d.ByteString()
 	if d.Bool() {
 		n := d.Count(8)
 		r.Values = make([]uint64, n)
@@ -388,5 +410,7 @@ func decodeResult(d *wire.Decoder, m *resultMsg) error {
 	m.instancesBuilt = d.Varint()
 	m.workerRestarts = d.Varint()
 	m.cpu = time.Duration(d.Varint())
+	r.Stderr = d.ByteString()
+	r.Output = d.ByteString()
 	return d.Finish()
 }

@@ -218,8 +218,9 @@ func (pw *procWorker) loop() {
 	defer pw.exit()
 	for {
 		var died <-chan struct{}
+		var unasked <-chan childMsg
 		if pw.c != nil {
-			died = pw.c.exited
+			died, unasked = pw.c.exited, pw.c.msgs
 		}
 		select {
 		case j := <-p.queue:
@@ -240,6 +241,13 @@ func (pw *procWorker) loop() {
 		case <-died:
 			// It died while idle: no task fails, but it counts, and the
 			// next task should not wait for its replacement to start.
+			pw.c.reap()
+			pw.c = nil
+			p.stats.processCrashes.Add(1)
+			pw.replace()
+		case <-unasked:
+			// A frame nobody asked for: it is not following the protocol.
+			pw.c.breaksProtocol(errors.New("it sent a frame while idle"))
 			pw.c.reap()
 			pw.c = nil
 			p.stats.processCrashes.Add(1)
@@ -371,8 +379,12 @@ func (pw *procWorker) runOnce(ctx context.Context, t engine.Task) (engine.Result
 	id := c.lastID
 	msg := taskMsg{id: id, moduleID: modID, task: t}
 	c.enc.Reset()
-	msg.encode(&c.enc)
-	if err := pw.send(ctx, c, func() error { return c.w.WriteFrame(frameTask, c.enc.Bytes()) }); err != nil {
+	msg.encodeHead(&c.enc)
+	if len(c.enc.Bytes())+len(t.Input) > wire.MaxPayload {
+		return engine.Result{}, p.moduleErrFor(t, fmt.Errorf("the task is %d bytes, over the %d a worker process accepts",
+			len(c.enc.Bytes())+len(t.Input), wire.MaxPayload))
+	}
+	if err := pw.send(ctx, c, func() error { return c.w.WriteFrame(frameTask, c.enc.Bytes(), t.Input) }); err != nil {
 		return pw.lost(ctx, c, t, err)
 	}
 

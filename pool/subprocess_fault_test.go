@@ -173,6 +173,42 @@ func TestSubprocessDeathsSayWhatHappened(t *testing.T) {
 	assert.Equal(t, int64(2), st.Failed)
 }
 
+// TestSubprocessTaskForADeadWorkerProcessGoesToTheNext: a worker process
+// that dies just before the pool hands it a task (too late for the pool to
+// see, the worker is busy) costs that task nothing: it goes to a fresh one.
+func TestSubprocessTaskForADeadWorkerProcessGoesToTheNext(t *testing.T) {
+	e := testEngine(t, engine.Config{}, nil)
+	p := subprocessPool(t, e, pool.Config{Workers: 1})
+	hostile := goModule(t, e, "hostile")
+	ctx := within(t)
+	const rounds = 8
+	for range rounds {
+		first := p.Submit(ctx, engine.Task{Module: hostile, Func: "sleep", Input: []byte("20ms")})
+		next := p.Submit(ctx, engine.Task{Module: hostile, Func: "echo", Input: []byte("next")})
+		// The callback runs on the worker as it finishes the first task:
+		// the worker process dies (and is reaped) while the worker cannot
+		// notice, with the next task already queued. Which the worker sees
+		// first, the death or the task, is up to the scheduler: over the
+		// rounds, both happen.
+		first.OnDone(func(*future.Future[engine.Result]) {
+			pid := p.WorkerPIDs()[0]
+			_ = unix.Kill(pid, unix.SIGKILL)
+			for deadline := time.Now().Add(time.Minute); !gone(pid) && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+		})
+		_, err := first.Result(ctx)
+		require.NoError(t, err)
+		res, err := next.Result(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "next", string(res.Output))
+	}
+	st := p.Stats()
+	assert.Equal(t, int64(rounds), st.ProcessCrashes)
+	assert.Equal(t, int64(rounds), st.ProcessRestarts)
+	assert.Zero(t, st.Failed)
+}
+
 // TestSubprocessGarbageReplacesWorker: a worker process that writes garbage
 // (or a malformed frame) where the protocol runs is killed and replaced; the
 // pool reads no more of it than its frame limit.

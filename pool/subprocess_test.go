@@ -1,6 +1,7 @@
 package pool_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -55,9 +56,13 @@ func TestSubprocessRunsTasksInWorkerProcesses(t *testing.T) {
 			res, err := p.Submit(ctx, engine.Task{Module: add, Func: "add", Params: []uint64{2, 3}}).Result(ctx)
 			require.NoError(t, err)
 			assert.Equal(t, []uint64{5}, res.Values, "raw calls cross over too")
+			big := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB each way
+			res, err = p.Submit(ctx, engine.Task{Module: upper, Func: "upper", Input: big}).Result(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, bytes.ToUpper(big), res.Output)
 
 			st := p.Stats()
-			assert.Equal(t, int64(21), st.Succeeded)
+			assert.Equal(t, int64(22), st.Succeeded)
 			assert.Positive(t, st.InstancesBuilt, "the worker processes' counters reach the pool")
 			assert.Zero(t, st.ProcessCrashes)
 			assert.Equal(t, pids, p.WorkerPIDs(), "no worker process was replaced")
@@ -77,6 +82,24 @@ func TestSubprocessModesKeepTheirMeaning(t *testing.T) {
 			}
 			assert.Equal(t, want, counts(t, p, counter, 2))
 		})
+	}
+}
+
+// TestSubprocessInitFailureBreaksThePool: Init failing in a worker process
+// breaks the whole pool, as it does in this one.
+func TestSubprocessInitFailureBreaksThePool(t *testing.T) {
+	e := testEngine(t, engine.Config{}, nil)
+	upper, fail := goModule(t, e, "upper"), watModule(t, e, "fail")
+	p := subprocessPool(t, e, pool.Config{Workers: 2, Init: &engine.Task{Func: "fail"}})
+	ctx := within(t)
+	_, err := p.Submit(ctx, engine.Task{Module: fail, Func: "fail"}).Result(ctx)
+	require.ErrorIs(t, err, pool.ErrBroken)
+	var te *engine.TaskError
+	assert.ErrorAs(t, err, &te, "the cause is named")
+	assert.Contains(t, err.Error(), "Init")
+	for range 3 {
+		_, err := p.Submit(ctx, engine.Task{Module: upper, Func: "upper"}).Result(ctx)
+		assert.ErrorIs(t, err, pool.ErrBroken)
 	}
 }
 

@@ -47,6 +47,10 @@ func (e *Encoder) String(s string) {
 	e.b = append(e.b, s...)
 }
 
+// Append appends raw bytes: the body of a byte string whose length was
+// encoded already (to send a large body as a separate part of a frame, say).
+func (e *Encoder) Append(b []byte) { e.b = append(e.b, b...) }
+
 // ByteString appends a length-prefixed byte string.
 func (e *Encoder) ByteString(b []byte) {
 	e.Uvarint(uint64(len(b)))
