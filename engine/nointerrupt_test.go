@@ -30,15 +30,20 @@ func doneHost(calls *atomic.Int64) engine.HostModule {
 // the middle; the guest runs to its next call, and the task still reports
 // the timeout it overran. With them (the default), the loop is cut short.
 func TestNoInterrupt(t *testing.T) {
-	// 2^26 rounds: far more than a millisecond, however fast the machine.
-	task := func(m *engine.Module) engine.Task {
-		return engine.Task{Module: m, Func: "run", Params: []uint64{1 << 26}, Timeout: time.Millisecond}
-	}
+	ctx := context.Background()
 	for _, noInterrupt := range []bool{false, true} {
 		var calls atomic.Int64
 		e := newEngine(t, engine.Config{NoInterrupt: noInterrupt, HostModules: []engine.HostModule{doneHost(&calls)}})
 		m := compileWAT(t, e, "countdown")
-		_, err := e.Run(context.Background(), task(m))
+		rt, err := e.NewRuntime(ctx)
+		require.NoError(t, err)
+		defer rt.Close(ctx)
+		// Instantiated first: the timeout then runs out in the loop.
+		inst, err := rt.Instantiate(ctx, engine.Task{Module: m, Func: "run"})
+		require.NoError(t, err)
+		defer inst.Close(ctx)
+		// 2^26 rounds: far more than a millisecond, however fast the machine.
+		_, err = inst.Call(ctx, engine.Task{Module: m, Func: "run", Params: []uint64{1 << 26}, Timeout: time.Millisecond})
 		require.ErrorIs(t, err, engine.ErrTimeout, "NoInterrupt %v", noInterrupt)
 		if noInterrupt {
 			assert.Equal(t, int64(1), calls.Load(), "the loop ran to its end")
