@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +38,7 @@ type child struct {
 	mu        sync.Mutex
 	violation error  // it broke the protocol; set before it is killed
 	killedFor string // why the pool killed it on purpose, if it did
+	stopping  bool   // the pool asked it to exit
 
 	ready   readyMsg
 	modules map[*engine.Module]uint64 // modules it holds, by the id tasks use
@@ -249,6 +249,14 @@ func (c *child) kill(reason string) {
 	_ = c.cmd.Process.Kill()
 }
 
+// onPurpose reports whether the pool asked the child to exit or killed it:
+// its death is then no crash.
+func (c *child) onPurpose() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopping || c.killedFor != ""
+}
+
 // reap waits until the child has exited and its output is read to the end.
 func (c *child) reap() {
 	<-c.exited
@@ -259,6 +267,9 @@ func (c *child) reap() {
 // stop asks the child to exit by closing its stdin, which it reads as the
 // end of its work, and kills it if it has not within grace.
 func (c *child) stop(grace time.Duration) {
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
 	_ = c.in.Close()
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
@@ -423,44 +434,4 @@ func (p *prefixRecorder) framed() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.n >= 1 && p.b[0] == 0
-}
-
-// spawner starts worker processes from one OS thread that stays locked for
-// the pool's life: the kernel's parent-death signal watches the thread that
-// forked, and Go ends a thread only when a goroutine locked to it exits.
-type spawner struct {
-	reqs chan spawnReq
-	done chan struct{}
-}
-
-type spawnReq struct {
-	cmd   *exec.Cmd
-	reply chan error
-}
-
-func newSpawner() *spawner {
-	s := &spawner{reqs: make(chan spawnReq), done: make(chan struct{})}
-	go func() {
-		runtime.LockOSThread()
-		defer close(s.done)
-		// Unlocked on the way out, the thread goes back to the runtime
-		// instead of ending; every worker process it started is gone by
-		// then.
-		defer runtime.UnlockOSThread()
-		for r := range s.reqs {
-			r.reply <- r.cmd.Start()
-		}
-	}()
-	return s
-}
-
-func (s *spawner) start(cmd *exec.Cmd) error {
-	reply := make(chan error, 1)
-	s.reqs <- spawnReq{cmd: cmd, reply: reply}
-	return <-reply
-}
-
-func (s *spawner) close() {
-	close(s.reqs)
-	<-s.done
 }
