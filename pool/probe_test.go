@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
 	"github.com/wasmpool/wasmpool/pool"
 )
 
@@ -76,4 +78,35 @@ func recurseForever(n int) int {
 	var pad [256]byte
 	pad[n%256] = byte(n)
 	return recurseForever(n+1) + int(pad[(n*7)%256])
+}
+
+// parentArg starts this test binary as parentMain.
+const parentArg = "--test-pool-parent"
+
+// parentMain is a program with a Subprocess pool of two worker processes,
+// one spinning in a Go guest, that prints their PIDs and waits to be killed:
+// the test that kills it checks that its worker processes die with it.
+func parentMain(args []string) int {
+	ctx := context.Background()
+	e, err := engine.New(ctx, engine.Config{CacheDir: args[0]})
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	p, err := pool.New(e, pool.Config{Isolation: pool.Subprocess, Workers: 2})
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	m, err := e.CompileFile(ctx, args[1])
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	f := p.Submit(ctx, engine.Task{Module: m, Func: "spin"})
+	for f.State() != future.Running {
+		time.Sleep(time.Millisecond)
+	}
+	fmt.Println(p.WorkerPIDs())
+	select {}
 }

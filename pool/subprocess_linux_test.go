@@ -3,6 +3,13 @@
 package pool_test
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/testmod"
 	"github.com/wasmpool/wasmpool/pool"
 )
 
@@ -50,4 +58,49 @@ func TestSubprocessProcessLimits(t *testing.T) {
 		assert.Contains(t, err.Error(), "killed by the kernel at its CPU time limit of 2s (RLIMIT_CPU")
 		echo(t, p)
 	})
+}
+
+// TestSubprocessWorkerProcessesDieWithTheirParent: a program killed outright
+// (no Close, no cleanup) leaves no worker process behind, even one spinning
+// in a guest.
+func TestSubprocessWorkerProcessesDieWithTheirParent(t *testing.T) {
+	self, err := os.Executable()
+	require.NoError(t, err)
+	parent := exec.Command(self, parentArg, testmod.CompileCache(), testmod.Path(t, "hostile"))
+	out, err := parent.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, parent.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	var pids []int
+	for _, f := range strings.Fields(strings.Trim(line, "[]\n")) {
+		pid, err := strconv.Atoi(f)
+		require.NoError(t, err, "the parent said %q", line)
+		pids = append(pids, pid)
+	}
+	require.Len(t, pids, 2, "the parent said %q", line)
+
+	require.NoError(t, parent.Process.Kill())
+	_ = parent.Wait()
+	ctx := within(t)
+	for _, pid := range pids {
+		for !orphanGone(pid) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("worker process %d outlived its parent", pid)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// orphanGone reports whether the worker process of that PID, whose parent
+// died, is gone. Its parent is now some reaper, not this process, so unlike
+// gone it is told from a stranger with the PID by its command line.
+func orphanGone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return true
+	}
+	return !bytes.Contains(b, []byte("--wasmpool-child"))
 }
