@@ -272,33 +272,40 @@ func TestSubprocessTimeoutStopsAGoGuestLoop(t *testing.T) {
 }
 
 // TestSubprocessCancelStopsAGoGuestLoop: Future.Cancel and a Submit context
-// that ends stop a spinning guest the same way.
+// that ends stop a spinning guest too. (Whether its worker process got the
+// task before the stop, and was killed, or not yet, is up to timing here;
+// TestSubprocessTimeoutStopsAGoGuestLoop pins down the kill.)
 func TestSubprocessCancelStopsAGoGuestLoop(t *testing.T) {
 	e := testEngine(t, engine.Config{}, nil)
 	p := subprocessPool(t, e, pool.Config{Workers: 1, KillGrace: 20 * time.Millisecond})
 	hostile := goModule(t, e, "hostile")
 	ctx := within(t)
 	spin := engine.Task{Module: hostile, Func: "spin"}
+	echo := func() {
+		t.Helper()
+		res, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "echo", Input: []byte("still here")}).Result(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "still here", string(res.Output))
+	}
 
 	f := p.Submit(ctx, spin)
 	require.Eventually(t, func() bool { return f.State() == future.Running }, time.Minute, time.Millisecond)
 	require.True(t, f.Cancel())
 	_, err := f.Result(ctx)
 	require.ErrorIs(t, err, context.Canceled)
+	echo()
 
-	// The next task waits for the replacement: ok once it runs.
-	_, err = p.Submit(ctx, engine.Task{Module: hostile, Func: "echo"}).Result(ctx)
-	require.NoError(t, err)
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	_, err = p.Submit(short, spin).Result(ctx)
 	require.ErrorIs(t, err, engine.ErrTimeout)
-	assert.Contains(t, err.Error(), "the context's deadline passed; its worker process was killed")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), `function "spin" timed out: the context's deadline passed`)
+	echo()
 
-	res, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "echo", Input: []byte("still here")}).Result(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, "still here", string(res.Output))
-	assert.Equal(t, int64(2), p.Stats().ProcessRestarts)
+	st := p.Stats()
+	assert.LessOrEqual(t, st.ProcessRestarts, int64(2), "at most one kill per stop")
+	assert.Zero(t, st.ProcessCrashes)
 }
 
 // TestSubprocessGracefulStop: a guest blocked in a host function is stopped
