@@ -29,6 +29,13 @@ type Config struct {
 	// Interpreter selects wazero's interpreter instead of its compiler:
 	// slower code, no native code generation.
 	Interpreter bool
+	// NoInterrupt runs guest code without the checks that let a timeout or
+	// a cancel stop it mid-computation (wazero's close-on-context-done),
+	// which cost Go guests 3.6-7.8x on loops. Timeouts then only stop a
+	// guest between calls (or inside a host function that watches its
+	// context); use subprocess isolation (pool.Subprocess) to enforce them:
+	// its worker processes run with NoInterrupt and are killed instead.
+	NoInterrupt bool
 	// HostModules are capabilities granted to guests: host functions that a
 	// plugin may import. A module importing anything not granted here (nor
 	// WASI, nor the wasmpool ABI) is refused at compile time with ErrBadModule.

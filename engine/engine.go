@@ -96,8 +96,10 @@ func runtimeConfig(cfg Config, cache wazero.CompilationCache) wazero.RuntimeConf
 	}
 	return rc.
 		// Timeouts and Cancel must stop a guest stuck in a loop; this is the
-		// only way wazero can interrupt running guest code.
-		WithCloseOnContextDone(true).
+		// only way wazero can interrupt running guest code. Code compiled
+		// with and without it differs, and wazero's cache keys tell the two
+		// apart, so both kinds can share a CacheDir.
+		WithCloseOnContextDone(!cfg.NoInterrupt).
 		WithMemoryLimitPages(maxWasmPages).
 		WithCompilationCache(cache)
 }
@@ -109,11 +111,23 @@ func (e *Engine) Config() Config { return e.cfg }
 // rounding.
 func (e *Engine) MemoryLimit() uint64 { return e.memLimit }
 
+// OutputLimit is the cap on a task's output and on its stderr, in bytes,
+// after defaults.
+func (e *Engine) OutputLimit() int { return e.outLimit }
+
 // Compile compiles wasm, or returns the *Module already compiled from the same
 // bytes. The module's Name is a short digest. Errors match ErrBadModule (or
 // ErrMemoryLimit for a module whose declared minimum memory is over the limit).
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	return e.compile(ctx, wasm, "")
+}
+
+// CompileNamed is Compile for bytes that have a name of their own (the base
+// name of the file they came from, say): errors and a command's argv[0] use
+// it instead of a digest. A worker process uses it to give a module the name
+// it has in the pool that sent it.
+func (e *Engine) CompileNamed(ctx context.Context, name string, wasm []byte) (*Module, error) {
+	return e.compile(ctx, wasm, name)
 }
 
 // CompileFile reads and compiles the module at path; its Name is the file's

@@ -113,7 +113,12 @@ func (rt *Runtime) Instantiate(ctx context.Context, t Task) (*Instance, error) {
 	}
 	if err != nil {
 		inst.Close(context.WithoutCancel(ctx))
-		return nil, &Error{Module: m.name, Err: fmt.Errorf("instantiating: %w", err)}
+		if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrCancelled) {
+			// A trap in _initialize is the module's own; a timeout or a
+			// cancel reads the same whichever phase of the task it hit.
+			err = fmt.Errorf("instantiating: %w", err)
+		}
+		return nil, &Error{Module: m.name, Err: err}
 	}
 	inst.st.stderr.take()
 	return inst, nil

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"io"
 	"strings"
 	"time"
 
@@ -116,6 +117,13 @@ func (m *Module) Bytes() []byte { return m.wasm }
 
 // Size is the length of the module's bytes.
 func (m *Module) Size() int { return len(m.wasm) }
+
+// WriteTo writes the module's WebAssembly bytes to w: how a pool hands a
+// module to a worker process without copying it.
+func (m *Module) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(m.wasm)
+	return int64(n), err
+}
 
 // MemoryMinBytes is the smallest linear memory the module declares.
 func (m *Module) MemoryMinBytes() uint64 { return m.memMin * wasmPageSize }

@@ -56,6 +56,23 @@ type Config struct {
 	// IdleTimeout frees a Threads worker's warm instances after they sat
 	// unused this long, giving their memory back. 0 keeps them.
 	IdleTimeout time.Duration
+
+	// Isolation says where guest code runs: in this process (InProcess, the
+	// default) or in one worker process per worker (Subprocess), where a
+	// host-level fault cannot reach this process and a timeout kills the
+	// worker process instead of slowing every guest down. See Isolation.
+	Isolation Isolation
+	// WorkerCommand is the program and arguments that start a worker
+	// process (Subprocess). nil picks one: this program itself if its main
+	// calls ServeChild, else the wasmpool CLI found on PATH.
+	WorkerCommand []string
+	// KillGrace is how long a worker process has to stop a timed-out or
+	// cancelled task on its own (a guest blocked in a host function can)
+	// before it is killed and replaced (Subprocess). 0 means 100ms.
+	KillGrace time.Duration
+	// ProcessLimits are what the OS enforces on each worker process
+	// (Subprocess, Linux): see ProcessLimits.
+	ProcessLimits ProcessLimits
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -75,6 +92,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Init != nil && c.Init.Func == "" {
 		errs = append(errs, errors.New("Init needs a Func: the export to call on every new instance"))
 	}
+	errs = append(errs, c.checkIsolation()...)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("pool: invalid config: %w", errors.Join(errs...))
 	}
@@ -83,6 +101,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 64 * c.Workers
+	}
+	if c.Isolation == Subprocess && c.KillGrace == 0 {
+		c.KillGrace = defaultKillGrace
 	}
 	return c, nil
 }

@@ -17,6 +17,27 @@
 //     instance. A task costs an instantiation, and nothing of one task can
 //     be seen by another. Commands (_start) always run this way.
 //
+// Both modes run in this process by default. Config.Isolation = Subprocess
+// runs every worker in a worker process of its own instead, with the same
+// modes inside and the same futures outside, for plugins that must not be
+// able to take the host down: guest code runs there at full speed (no
+// interrupt checks in its loops), a timeout or cancel it does not honour
+// kills the worker process, a worker process that dies (a signal, a Go
+// runtime fatal error, the kernel's limits) fails only the task it ran, with
+// ErrWorkerCrashed, and the pool starts a fresh one. A program that embeds
+// such a pool makes itself the worker program with one line at the top of
+// main:
+//
+//	func main() {
+//		pool.ServeChild() // serves as a worker process when started as one
+//		...
+//		p, err := pool.New(e, pool.Config{Isolation: pool.Subprocess, TaskTimeout: time.Second})
+//
+// (or uses the wasmpool CLI on PATH, or Config.WorkerCommand). Pool and
+// worker process talk over the worker process's stdin and stdout with a
+// small versioned protocol (package internal/wire frames); its stderr is
+// kept for its last words, which crash errors quote.
+//
 // Shutdown(ctx) is graceful and Close() immediate, like net/http's Server.
 //
 //	p, err := pool.New(e, pool.Config{Mode: pool.Threads, Workers: 4})

@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,15 @@ import (
 	"github.com/wasmpool/wasmpool/pool"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// Subprocess tests start this test binary as their worker processes,
+	// and as a parent of worker processes that dies.
+	pool.ServeChild(probeHost())
+	if len(os.Args) > 1 && os.Args[1] == parentArg {
+		os.Exit(parentMain(os.Args[2:]))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 var modes = []pool.Mode{pool.Threads, pool.Processes}
 

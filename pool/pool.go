@@ -43,6 +43,7 @@ type Pool struct {
 
 	shared  *engine.Runtime // Threads: the runtime every worker shares
 	workers []*worker
+	procs   *supervisor // Subprocess: the worker processes
 	life    lifecycle
 	stats   counters
 }
@@ -66,6 +67,12 @@ func New(e *engine.Engine, cfg Config) (*Pool, error) {
 		killCh:  make(chan struct{}),
 	}
 	p.life.changed = make(chan struct{})
+	if cfg.Isolation == Subprocess {
+		if err := p.startProcWorkers(); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	ctx := context.Background()
 	if cfg.Mode == Threads {
 		if p.shared, err = e.NewRuntime(ctx); err != nil {
@@ -210,11 +217,14 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	defer p.life.enterStop(p)()
 	if err := p.life.wait(ctx); err != nil {
 		// Like http.Server.Shutdown: the caller's deadline is the bound. What
-		// is left is cancelled and interrupted, and workers stop on their own
-		// once their interrupted tasks return; Close waits for that.
+		// is left is cancelled and interrupted, worker processes are stopped
+		// (within their short grace), and workers stop on their own once
+		// their interrupted tasks return; Close waits for that.
 		p.kill()
+		p.procs.stopAll()
 		return err
 	}
+	p.procs.stopAll()
 	return nil
 }
 
@@ -224,7 +234,9 @@ func (p *Pool) Close() error {
 	p.stop()
 	p.kill()
 	defer p.life.enterStop(p)()
-	return p.life.wait(context.Background())
+	err := p.life.wait(context.Background())
+	p.procs.stopAll()
+	return err
 }
 
 // stop makes every later Submit fail with ErrShutdown.
@@ -295,11 +307,15 @@ type Stats struct {
 	// WarmInstances is how many warm instances Threads workers hold right
 	// now, each costing its linear memory: what IdleTimeout gives back.
 	WarmInstances int64
+	// Subprocess: worker processes that died on their own (a signal, an
+	// exit, running out of memory, breaking the protocol), and those started
+	// to replace one that died, was killed to stop a task, or was retired.
+	ProcessCrashes, ProcessRestarts int64
 }
 
 type counters struct {
 	submitted, queued, running, succeeded, failed, cancelled, timedOut, instancesBuilt, workerRestarts atomic.Int64
-	warm                                                                                               atomic.Int64
+	warm, processCrashes, processRestarts                                                              atomic.Int64
 }
 
 // Stats returns a snapshot of the pool's counters.
@@ -309,6 +325,7 @@ func (p *Pool) Stats() Stats {
 		Submitted: c.submitted.Load(), Queued: c.queued.Load(), Running: c.running.Load(),
 		Succeeded: c.succeeded.Load(), Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
 		TimedOut: c.timedOut.Load(), InstancesBuilt: c.instancesBuilt.Load(), WorkerRestarts: c.workerRestarts.Load(),
-		WarmInstances: c.warm.Load(),
+		WarmInstances:  c.warm.Load(),
+		ProcessCrashes: c.processCrashes.Load(), ProcessRestarts: c.processRestarts.Load(),
 	}
 }

@@ -3,8 +3,9 @@
 #
 # Runs a few tasks through the wasmpool CLI at BIN, using the Go guest modules
 # built into MODDIR and the committed hand-written modules in testdata/wat:
-# a result, a trap caught, a timeout enforced, a map in process mode, a batch
-# through both modes, and an inspect. Every step checks the exit status (and
+# a result, a trap caught, a timeout enforced (in this process, and by killing
+# a worker process), a map in process mode, a batch through both modes, and an
+# inspect. Every step checks the exit status (and
 # the output where it is known); the script exits 0 only if all behaved.
 set -euo pipefail
 
@@ -14,7 +15,7 @@ if [ $# -ne 2 ]; then
 fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WAT=$ROOT/testdata/wat
-for f in "$1" "$2/upper.wasm" "$2/fib.wasm" "$WAT/divzero.wasm" "$WAT/spin.wasm"; do
+for f in "$1" "$2/upper.wasm" "$2/fib.wasm" "$2/hostile.wasm" "$WAT/divzero.wasm" "$WAT/spin.wasm"; do
 	if [ ! -e "$f" ]; then
 		echo "demo: $f is missing (run 'make build modules' first)" >&2
 		exit 1
@@ -79,6 +80,9 @@ expect 70 "" "$BIN" run "$WAT/divzero.wasm" --func run
 
 step "run: a guest stuck in an infinite loop is stopped by --timeout 200ms (status 124)"
 expect 124 "" "$BIN" run "$WAT/spin.wasm" --func spin --timeout 200ms
+
+step "run --isolation process: a Go guest spins at full speed in a worker process; --timeout kills that process (status 124)"
+expect 124 "" "$BIN" run "$MODDIR/hostile.wasm" --func spin --timeout 200ms --isolation process
 
 step "map: fib over several inputs on a pool of 4 process-like workers (fresh sandbox per task)"
 printf '1\n10\n20\n30\n' >"$TMP/ns.txt"

@@ -45,8 +45,9 @@ Result line (output as text when it is valid UTF-8, else output_base64):
   {"line": 1, "ok": true, "output": "text", "stderr": "...", "exit_code": 0,
    "error": "...", "error_kind": "...", "duration_ms": 1.2}
 error_kind is one of trap, timeout, cancelled, memory, output, exit, task,
-bad_module, no_function, bad_line. A malformed line gets a bad_line result and
-the batch goes on. Each module is compiled once.
+bad_module, no_function, bad_line, crash (a worker process died: --isolation
+process). A malformed line gets a bad_line result and the batch goes on. Each
+module is compiled once.
 
 ` + exitHelp,
 		Args: exactArgs(1, "FILE.jsonl (or - for stdin)"),

@@ -14,6 +14,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// --isolation process starts this test binary as "worker --child", the
+	// way wasmpool starts itself: be wasmpool then.
+	if len(os.Args) > 1 && os.Args[1] == "worker" {
+		os.Exit(runContext(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	// Tests never write to the user's cache: compiled code goes to the cache
 	// all tests share (each module compiled once per machine), unless a test
 	// asks for a directory of its own.

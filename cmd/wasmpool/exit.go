@@ -19,6 +19,7 @@ const (
 	exitTrap        = 70  // the guest trapped
 	exitMemoryLimit = 71  // the guest went over --memory
 	exitOutputLimit = 72  // the guest went over --output-limit
+	exitCrashed     = 73  // a worker process died under the task (--isolation process)
 	exitTimeout     = 124 // the task timed out, as coreutils' timeout(1)
 	exitCancelled   = 130 // interrupted (SIGINT/SIGTERM), as a shell reports it
 )
@@ -31,6 +32,7 @@ const exitHelp = `Exit status:
   70   the guest trapped
   71   the guest went over the memory limit (--memory)
   72   the guest went over the output limit (--output-limit)
+  73   a worker process died under the task (--isolation process)
   124  the task timed out (--timeout)
   130  interrupted (SIGINT/SIGTERM)
   run: a WASI command's own non-zero exit code is passed through (over 255: 1).
@@ -64,6 +66,8 @@ func exitCode(err error) int {
 		return exitMemoryLimit
 	case errors.Is(err, engine.ErrOutputLimit):
 		return exitOutputLimit
+	case errors.Is(err, pool.ErrWorkerCrashed):
+		return exitCrashed
 	case errors.As(err, &trap):
 		return exitTrap
 	case errors.As(err, &exit):
@@ -104,6 +108,7 @@ const (
 	kindBadModule  = "bad_module"
 	kindNoFunction = "no_function"
 	kindBadLine    = "bad_line"
+	kindCrash      = "crash"
 )
 
 // errorKind names the class of a task's failure for JSON output. Anything
@@ -127,6 +132,8 @@ func errorKind(err error) string {
 		return kindMemory
 	case errors.Is(err, engine.ErrOutputLimit):
 		return kindOutput
+	case errors.Is(err, pool.ErrWorkerCrashed):
+		return kindCrash
 	case errors.As(err, &trap):
 		return kindTrap
 	case errors.As(err, &exit):

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"time"
 	"unicode/utf8"
 
@@ -19,6 +20,7 @@ import (
 // poolFlags are the flags of the commands that run many tasks (map, batch).
 type poolFlags struct {
 	engineFlags
+	isolationFlag
 	mode      string
 	workers   int
 	unordered bool
@@ -36,6 +38,7 @@ func (f *poolFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.progress, "progress", progressAuto, "progress line on stderr: auto (when a terminal), always or never")
 	fs.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failure, cancel the rest, exit with its status")
 	f.engineFlags.add(fs)
+	f.isolationFlag.add(fs)
 	f.clusterFlags.add(fs)
 }
 
@@ -54,7 +57,45 @@ func (f *poolFlags) poolConfig() (pool.Config, error) {
 	if err := f.clusterFlags.check(); err != nil {
 		return pool.Config{}, err
 	}
-	return pool.Config{Mode: mode, Workers: f.workers, TaskTimeout: f.timeout}, nil
+	if f.nats != "" && f.isolation != isolationInProcess {
+		return pool.Config{}, usagef("--isolation is for the workers that run the tasks: with --nats, give it to 'wasmpool worker'")
+	}
+	cfg := pool.Config{Mode: mode, Workers: f.workers, TaskTimeout: f.timeout}
+	if err := f.isolationFlag.apply(&cfg); err != nil {
+		return pool.Config{}, err
+	}
+	return cfg, nil
+}
+
+// isolationInProcess is --isolation's default.
+const isolationInProcess = "in-process"
+
+// isolationFlag is --isolation, of run, map and batch.
+type isolationFlag struct {
+	isolation string
+}
+
+func (f *isolationFlag) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.isolation, "isolation", isolationInProcess, "where guest code runs: in-process, or process (each worker "+
+		"in a wasmpool worker process: a crash fails only its task, and a timeout kills it, so guests run at full speed)")
+}
+
+// apply sets the pool's isolation; worker processes are this wasmpool,
+// started as "wasmpool worker --child".
+func (f *isolationFlag) apply(cfg *pool.Config) error {
+	iso, err := pool.ParseIsolation(f.isolation)
+	if err != nil {
+		return usagef("--isolation: %v", err)
+	}
+	cfg.Isolation = iso
+	if iso == pool.Subprocess {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--isolation process: finding the wasmpool program to start as worker processes: %w", err)
+		}
+		cfg.WorkerCommand = []string{self, "worker", "--child"}
+	}
+	return nil
 }
 
 // session is an engine and what runs the tasks: a pool on the engine, or a

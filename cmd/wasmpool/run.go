@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +12,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/pool"
 )
 
 type runFlags struct {
 	engineFlags
+	isolationFlag
 	fn      string
 	input   string
 	env     []string
@@ -60,11 +63,16 @@ and --mount directories (no other file).
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop the task after this long, e.g. 500ms, 2s (default none)")
 	fs.StringVar(&f.params, "params", "", `raw arguments for a non-SDK export, comma-separated, e.g. "1,2"`)
 	f.engineFlags.add(fs)
+	f.isolationFlag.add(fs)
 	return cmd
 }
 
 func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []string) error {
 	if err := checkTimeout(f.timeout); err != nil {
+		return err
+	}
+	var pcfg pool.Config
+	if err := f.isolationFlag.apply(&pcfg); err != nil {
 		return err
 	}
 	env, err := parseEnv(f.env)
@@ -113,13 +121,22 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 			return usagef("module %s is not a WASI command (it has no _start): name a function with --func (exports: %s)",
 				m.Name(), exportList(m))
 		}
-		// As wazero run does: the command's stdio is ours, as it happens
-		// (an interactive stdin, a long-running pipeline), still under the
-		// output limit and the timeout.
-		if !haveInput && a.stdin != nil {
-			t.Stdin = a.stdin
+		switch {
+		case pcfg.Isolation == pool.InProcess:
+			// As wazero run does: the command's stdio is ours, as it happens
+			// (an interactive stdin, a long-running pipeline), still under
+			// the output limit and the timeout.
+			if !haveInput && a.stdin != nil {
+				t.Stdin = a.stdin
+			}
+			t.Stdout, t.Stderr = a.stdout, a.stderr
+		case !haveInput && a.stdin != nil && !isTerminal(a.stdin):
+			// Streams do not cross into a worker process: it gets stdin
+			// whole, and the output comes back when the command ends.
+			if t.Input, err = io.ReadAll(a.stdin); err != nil {
+				return fmt.Errorf("reading stdin: %w", err)
+			}
 		}
-		t.Stdout, t.Stderr = a.stdout, a.stderr
 	} else {
 		x, ok := findExport(m, f.fn)
 		if !ok {
@@ -135,7 +152,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 		}
 		results = []engine.Export{x}
 	}
-	res, err := e.Run(ctx, t)
+	res, err := runOne(ctx, e, pcfg, t)
 	_, werr := a.stdout.Write(res.Output)
 	_, _ = a.stderr.Write(res.Stderr)
 	if err == nil && len(results) == 1 && res.Values != nil {
@@ -153,6 +170,21 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 		return fmt.Errorf("writing the output: %w", werr)
 	}
 	return nil
+}
+
+// runOne runs t: in this process, or with --isolation process in a
+// one-worker pool whose worker process runs it.
+func runOne(ctx context.Context, e *engine.Engine, cfg pool.Config, t engine.Task) (engine.Result, error) {
+	if cfg.Isolation == pool.InProcess {
+		return e.Run(ctx, t)
+	}
+	cfg.Mode, cfg.Workers = pool.Processes, 1
+	p, err := pool.New(e, cfg)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	defer p.Close()
+	return p.Submit(ctx, t).Result(context.WithoutCancel(ctx))
 }
 
 // readInput returns the task's input: the named file, or stdin for "-".

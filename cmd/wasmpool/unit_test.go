@@ -39,6 +39,8 @@ func TestExitCodeTable(t *testing.T) {
 		{wrap(&engine.ExitError{Code: 3}), 3, kindExit},
 		{wrap(&engine.ExitError{Code: 300}), exitFailed, kindExit},
 		{&exitStatus{code: 42}, 42, kindTask},
+		{wrap(&pool.CrashError{PID: 7, Signal: "SIGKILL"}), exitCrashed, kindCrash},
+		{wrap(&pool.CrashError{PID: 7, OutOfMemory: true}), exitMemoryLimit, kindMemory},
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.code, exitCode(c.err), "%v", c.err)

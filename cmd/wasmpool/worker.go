@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wasmpool/wasmpool/cluster"
 	"github.com/wasmpool/wasmpool/pool"
@@ -17,6 +19,8 @@ import (
 // the local pool its tasks run on.
 type workerFlags struct {
 	engineFlags
+	isolationFlag
+	child       bool // hidden: a worker process of a --isolation process pool
 	nats        string
 	mode        string
 	workers     int
@@ -26,6 +30,10 @@ type workerFlags struct {
 	grace       time.Duration
 }
 
+// workerCmd is "wasmpool worker": a worker of a NATS cluster, or, with the
+// hidden --child flag, a worker process of a --isolation process pool, which
+// serves tasks over its stdin and stdout until the pool closes its stdin
+// (wasmpool starts those itself; they are not run by hand).
 func (a *app) workerCmd() *cobra.Command {
 	var f workerFlags
 	cmd := &cobra.Command{
@@ -45,6 +53,9 @@ The module of a task is fetched from the cluster once per worker and kept
 compiled (and in --cache-dir). Tasks may not mount this host's directories
 unless --allow-mounts is given.
 
+With --isolation process, each of its workers runs tasks in a worker
+process of its own, as map and batch do.
+
 SIGINT or SIGTERM stops taking tasks and lets the running ones finish for up
 to --grace; what is still running then goes back to the queue for another
 worker. A second signal stops at once.`,
@@ -53,6 +64,9 @@ worker. A second signal stops at once.`,
   wasmpool map upper.wasm --func upper --nats nats://broker:4222 *.txt`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.child {
+				return a.runChild(cmd)
+			}
 			return a.runWorker(cmd, &f)
 		},
 	}
@@ -65,12 +79,40 @@ worker. A second signal stops at once.`,
 	fs.BoolVar(&f.allowMounts, "allow-mounts", false, "let tasks mount directories of this host")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long running tasks may take to finish")
 	f.engineFlags.add(fs)
+	f.isolationFlag.add(fs)
+	fs.BoolVar(&f.child, "child", false, "serve as a worker process over stdin and stdout")
+	_ = fs.MarkHidden("child")
 	return cmd
+}
+
+// runChild is "wasmpool worker --child": the worker process a --isolation
+// process pool starts. Its configuration comes over the protocol, so no
+// other flag applies.
+func (a *app) runChild(cmd *cobra.Command) error {
+	var others []string
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if fl.Name != "child" {
+			others = append(others, "--"+fl.Name)
+		}
+	})
+	if len(others) > 0 {
+		return usagef("worker --child takes no other flag (got %s): its pool configures it", strings.Join(others, " "))
+	}
+	a.started("")
+	if code := pool.RunChild(); code != exitOK {
+		// RunChild said why on stderr.
+		return &exitStatus{code: code}
+	}
+	return nil
 }
 
 func (a *app) runWorker(cmd *cobra.Command, f *workerFlags) error {
 	if f.nats == "" {
 		return usagef("worker: --nats URL is required")
+	}
+	pcfg := pool.Config{Workers: f.workers}
+	if err := f.isolationFlag.apply(&pcfg); err != nil {
+		return err
 	}
 	mode, err := pool.ParseMode(f.mode)
 	if err != nil {
@@ -82,6 +124,7 @@ func (a *app) runWorker(cmd *cobra.Command, f *workerFlags) error {
 	if f.grace < 0 {
 		return usagef("--grace %v: cannot be negative", f.grace)
 	}
+	pcfg.Mode = mode
 	ctx := a.ctx
 	e, err := f.newEngine(ctx, cmd.Flags(), a.stderr)
 	if err != nil {
@@ -96,7 +139,7 @@ func (a *app) runWorker(cmd *cobra.Command, f *workerFlags) error {
 	defer nc.Close()
 	w, err := cluster.NewWorker(ctx, nc, e, cluster.WorkerConfig{
 		Settings:    cluster.Settings{Namespace: f.namespace},
-		Pool:        pool.Config{Mode: mode, Workers: f.workers},
+		Pool:        pcfg,
 		Name:        f.name,
 		AllowMounts: f.allowMounts,
 		Logger:      workerLogger(a.stderr),

@@ -1,0 +1,6 @@
+//go:build !race
+
+package pool
+
+// raceShadowFactor: see race_on.go.
+const raceShadowFactor = 1
