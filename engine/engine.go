@@ -195,25 +195,41 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 	bad := func(cause error, format string, args ...any) error {
 		return &Error{Module: name, Err: withDetail(ErrBadModule, cause, format, args...)}
 	}
-	minPages, err := declaredMemoryMinPages(wasm)
-	if err != nil {
+	size := len(wasm)
+	// The module's own declarations are checked before wazero decodes it:
+	// see modcheck.go for the host-crashing modules this keeps out.
+	facts, err := checkModule(wasm)
+	var le *limitErr
+	switch {
+	case errors.As(err, &le) && le.memory:
+		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: le.msg}}
+	case le != nil:
+		return nil, bad(err, "%v", le.msg)
+	case err != nil:
 		return nil, bad(err, "not a valid WebAssembly module: %v", err)
 	}
+	minPages := facts.memMinPages
 	if minPages*wasmPageSize > e.memLimit {
 		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: fmt.Sprintf(
 			"the module declares a minimum memory of %s, over the limit of %s", formatBytes(minPages*wasmPageSize), formatBytes(e.memLimit))}}
 	}
+	if facts.unsatisfiable != "" {
+		return nil, bad(nil, "imports %s, which this host does not provide (host modules export only functions)", facts.unsatisfiable)
+	}
+	// From here on the (possibly table-capped) bytes are what is compiled,
+	// here and in every worker runtime; the digest stays that of the input.
+	wasm = facts.wasm
 
 	cacheBefore := e.cacheEntries()
 	start := time.Now()
-	compiled, err := e.shared.r.CompileModule(ctx, wasm)
+	compiled, err := compileModule(ctx, e.shared.r, wasm)
 	repaired := false
 	if err != nil && e.cfg.CacheDir != "" && strings.Contains(err.Error(), "compilationcache") {
 		// A corrupt or truncated entry on disk: replace it and try once more,
 		// so a damaged cache never becomes a permanent failure.
 		if rerr := e.repairCacheEntry(ctx, wasm); rerr == nil {
 			repaired = true
-			compiled, err = e.shared.r.CompileModule(ctx, wasm)
+			compiled, err = compileModule(ctx, e.shared.r, wasm)
 		}
 	}
 	elapsed := time.Since(start)
@@ -224,6 +240,7 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 		name:        name,
 		digest:      digest,
 		wasm:        wasm,
+		size:        size,
 		compiled:    compiled,
 		memMin:      minPages,
 		compileTime: elapsed,
@@ -319,6 +336,18 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	errs = append(errs, e.cache.Close(ctx))
 	return errors.Join(errs...)
+}
+
+// compileModule is wazero's CompileModule with any panic turned into an
+// error: the decoder also parses a module's DWARF sections with
+// debug/dwarf, and no input, however hostile, may panic the caller.
+func compileModule(ctx context.Context, r wazero.Runtime, wasm []byte) (c wazero.CompiledModule, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c, err = nil, fmt.Errorf("wazero panicked while compiling: %v", v)
+		}
+	}()
+	return r.CompileModule(ctx, wasm)
 }
 
 func firstLine(s string) string {

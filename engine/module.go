@@ -15,7 +15,8 @@ import (
 type Module struct {
 	name     string
 	digest   string
-	wasm     []byte
+	wasm     []byte                // what is compiled: the input, with table maxima capped (see modcheck.go)
+	size     int                   // the input's length
 	compiled wazero.CompiledModule // in the engine's shared runtime
 
 	exports    []Export
@@ -107,7 +108,7 @@ func (m *Module) Imports() []Import { return append([]Import(nil), m.imports...)
 func (m *Module) IsCommand() bool { return m.command }
 
 // Size is the length of the module's bytes.
-func (m *Module) Size() int { return len(m.wasm) }
+func (m *Module) Size() int { return m.size }
 
 // MemoryMinBytes is the smallest linear memory the module declares.
 func (m *Module) MemoryMinBytes() uint64 { return m.memMin * wasmPageSize }
