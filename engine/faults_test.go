@@ -219,3 +219,40 @@ func TestInstanceReuseAndBreakage(t *testing.T) {
 	assert.False(t, inst.Fits(&engine.Task{Module: spin, Func: "echo"}))
 	require.NoError(t, inst.Close(ctx))
 }
+
+// A guest asleep in poll_oneoff (Go's time.Sleep) is in the host, not in
+// guest code where wazero checks the context: before the engine supplied
+// its own nanosleep, a timeout or cancel only took effect once the sleep
+// was over, an hour here.
+func TestTimeoutAndCancelWakeASleepingGuest(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	m := compileGo(t, e, "hostile")
+	run := func(ctx context.Context, timeout time.Duration) error {
+		t.Helper()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := e.Run(ctx, engine.Task{Module: m, Func: "sleep", Input: []byte("1h"), Timeout: timeout})
+			errc <- err
+		}()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(time.Minute):
+			t.Fatal("the sleeping guest was not stopped")
+			return nil
+		}
+	}
+	err := run(context.Background(), 50*time.Millisecond)
+	require.ErrorIs(t, err, engine.ErrTimeout)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := time.AfterFunc(50*time.Millisecond, cancel)
+	defer stop.Stop()
+	err = run(ctx, 0)
+	require.ErrorIs(t, err, engine.ErrCancelled)
+
+	// A short sleep still sleeps and finishes.
+	res, err := e.Run(context.Background(), engine.Task{Module: m, Func: "sleep", Input: []byte("1ms"), Timeout: time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, "slept", string(res.Output))
+}

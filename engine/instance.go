@@ -148,7 +148,8 @@ func (inst *Instance) moduleConfig(t *Task, start string) (wazero.ModuleConfig, 
 		cfg = cfg.WithWalltime(func() (int64, int32) { return wall / 1e9, int32(wall % 1e9) }, sys.ClockResolution(1)).
 			WithRandSource(mathrand.New(mathrand.NewSource(d.Seed)))
 	} else {
-		cfg = cfg.WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(cryptorand.Reader)
+		st := &inst.st
+		cfg = cfg.WithSysWalltime().WithSysNanotime().WithNanosleep(st.sleep).WithRandSource(cryptorand.Reader)
 	}
 	return cfg, nil
 }
@@ -169,10 +170,12 @@ func (inst *Instance) begin(ctx context.Context, t *Task, fn string) (context.Co
 		ctx, cancelTimeout = context.WithTimeoutCause(ctx, t.Timeout, &timeoutCause{t.Timeout})
 	}
 	ctx, st.stop = context.WithCancelCause(ctx)
+	st.done = ctx.Done()
 	ctx = context.WithValue(ctx, callStateKey{}, st)
 	return ctx, func() {
 		st.stop(nil)
 		st.stop = nil
+		st.done = nil
 		st.input = nil
 		if cancelTimeout != nil {
 			cancelTimeout()
