@@ -4,7 +4,7 @@ BIN     := build/wasmpool
 MODDIR  := build/modules
 PKGS    := ./...
 
-.PHONY: all build modules demo test vet fmt-check race wat cmodules bench fuzz clean
+.PHONY: all build modules demo test vet fmt-check race wat cmodules bench fuzz soak clean
 
 all: build
 
@@ -39,6 +39,18 @@ cmodules:
 
 bench: build modules
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./pool/
+
+# Runs each fuzz target for FUZZTIME (go test fuzzes one target at a time).
+# Their seed corpora, and any regression inputs in testdata/fuzz, already run
+# in make test. A failure leaves the input in PKG/testdata/fuzz/TARGET/.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./engine:FuzzCompile ./engine:FuzzModuleCheck ./engine:FuzzABI ./cmd/wasmpool:FuzzParseTaskLine
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 clean:
 	rm -rf build

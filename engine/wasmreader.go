@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"unicode/utf8"
 )
@@ -14,7 +13,14 @@ type reader struct {
 	off int // offset of b[0] in the whole binary, for messages
 }
 
-var errTruncated = errors.New("truncated WebAssembly binary")
+// shortError is a module that ends before what it declares: a truncated
+// binary, or a count or length over the bytes left. (The module-check fuzz
+// test tells these apart: they are what wazero would size a buffer from.)
+type shortError struct{ msg string }
+
+func (e *shortError) Error() string { return e.msg }
+
+var errTruncated error = &shortError{"truncated WebAssembly binary"}
 
 func (r *reader) done() bool { return len(r.b) == 0 }
 
@@ -97,7 +103,7 @@ func (r *reader) count(what string, minSize int) (uint32, error) {
 		return 0, err
 	}
 	if uint64(n)*uint64(minSize) > uint64(len(r.b)) {
-		return 0, fmt.Errorf("%s declares %d entries at offset %d, but only %d bytes follow", what, n, at, len(r.b))
+		return 0, &shortError{fmt.Sprintf("%s declares %d entries at offset %d, but only %d bytes follow", what, n, at, len(r.b))}
 	}
 	return n, nil
 }
