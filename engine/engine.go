@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -279,7 +280,7 @@ func (e *Engine) describe(m *Module) error {
 	for _, def := range m.compiled.ImportedMemories() {
 		mod, name, _ := def.Import()
 		m.imports = append(m.imports, Import{Module: mod, Name: name, Kind: "memory"})
-		return withDetail(ErrBadModule, nil, "imports memory %s.%s, which this host does not provide (guests must define their own memory)", mod, name)
+		return withDetail(ErrBadModule, nil, "imports memory %s, which this host does not provide (guests must define their own memory)", importName(mod, name))
 	}
 	return nil
 }
@@ -287,16 +288,16 @@ func (e *Engine) describe(m *Module) error {
 func (e *Engine) checkImport(mod, name string, def api.FunctionDefinition) error {
 	host := e.shared.r.Module(mod)
 	if host == nil {
-		return withDetail(ErrBadModule, nil, "imports %s.%s, but host module %q is not granted to guests (granted: %s)",
-			mod, name, mod, e.grantedModules())
+		return withDetail(ErrBadModule, nil, "imports %s, but host module %q is not granted to guests (granted: %s)",
+			importName(mod, name), mod, e.grantedModules())
 	}
 	want, ok := host.ExportedFunctionDefinitions()[name]
 	if !ok {
-		return withDetail(ErrBadModule, nil, "imports %s.%s, which host module %q does not provide", mod, name, mod)
+		return withDetail(ErrBadModule, nil, "imports %s, which host module %q does not provide", importName(mod, name), mod)
 	}
 	if !slices.Equal(want.ParamTypes(), def.ParamTypes()) || !slices.Equal(want.ResultTypes(), def.ResultTypes()) {
-		return withDetail(ErrBadModule, nil, "imports %s.%s as %s, but the host provides %s",
-			mod, name, signature(def.ParamTypes(), def.ResultTypes()), signature(want.ParamTypes(), want.ResultTypes()))
+		return withDetail(ErrBadModule, nil, "imports %s as %s, but the host provides %s",
+			importName(mod, name), signature(def.ParamTypes(), def.ResultTypes()), signature(want.ParamTypes(), want.ResultTypes()))
 	}
 	return nil
 }
@@ -349,6 +350,18 @@ func compileModule(ctx context.Context, r wazero.Runtime, wasm []byte) (c wazero
 	}()
 	return r.CompileModule(ctx, wasm)
 }
+
+// printable returns a name from a module as it can go in a one-line
+// message: as is, or quoted if it holds anything unprintable (a hostile
+// module's names may hold newlines).
+func printable(s string) string {
+	if q := strconv.Quote(s); q[1:len(q)-1] != s {
+		return q
+	}
+	return s
+}
+
+func importName(mod, name string) string { return printable(mod) + "." + printable(name) }
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

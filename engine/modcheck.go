@@ -278,14 +278,14 @@ func (c *checker) importEntry(r *reader) error {
 		_, err = r.u32()
 	case 1:
 		if c.facts.unsatisfiable == "" {
-			c.facts.unsatisfiable = "table " + mod + "." + name
+			c.facts.unsatisfiable = "table " + importName(mod, name)
 		}
 		err = c.table(r, false)
 	case 2:
 		err = c.memory(r)
 	case 3:
 		if c.facts.unsatisfiable == "" {
-			c.facts.unsatisfiable = "global " + mod + "." + name
+			c.facts.unsatisfiable = "global " + importName(mod, name)
 		}
 		if err = valueType(r); err == nil {
 			_, err = r.byte()

@@ -136,7 +136,7 @@ func (m *Module) exportNames() string {
 		if x.Name == "_start" || x.Name == "_initialize" {
 			continue
 		}
-		names = append(names, x.Name+" "+x.Signature())
+		names = append(names, printable(x.Name)+" "+x.Signature())
 	}
 	if len(names) == 0 {
 		return "none"
