@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -131,17 +130,6 @@ func sectionName(id byte) string {
 		return names[id]
 	}
 	return fmt.Sprintf("unknown (id %d)", id)
-}
-
-type span struct{ start, end int }
-
-// tableLimits is one table of the table section, for capping its maximum.
-type tableLimits struct {
-	limitsAt, limitsEnd int // the limits' bytes, as offsets in the binary
-	flag                byte
-	min                 uint64
-	max                 uint64
-	hasMax              bool
 }
 
 type checker struct {
@@ -569,42 +557,4 @@ func (c *checker) custom(s reader) error {
 		}
 	}
 	return nil
-}
-
-// capTables returns a copy of wasm whose table section gives every table a
-// maximum, so that the tables together never exceed maxTableElements.
-// Tables keep their minimum; the room left above the minima goes to the
-// tables in order, each up to the maximum it declared.
-func (c *checker) capTables(wasm []byte) []byte {
-	room := uint64(maxTableElements) - c.tableMin
-	var body []byte
-	sec := c.tableSection
-	// The section's content up to the first table: its id, size and count
-	// are rebuilt below, so start from the count's end.
-	r := reader{b: wasm[sec.start+1:], off: sec.start + 1}
-	size, _ := r.u32()
-	contentStart := r.off
-	contentEnd := contentStart + int(size)
-	pos := contentStart
-	for _, t := range c.tables {
-		body = append(body, wasm[pos:t.limitsAt]...)
-		max := t.min + room
-		if t.hasMax && t.max < max {
-			max = t.max
-		}
-		room -= max - t.min
-		body = append(body, t.flag|1)
-		body = binary.AppendUvarint(body, t.min)
-		body = binary.AppendUvarint(body, max)
-		pos = t.limitsEnd
-	}
-	body = append(body, wasm[pos:contentEnd]...)
-
-	out := make([]byte, 0, len(wasm)+16)
-	out = append(out, wasm[:sec.start]...)
-	out = append(out, 4)
-	out = binary.AppendUvarint(out, uint64(len(body)))
-	out = append(out, body...)
-	out = append(out, wasm[sec.end:]...)
-	return out
 }
