@@ -25,6 +25,7 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags soak ./pool/
 
 # The test command: formatting, vet, modules, then the whole suite with -race.
 test: fmt-check vet modules

@@ -110,7 +110,9 @@ func (e *Engine) MemoryLimit() uint64 { return e.memLimit }
 
 // Compile compiles wasm, or returns the *Module already compiled from the same
 // bytes. The module's Name is a short digest. Errors match ErrBadModule (or
-// ErrMemoryLimit for a module whose declared minimum memory is over the limit).
+// ErrMemoryLimit for a module whose declared minimum memory is over the
+// limit, or whose tables' declared minima are over 10,000,000 elements).
+// Hostile bytes cost no more than their size: see modcheck.go.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	return e.compile(ctx, wasm, "")
 }
