@@ -4,7 +4,7 @@ BIN     := build/wasmpool
 MODDIR  := build/modules
 PKGS    := ./...
 
-.PHONY: all build modules demo test vet fmt-check race wat cmodules rustmodules asmodules fixtures bench gobench fuzz clean
+.PHONY: all build modules demo test vet fmt-check race wat cmodules rustmodules asmodules fixtures bench gobench fuzz soak clean
 
 all: build
 
@@ -25,6 +25,7 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags soak ./pool/
 
 # The test command: formatting, vet, modules, then the whole suite with -race.
 test: fmt-check vet modules
@@ -59,6 +60,27 @@ bench: build
 #   make gobench GOBENCHFLAGS='-count 10' > new.txt; benchstat old.txt new.txt
 gobench:
 	$(GO) test -run '^$$' -bench . -benchmem $(GOBENCHFLAGS) ./engine/ ./pool/ ./future/ ./cluster/
+
+# Runs each fuzz target for FUZZTIME (go test fuzzes one target at a time).
+# Their seed corpora, and any regression inputs in testdata/fuzz, already run
+# in make test. A failure leaves the input in PKG/testdata/fuzz/TARGET/.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./engine:FuzzCompile ./engine:FuzzModuleCheck ./engine:FuzzABI ./engine:FuzzScanCode \
+	./pool:FuzzChildFrames ./pool:FuzzPoolFrames ./internal/wire:FuzzReader ./internal/wire:FuzzDecoder \
+	./cmd/wasmpool:FuzzParseTaskLine
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+# The soak test (not part of make test): SOAK_TASKS tasks through each mode,
+# good and hostile modules mixed; prints tasks/s, RSS at 1k, 100k and all
+# tasks, goroutines left, and fails if any input lacks its one right result.
+SOAK_TASKS ?= 1000000
+soak: modules
+	WASMPOOL_SOAK_TASKS=$(SOAK_TASKS) $(GO) test -tags soak -run '^TestSoak$$' -count=1 -timeout 0 -v ./pool/
 
 clean:
 	rm -rf build

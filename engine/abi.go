@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -35,6 +36,23 @@ type callState struct {
 }
 
 type callStateKey struct{}
+
+// sleep is the guest's nanosleep (poll_oneoff on a clock, Go's time.Sleep).
+// wazero's own sleeps in time.Sleep, deaf to the call's context: a guest
+// asleep for an hour held its worker for the hour, whatever its timeout,
+// and a pool's Close waited on it. This one wakes when the context ends;
+// wazero then closes the instance at the guest's next call or loop.
+func (st *callState) sleep(ns int64) {
+	if ns <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-st.cc.Done():
+	}
+}
 
 func stateFrom(ctx context.Context) *callState {
 	st, _ := ctx.Value(callStateKey{}).(*callState)

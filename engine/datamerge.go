@@ -45,7 +45,7 @@ func mergeDataSegments(wasm []byte) []byte {
 		if err != nil {
 			return wasm
 		}
-		body, err := r.bytes(int(size))
+		body, err := r.bytes(uint64(size))
 		if err != nil {
 			return wasm
 		}
@@ -69,7 +69,7 @@ func mergeDataSegments(wasm []byte) []byte {
 	if !ok || len(segs) < 2 {
 		return wasm
 	}
-	slices.SortStableFunc(segs, func(a, b dataSegment) int { return cmp.Compare(a.offset, b.offset) })
+	slices.SortStableFunc(segs, func(a, b activeSegment) int { return cmp.Compare(a.offset, b.offset) })
 	for i, s := range segs {
 		if s.offset+uint64(len(s.data)) > memBytes {
 			return wasm
@@ -102,20 +102,20 @@ func mergeDataSegments(wasm []byte) []byte {
 // so a module with a huge hole in its data is not inflated by it.
 const maxMergedGap = 4096
 
-type dataSegment struct {
+type activeSegment struct {
 	offset uint64
 	data   []byte
 }
 
 // activeSegments decodes a data section whose segments are all active, for
 // memory 0, at an i32.const offset; ok is false for anything else.
-func activeSegments(body []byte) (segs []dataSegment, ok bool) {
+func activeSegments(body []byte) (segs []activeSegment, ok bool) {
 	r := reader{b: body}
 	n, err := r.u32()
 	if err != nil || uint64(n) > uint64(len(body)) {
 		return nil, false
 	}
-	segs = make([]dataSegment, 0, n)
+	segs = make([]activeSegment, 0, n)
 	for range n {
 		flag, err := r.u32()
 		if err != nil || flag != 0 {
@@ -136,23 +136,23 @@ func activeSegments(body []byte) (segs []dataSegment, ok bool) {
 		if err != nil {
 			return nil, false
 		}
-		data, err := r.bytes(int(size))
+		data, err := r.bytes(uint64(size))
 		if err != nil {
 			return nil, false
 		}
-		segs = append(segs, dataSegment{offset: uint64(uint32(off)), data: data})
+		segs = append(segs, activeSegment{offset: uint64(uint32(off)), data: data})
 	}
 	return segs, r.done()
 }
 
 // mergeAcrossGaps joins sorted, disjoint segments separated by at most gap
 // bytes, filling the gaps with zeros.
-func mergeAcrossGaps(segs []dataSegment, gap uint64) []dataSegment {
-	var out []dataSegment
-	var cur dataSegment
+func mergeAcrossGaps(segs []activeSegment, gap uint64) []activeSegment {
+	var out []activeSegment
+	var cur activeSegment
 	var buf bytes.Buffer
 	flush := func() {
-		out = append(out, dataSegment{offset: cur.offset, data: bytes.Clone(buf.Bytes())})
+		out = append(out, activeSegment{offset: cur.offset, data: bytes.Clone(buf.Bytes())})
 		buf.Reset()
 	}
 	for i, s := range segs {
@@ -182,4 +182,22 @@ func appendSLEB128(b []byte, v int64) []byte {
 		}
 		b = append(b, c|0x80)
 	}
+}
+
+// definedMemoryMin reads a memory section and returns the largest minimum,
+// in pages, of the memories it defines.
+func definedMemoryMin(r reader) (uint64, error) {
+	n, err := r.u32()
+	if err != nil {
+		return 0, err
+	}
+	var most uint64
+	for range n {
+		_, min, _, _, err := limits(&r)
+		if err != nil {
+			return 0, err
+		}
+		most = max(most, min)
+	}
+	return most, nil
 }

@@ -85,7 +85,7 @@ func activeSegmentCount(wasm []byte) (int, error) {
 	for !r.done() {
 		id, _ := r.byte()
 		size, _ := r.u32()
-		body, err := r.bytes(int(size))
+		body, err := r.bytes(uint64(size))
 		if err != nil {
 			return 0, err
 		}

@@ -49,7 +49,7 @@ func (e *Engine) repairCacheEntry(ctx context.Context, wasm []byte) error {
 		return err
 	}
 	r := newWazeroRuntime(ctx, runtimeConfig(e.cfg, cache))
-	_, err = r.CompileModule(ctx, wasm)
+	_, err = compileModule(ctx, r, wasm)
 	_ = r.Close(ctx)
 	_ = cache.Close(ctx)
 	if err != nil {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -117,7 +119,9 @@ func (e *Engine) OutputLimit() int { return e.outLimit }
 
 // Compile compiles wasm, or returns the *Module already compiled from the same
 // bytes. The module's Name is a short digest. Errors match ErrBadModule (or
-// ErrMemoryLimit for a module whose declared minimum memory is over the limit).
+// ErrMemoryLimit for a module whose declared minimum memory is over the
+// limit, or whose tables' declared minima are over 10,000,000 elements).
+// Hostile bytes cost no more than their size: see modcheck.go.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	return e.compile(ctx, wasm, "")
 }
@@ -214,39 +218,55 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 	// A copy: Bytes must stay true to Digest, and worker runtimes compile
 	// code again later, whatever the caller does with its slice meanwhile.
 	wasm = slices.Clone(wasm)
-	minPages, err := declaredMemoryMinPages(wasm)
-	if err != nil {
+	// The module's own declarations are checked before wazero decodes it:
+	// see modcheck.go for the host-crashing modules this keeps out.
+	facts, err := checkModule(wasm)
+	var le *limitErr
+	switch {
+	case errors.As(err, &le) && le.memory:
+		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: le.msg}}
+	case le != nil:
+		return nil, bad(err, "%v", le.msg)
+	case err != nil:
 		return nil, bad(err, "not a valid WebAssembly module: %v", err)
 	}
+	minPages := facts.memMinPages
 	if minPages*wasmPageSize > e.memLimit {
 		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: fmt.Sprintf(
 			"the module declares a minimum memory of %s, over the limit of %s", formatBytes(minPages*wasmPageSize), formatBytes(e.memLimit))}}
 	}
+	if facts.unsatisfiable != "" {
+		return nil, bad(nil, "imports %s, which this host does not provide (host modules export only functions)", facts.unsatisfiable)
+	}
+	// What is compiled, here and in every worker runtime: the checked bytes
+	// (tables capped), their data segments merged, their globals exported
+	// for pre-initialisation. Digest and Bytes stay those of the input.
+	code := facts.wasm
 
 	cacheBefore := e.cacheEntries()
 	start := time.Now()
-	code := mergeDataSegments(wasm)
+	code = mergeDataSegments(code)
 	var pre *preinit
 	if e.cfg.Preinitialize {
 		if c, globals, ok := preinitCode(code); ok {
 			code, pre = c, &preinit{globals: globals}
 		}
 	}
-	compiled, err := e.shared.r.CompileModule(ctx, code)
+	compiled, err := compileModule(ctx, e.shared.r, code)
 	repaired := false
 	if err != nil && e.cfg.CacheDir != "" && strings.Contains(err.Error(), "compilationcache") {
 		// A corrupt or truncated entry on disk: replace it and try once more,
 		// so a damaged cache never becomes a permanent failure.
 		if rerr := e.repairCacheEntry(ctx, code); rerr == nil {
 			repaired = true
-			compiled, err = e.shared.r.CompileModule(ctx, code)
+			compiled, err = compileModule(ctx, e.shared.r, code)
 		}
 	}
-	if err != nil && len(code) != len(wasm) {
-		// The rewrite only touches a well-formed data section, so a module
-		// that fails fails for another reason: report it on the user's own
-		// bytes, whose offsets the message may quote.
-		_, err = e.shared.r.CompileModule(ctx, wasm)
+	if err != nil && !bytes.Equal(code, wasm) {
+		// The rewrites touch only well-formed sections, so a module that
+		// fails fails for another reason: report it on the user's own bytes,
+		// whose offsets the message may quote.
+		_, err = compileModule(ctx, e.shared.r, wasm)
 	}
 	elapsed := time.Since(start)
 	if err != nil {
@@ -296,7 +316,7 @@ func (e *Engine) describe(m *Module) error {
 	for _, def := range m.compiled.ImportedMemories() {
 		mod, name, _ := def.Import()
 		m.imports = append(m.imports, Import{Module: mod, Name: name, Kind: "memory"})
-		return withDetail(ErrBadModule, nil, "imports memory %s.%s, which this host does not provide (guests must define their own memory)", mod, name)
+		return withDetail(ErrBadModule, nil, "imports memory %s, which this host does not provide (guests must define their own memory)", importName(mod, name))
 	}
 	return nil
 }
@@ -304,16 +324,16 @@ func (e *Engine) describe(m *Module) error {
 func (e *Engine) checkImport(mod, name string, def api.FunctionDefinition) error {
 	host := e.shared.r.Module(mod)
 	if host == nil {
-		return withDetail(ErrBadModule, nil, "imports %s.%s, but host module %q is not granted to guests (granted: %s)",
-			mod, name, mod, e.grantedModules())
+		return withDetail(ErrBadModule, nil, "imports %s, but host module %q is not granted to guests (granted: %s)",
+			importName(mod, name), mod, e.grantedModules())
 	}
 	want, ok := host.ExportedFunctionDefinitions()[name]
 	if !ok {
-		return withDetail(ErrBadModule, nil, "imports %s.%s, which host module %q does not provide", mod, name, mod)
+		return withDetail(ErrBadModule, nil, "imports %s, which host module %q does not provide", importName(mod, name), mod)
 	}
 	if !slices.Equal(want.ParamTypes(), def.ParamTypes()) || !slices.Equal(want.ResultTypes(), def.ResultTypes()) {
-		return withDetail(ErrBadModule, nil, "imports %s.%s as %s, but the host provides %s",
-			mod, name, signature(def.ParamTypes(), def.ResultTypes()), signature(want.ParamTypes(), want.ResultTypes()))
+		return withDetail(ErrBadModule, nil, "imports %s as %s, but the host provides %s",
+			importName(mod, name), signature(def.ParamTypes(), def.ResultTypes()), signature(want.ParamTypes(), want.ResultTypes()))
 	}
 	return nil
 }
@@ -354,6 +374,30 @@ func (e *Engine) Close(ctx context.Context) error {
 	errs = append(errs, e.cache.Close(ctx))
 	return errors.Join(errs...)
 }
+
+// compileModule is wazero's CompileModule with any panic turned into an
+// error: the decoder also parses a module's DWARF sections with
+// debug/dwarf, and no input, however hostile, may panic the caller.
+func compileModule(ctx context.Context, r wazero.Runtime, wasm []byte) (c wazero.CompiledModule, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c, err = nil, fmt.Errorf("wazero panicked while compiling: %v", v)
+		}
+	}()
+	return r.CompileModule(ctx, wasm)
+}
+
+// printable returns a name from a module as it can go in a one-line
+// message: as is, or quoted if it holds anything unprintable (a hostile
+// module's names may hold newlines).
+func printable(s string) string {
+	if q := strconv.Quote(s); q[1:len(q)-1] != s {
+		return q
+	}
+	return s
+}
+
+func importName(mod, name string) string { return printable(mod) + "." + printable(name) }
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

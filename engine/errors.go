@@ -19,7 +19,8 @@ var (
 	// It also matches context.Canceled.
 	ErrCancelled error = &ctxSentinel{msg: "cancelled", ctxErr: context.Canceled}
 	// ErrMemoryLimit means the guest asked for more linear memory than
-	// Config.MemoryLimitBytes allows (or declares a minimum above it).
+	// Config.MemoryLimitBytes allows (or declares a minimum above it), or
+	// declares tables over the engine's cap of 10,000,000 elements.
 	ErrMemoryLimit = errors.New("memory limit exceeded")
 	// ErrOutputLimit means the guest wrote more than Config.OutputLimitBytes to
 	// its output or to its stderr.

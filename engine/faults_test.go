@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tetratelabs/wazero"
+
 	"github.com/wasmpool/wasmpool/engine"
 )
 
@@ -307,4 +310,81 @@ func TestInstanceReuseAndBreakage(t *testing.T) {
 	assert.ErrorContains(t, err, "cannot be reused")
 	assert.False(t, inst.Fits(&engine.Task{Module: spin, Func: "echo"}))
 	require.NoError(t, inst.Close(ctx))
+}
+
+// A guest asleep in poll_oneoff (Go's time.Sleep) is in the host, not in
+// guest code where wazero checks the context: before the engine supplied
+// its own nanosleep, a timeout or cancel only took effect once the sleep
+// was over, an hour here. The nap module tells the test, through a host
+// function, that it is about to sleep; from there on only the engine's
+// sleep can end the call early.
+func TestTimeoutAndCancelWakeASleepingGuest(t *testing.T) {
+	napping := make(chan struct{}, 1)
+	e := newEngine(t, engine.Config{HostModules: []engine.HostModule{{Name: "test", Define: func(b wazero.HostModuleBuilder) {
+		b.NewFunctionBuilder().WithFunc(func() { napping <- struct{}{} }).Export("barrier")
+	}}}})
+	m := compileWAT(t, e, "nap")
+	run := func(ctx context.Context, timeout time.Duration, interrupt func()) error {
+		t.Helper()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := e.Run(ctx, engine.Task{Module: m, Func: "run", Timeout: timeout})
+			errc <- err
+		}()
+		<-napping
+		if interrupt != nil {
+			interrupt()
+		}
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(time.Minute):
+			t.Fatal("the sleeping guest was not stopped")
+			return nil
+		}
+	}
+	err := run(context.Background(), 50*time.Millisecond, nil)
+	require.ErrorIs(t, err, engine.ErrTimeout)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	err = run(ctx, 0, cancel)
+	require.ErrorIs(t, err, engine.ErrCancelled)
+
+	// A Go guest's short sleep still sleeps and finishes.
+	res, err := e.Run(context.Background(), engine.Task{Module: compileGo(t, e, "hostile"), Func: "sleep", Input: []byte("1ms"), Timeout: time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, "slept", string(res.Output))
+}
+
+// Unbounded recursion in compiled code grows wazero's wasm stack, a Go
+// []byte, by doubling, from 10 KiB until it is over 50,000,000 bytes (a
+// constant, callStackCeiling, that no API sets): the last stack is about 84
+// MB and, while it is copied, the one before (42 MB) is live too. Measured:
+// 161 MB allocated and a 141 MB peak live heap per overflowing call, 283 MB
+// for two at once; the interpreter stops at 2,000 frames. So the memory a
+// recursion takes is bounded, whatever the module, and is all given back when
+// the instance is closed (a warm instance keeps its grown stack until then).
+// This test holds the bound, so that a wazero upgrade raising it is noticed.
+func TestRecursionStackIsBounded(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	m := compileWAT(t, e, "recurse")
+	before := liveHeap()
+	var err error
+	alloc := allocatedBy(func() { _, err = e.Run(context.Background(), engine.Task{Module: m, Func: "run"}) })
+	var trap *engine.TrapError
+	require.ErrorAs(t, err, &trap)
+	require.Equal(t, engine.TrapStackOverflow, trap.Kind)
+	t.Logf("one stack overflow allocated %d MB", alloc/1e6)
+	assert.Less(t, alloc, uint64(256<<20), "an overflowing recursion allocated %d MB", alloc/1e6)
+	assert.Greater(t, alloc, uint64(64<<20), "the figures above no longer describe wazero's stack: update them")
+	after := liveHeap()
+	assert.Less(t, int64(after)-int64(before), int64(16<<20), "the stack is freed with the instance")
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }

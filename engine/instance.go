@@ -188,6 +188,11 @@ func (inst *Instance) moduleConfig(ctx context.Context, t *Task, start string) (
 	if d := e.cfg.Deterministic; d != nil {
 		// A fresh source per instance: each one replays the same stream.
 		cfg = cfg.WithRandSource(mathrand.New(mathrand.NewSource(d.Seed)))
+	} else {
+		// The guest's sleeps wake when its call's context ends (see
+		// callState.sleep). wazero's hook takes no context, so it is bound
+		// to the instance here, not in the engine's base config.
+		cfg = cfg.WithNanosleep(inst.st.sleep)
 	}
 	return cfg, nil
 }
@@ -214,7 +219,8 @@ func newBaseConfigs(cfg Config) [3]wazero.ModuleConfig {
 		wall := d.WalltimeUnixNano
 		base = base.WithWalltime(func() (int64, int32) { return wall / 1e9, int32(wall % 1e9) }, sys.ClockResolution(1))
 	} else {
-		base = base.WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(cryptorand.Reader)
+		// Sleeps are set per instance: see moduleConfig.
+		base = base.WithSysWalltime().WithSysNanotime().WithRandSource(cryptorand.Reader)
 	}
 	return [3]wazero.ModuleConfig{
 		base.WithStartFunctions(),

@@ -16,8 +16,8 @@ import (
 type Module struct {
 	name     string
 	digest   string
-	wasm     []byte                // the bytes as given: what Digest and Size describe
-	code     []byte                // what is compiled: wasm, data segments merged (see mergeDataSegments)
+	wasm     []byte                // the bytes as given: what Digest, Size and Bytes describe
+	code     []byte                // what is compiled: wasm checked and rewritten (see compileNew)
 	compiled wazero.CompiledModule // in the engine's shared runtime
 	preinit  *preinit              // nil unless pre-initialised (Config.Preinitialize)
 
@@ -151,7 +151,7 @@ func (m *Module) exportNames() string {
 		if x.Name == "_start" || x.Name == "_initialize" {
 			continue
 		}
-		names = append(names, x.Name+" "+x.Signature())
+		names = append(names, printable(x.Name)+" "+x.Signature())
 	}
 	if len(names) == 0 {
 		return "none"

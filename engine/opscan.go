@@ -32,7 +32,7 @@ func scanCode(body []byte) codeFacts {
 		if err != nil {
 			return codeFacts{}
 		}
-		fn, err := r.bytes(int(size))
+		fn, err := r.bytes(uint64(size))
 		if err != nil {
 			return codeFacts{}
 		}
@@ -116,7 +116,7 @@ func skipImmediates(r *reader, op byte) (mutates bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		_, err = r.bytes(int(n))
+		_, err = r.bytes(uint64(n))
 		return false, err
 	case op >= 0x28 && op <= 0x3E: // loads and stores: a memarg
 		return false, skipMemarg(r)
@@ -126,7 +126,7 @@ func skipImmediates(r *reader, op byte) (mutates bool, err error) {
 		_, err := r.s32()
 		return false, err
 	case op == 0x42:
-		return false, skipSLEB(r, 10)
+		return false, r.skipSLEB(64)
 	case op == 0x43:
 		_, err := r.bytes(4)
 		return false, err
@@ -162,7 +162,7 @@ func skipBlockType(r *reader) error {
 		_, err := r.byte() // empty, or one value type
 		return err
 	}
-	return skipSLEB(r, 5) // a type index, as s33
+	return r.skipSLEB(33) // a type index, as s33
 }
 
 func skipMemarg(r *reader) error {
@@ -175,22 +175,8 @@ func skipMemarg(r *reader) error {
 			return err
 		}
 	}
-	_, err = r.u64()
+	_, err = r.uleb(64)
 	return err
-}
-
-// skipSLEB consumes a signed LEB128 of at most maxBytes bytes.
-func skipSLEB(r *reader, maxBytes int) error {
-	for range maxBytes {
-		c, err := r.byte()
-		if err != nil {
-			return err
-		}
-		if c&0x80 == 0 {
-			return nil
-		}
-	}
-	return errTruncated
 }
 
 // scanModule finds the code section of wasm and scans it. A module without
@@ -209,7 +195,7 @@ func scanModule(wasm []byte) codeFacts {
 		if err != nil {
 			return codeFacts{}
 		}
-		body, err := r.bytes(int(size))
+		body, err := r.bytes(uint64(size))
 		if err != nil {
 			return codeFacts{}
 		}

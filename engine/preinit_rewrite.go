@@ -39,7 +39,7 @@ func preinitCode(code []byte) (out []byte, globals []string, ok bool) {
 		if err != nil {
 			return nil, nil, false
 		}
-		body, err := r.bytes(int(size))
+		body, err := r.bytes(uint64(size))
 		if err != nil {
 			return nil, nil, false
 		}
@@ -104,7 +104,7 @@ func countImportedGlobals(r reader) (uint32, bool) {
 			if err != nil {
 				return 0, false
 			}
-			if _, err := r.bytes(int(l)); err != nil {
+			if _, err := r.bytes(uint64(l)); err != nil {
 				return 0, false
 			}
 		}
@@ -117,10 +117,10 @@ func countImportedGlobals(r reader) (uint32, bool) {
 			_, err = r.u32()
 		case 1: // table: a reference type and limits
 			if _, err = r.byte(); err == nil {
-				_, err = r.limits()
+				_, _, _, _, err = limits(&r)
 			}
 		case 2: // memory
-			_, err = r.limits()
+			_, _, _, _, err = limits(&r)
 		case 3: // global: a value type and a mutability
 			globals++
 			_, err = r.bytes(2)
@@ -184,7 +184,7 @@ func exportEntries(body []byte) (funcs map[string]bool, count uint32, ok bool) {
 		if err != nil {
 			return nil, 0, false
 		}
-		name, err := r.bytes(int(l))
+		name, err := r.bytes(uint64(l))
 		if err != nil {
 			return nil, 0, false
 		}

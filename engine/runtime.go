@@ -119,7 +119,7 @@ func (rt *Runtime) compiledFor(ctx context.Context, m *Module) (wazero.CompiledM
 	if c, ok := rt.compiled[m]; ok {
 		return c, nil
 	}
-	c, err := rt.r.CompileModule(ctx, m.code)
+	c, err := compileModule(ctx, rt.r, m.code)
 	if err != nil {
 		return nil, &Error{Module: m.name, Err: withDetail(ErrBadModule, err, "compiling in a worker runtime: %v", firstLine(err.Error()))}
 	}

@@ -2,7 +2,9 @@ package engine_test
 
 import (
 	"context"
+	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -226,4 +228,168 @@ func TestDiskCacheSurvivesCorruptEntries(t *testing.T) {
 	require.NoError(t, os.Truncate(entries[1], 10))
 	run(false) // detected, replaced, recompiled
 	run(true)  // and the replacements are good entries
+}
+
+// Symlinks are where a mount leaked before rootfs.go: wazero's DirFS let the
+// host follow them anywhere, so a link in a mount, or one the guest made
+// itself with path_symlink, read and wrote any file the host could.
+func TestSymlinksCannotLeaveAMount(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	base := t.TempDir()
+	dir, outside := filepath.Join(base, "mount"), filepath.Join(base, "outside")
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "sub"), 0o755))
+	require.NoError(t, os.MkdirAll(outside, 0o755))
+	secret := filepath.Join(outside, "secret.txt")
+	require.NoError(t, os.WriteFile(secret, []byte("secret"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "in.txt"), []byte("inside"), 0o644))
+	for link, target := range map[string]string{
+		"abs":        secret,                     // absolute, out
+		"rel":        "../outside/secret.txt",    // relative, out
+		"dir":        outside,                    // a directory out
+		"sub/deep":   "../../outside/secret.txt", // from a subdirectory
+		"chain":      "dir/secret.txt",           // in, to a link that goes out
+		"dangling":   "../outside/new.txt",       // to a file that does not exist yet
+		"ok":         "in.txt",                   // in: fine
+		"sub/ok":     "../in.txt",                // in, through "..": fine
+		"etc_passwd": "../../../../../../../../etc/passwd",
+	} {
+		require.NoError(t, os.Symlink(target, filepath.Join(dir, link)))
+	}
+
+	for _, ro := range []bool{false, true} {
+		mounts := []engine.Mount{{HostPath: dir, GuestPath: "/data", ReadOnly: ro}}
+		for _, p := range []string{"/data/abs", "/data/rel", "/data/dir/secret.txt", "/data/sub/deep", "/data/chain", "/data/etc_passwd"} {
+			res, err := runCmd(t, e, engine.Task{Args: []string{"cat", p}, Mounts: mounts})
+			var exit *engine.ExitError
+			require.ErrorAs(t, err, &exit, "reading %s (read-only %v) must fail", p, ro)
+			assert.Empty(t, res.Output)
+		}
+		_, err := runCmd(t, e, engine.Task{Args: []string{"ls", "/data/dir"}, Mounts: mounts})
+		assert.Error(t, err, "listing a directory through a link out")
+		for _, p := range []string{"/data/ok", "/data/sub/ok"} {
+			res, err := runCmd(t, e, engine.Task{Args: []string{"cat", p}, Mounts: mounts})
+			require.NoError(t, err, "a link that stays inside works: %s", p)
+			assert.Equal(t, "inside", string(res.Output))
+		}
+	}
+
+	// Writing through a link out changes nothing outside, nor does creating
+	// a file through a dangling one.
+	mounts := []engine.Mount{{HostPath: dir, GuestPath: "/data"}}
+	for _, p := range []string{"/data/abs", "/data/rel", "/data/dir/secret.txt", "/data/dangling"} {
+		_, err := runCmd(t, e, engine.Task{Args: []string{"write", p, "pwned"}, Mounts: mounts})
+		assert.Error(t, err, "writing %s", p)
+	}
+	got, err := os.ReadFile(secret)
+	require.NoError(t, err)
+	assert.Equal(t, "secret", string(got))
+	_, err = os.Stat(filepath.Join(outside, "new.txt"))
+	assert.True(t, os.IsNotExist(err), "nothing was created outside the mount")
+
+	// The guest cannot make a link out either; a link inside is fine.
+	for _, target := range []string{"../../../../etc/passwd", "/etc/passwd", "sub/../../outside/secret.txt"} {
+		_, err := runCmd(t, e, engine.Task{Args: []string{"ln", target, "/data/mine"}, Mounts: mounts})
+		var exit *engine.ExitError
+		require.ErrorAs(t, err, &exit, "creating a link to %s", target)
+		_, err = os.Lstat(filepath.Join(dir, "mine"))
+		require.True(t, os.IsNotExist(err), "no link to %s was made", target)
+	}
+	_, err = runCmd(t, e, engine.Task{Args: []string{"ln", "sub/../in.txt", "/data/mine"}, Mounts: mounts})
+	require.NoError(t, err)
+	res, err := runCmd(t, e, engine.Task{Args: []string{"cat", "/data/mine"}, Mounts: mounts})
+	require.NoError(t, err)
+	assert.Equal(t, "inside", string(res.Output))
+}
+
+// ".." never climbs out of a mount, not even one mounted at "/".
+func TestDotDotThroughAMount(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	base := t.TempDir()
+	dir := filepath.Join(base, "mount")
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(base, "secret.txt"), []byte("secret"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "in.txt"), []byte("inside"), 0o644))
+
+	for guest, paths := range map[string][]string{
+		"/data": {"/data/../secret.txt", "/data/sub/../../secret.txt", "/data/../mount/../secret.txt", "/data/./../secret.txt"},
+		"/":     {"/../secret.txt", "/../../../../secret.txt", "/sub/../../secret.txt", "../secret.txt", "/../../../../etc/passwd"},
+	} {
+		mounts := []engine.Mount{{HostPath: dir, GuestPath: guest}}
+		for _, p := range paths {
+			res, err := runCmd(t, e, engine.Task{Args: []string{"cat", p}, Mounts: mounts})
+			assert.Error(t, err, "reading %s with %s mounted at %s", p, dir, guest)
+			assert.NotContains(t, string(res.Output), "secret")
+			assert.NotContains(t, string(res.Output), "root:")
+		}
+		res, err := runCmd(t, e, engine.Task{Args: []string{"cat", path.Join(guest, "sub/../in.txt")}, Mounts: mounts})
+		require.NoError(t, err, "'..' inside the mount works")
+		assert.Equal(t, "inside", string(res.Output))
+	}
+}
+
+func TestReadOnlyMountRefusesChanges(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "in.txt")
+	require.NoError(t, os.WriteFile(file, []byte("read me"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub"), 0o755))
+	before, err := os.Stat(file)
+	require.NoError(t, err)
+	mounts := []engine.Mount{{HostPath: dir, GuestPath: "/ro", ReadOnly: true}}
+	for _, args := range [][]string{
+		{"write", "/ro/new.txt", "x"}, // create
+		{"write", "/ro/in.txt", "x"},  // write
+		{"mv", "/ro/in.txt", "/ro/b"}, // rename
+		{"rm", "/ro/in.txt"},          // delete a file
+		{"rm", "/ro/sub"},             // delete a directory
+		{"mkdir", "/ro/dir"},          // mkdir
+		{"ln", "in.txt", "/ro/link"},  // symlink
+	} {
+		_, err := runCmd(t, e, engine.Task{Args: args, Mounts: mounts})
+		var exit *engine.ExitError
+		require.ErrorAs(t, err, &exit, "a read-only mount must refuse %v", args)
+	}
+	// WASI preview 1 has no chmod: Go's os.Chmod on wasip1 only checks the
+	// file exists. Whatever the guest is told, the mode must not change.
+	_, _ = runCmd(t, e, engine.Task{Args: []string{"chmod", "/ro/in.txt", "777"}, Mounts: mounts})
+	after, err := os.Stat(file)
+	require.NoError(t, err)
+	assert.Equal(t, before.Mode(), after.Mode(), "the mode is unchanged")
+	assert.Equal(t, before.ModTime(), after.ModTime(), "the file is unchanged")
+	got, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Equal(t, "read me", string(got))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "nothing created, nothing removed")
+}
+
+// WASI preview 1 has no way to open a socket, only to use one the host
+// preopened, and the engine preopens none: every socket call on every
+// descriptor fails (the sockets module reports the 40 errnos), and Go's
+// net.Dial fails without a connection reaching the host.
+func TestNoNetwork(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	m := compileWAT(t, e, "sockets")
+	res, err := e.Run(context.Background(), engine.Task{Module: m, Mounts: []engine.Mount{{HostPath: t.TempDir(), GuestPath: "/d"}}})
+	require.NoError(t, err)
+	require.Len(t, res.Output, 40)
+	for i, errno := range res.Output {
+		assert.NotZero(t, errno, "socket call %d on fd %d succeeded", i%4, i/4)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	res, err = runCmd(t, e, engine.Task{Args: []string{"dial", l.Addr().String()}})
+	var exit *engine.ExitError
+	require.ErrorAs(t, err, &exit, "dialling out must fail")
+	assert.NotEmpty(t, res.Stderr)
+	// The guest is done: any connection it made would be waiting.
+	require.NoError(t, l.(*net.TCPListener).SetDeadline(time.Now()))
+	conn, err := l.Accept()
+	if err == nil {
+		conn.Close()
+		t.Fatal("the guest reached the host's listener")
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
 // Task is one unit of work: a function (or a WASI command) of a module, with
@@ -95,11 +97,13 @@ func fsConfig(mounts []Mount) (wazero.FSConfig, error) {
 			return nil, fmt.Errorf("mount %s: guest path %s is mounted twice", m.HostPath, guest)
 		}
 		seen[guest] = true
+		// A mount is a rootFS (see rootfs.go), not wazero's DirFS, which
+		// follows symlinks out of the directory.
+		var fsys experimentalsys.FS = &rootFS{dir: host}
 		if m.ReadOnly {
-			cfg = cfg.WithReadOnlyDirMount(host, guest)
-		} else {
-			cfg = cfg.WithDirMount(host, guest)
+			fsys = &sysfs.ReadFS{FS: fsys}
 		}
+		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(fsys, guest)
 	}
 	return cfg, nil
 }

@@ -2,7 +2,10 @@ package pool_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -129,4 +132,65 @@ func assertFullCapacity(t *testing.T, p *pool.Pool, m *engine.Module, n int) {
 		_, err := f.Result(ctx)
 		require.NoError(t, err, "all %d workers must run a barrier task at once", n)
 	}
+}
+
+// errorClass names the one class an error belongs to, so a test can assert
+// the exact class: a task that both timed out and trapped would read
+// "ambiguous", not pass as either.
+func errorClass(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var (
+		classes []string
+		trap    *engine.TrapError
+		exit    *engine.ExitError
+		te      *engine.TaskError
+	)
+	for _, c := range []struct {
+		name string
+		err  error
+	}{
+		{"timeout", engine.ErrTimeout}, {"cancelled", context.Canceled},
+		{"memory limit", engine.ErrMemoryLimit}, {"output limit", engine.ErrOutputLimit},
+		{"bad module", engine.ErrBadModule}, {"no function", engine.ErrNoFunction},
+		{"shutdown", pool.ErrShutdown}, {"broken", pool.ErrBroken},
+	} {
+		if errors.Is(err, c.err) {
+			classes = append(classes, c.name)
+		}
+	}
+	if errors.As(err, &trap) {
+		name := "trap " + trap.Kind.String()
+		if trap.Abort != "" {
+			name += ": " + trap.Abort
+		}
+		classes = append(classes, name)
+	}
+	if errors.As(err, &exit) {
+		classes = append(classes, fmt.Sprintf("exit %d", exit.Code))
+	}
+	if errors.As(err, &te) {
+		classes = append(classes, "task")
+	}
+	switch len(classes) {
+	case 0:
+		return "unclassified: " + err.Error()
+	case 1:
+		return classes[0]
+	}
+	// A pool shutdown interrupting a task is also a cancel: one event.
+	if len(classes) == 2 && classes[0] == "cancelled" && classes[1] == "shutdown" {
+		return "cancelled"
+	}
+	return fmt.Sprintf("ambiguous %q: %v", classes, err)
+}
+
+// heapInUse is the live Go heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC() // a second cycle frees what the first one's finalizers released
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }

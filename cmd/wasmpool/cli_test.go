@@ -19,6 +19,12 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "worker" {
 		os.Exit(runContext(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	// The test binary doubles as the CLI, for tests that need separate
+	// processes (see cache_test.go).
+	if os.Getenv(asCLIEnv) == "1" {
+		main()
+		return
+	}
 	// Tests never write to the user's cache: compiled code goes to the cache
 	// all tests share (each module compiled once per machine), unless a test
 	// asks for a directory of its own.

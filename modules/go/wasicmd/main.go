@@ -15,6 +15,9 @@
 //	mv FROM TO        rename FROM to TO
 //	chmod PATH MODE   change PATH's mode (octal)
 //	mkdir PATH        create the directory PATH
+//	ln TARGET LINK    create the symbolic link LINK pointing at TARGET
+//	now               print the wall clock, in nanoseconds since 1970
+//	random N          print N bytes from crypto/rand, in hex
 //	exit N            exit with status N
 //	stderr TEXT       print TEXT to stderr
 //	dial ADDR         open a TCP connection to ADDR (the sandbox should refuse)
@@ -26,6 +29,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -33,14 +38,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
-const usage = "usage: wasicmd echo|upper|args|env|ls|cat|write|rm|mv|chmod|mkdir|exit|stderr|dial|panic [ARGS...]"
+const usage = "usage: wasicmd echo|upper|args|env|ls|cat|write|rm|mv|chmod|mkdir|ln|now|random|exit|stderr|dial|panic [ARGS...]"
 
 // arity is the number of arguments each fixed-arity subcommand takes.
 var arity = map[string]int{
 	"upper": 0, "env": 0, "ls": 1, "cat": 1, "write": 2, "rm": 1, "mv": 2,
-	"chmod": 2, "mkdir": 1, "exit": 1, "stderr": 1, "dial": 1, "panic": 0,
+	"chmod": 2, "mkdir": 1, "ln": 2, "now": 0, "random": 1, "exit": 1, "stderr": 1, "dial": 1, "panic": 0,
 }
 
 func main() {
@@ -92,6 +98,17 @@ func main() {
 		check(os.Chmod(args[0], os.FileMode(mode)))
 	case "mkdir":
 		check(os.Mkdir(args[0], 0o755))
+	case "ln":
+		check(os.Symlink(args[0], args[1]))
+	case "now":
+		fmt.Println(time.Now().UnixNano())
+	case "random":
+		n, err := strconv.Atoi(args[0])
+		check(err)
+		b := make([]byte, n)
+		_, err = rand.Read(b)
+		check(err)
+		fmt.Println(hex.EncodeToString(b))
 	case "exit":
 		code, err := strconv.Atoi(args[0])
 		check(err)
