@@ -62,16 +62,19 @@ const (
 	sysThreads   = "wasmpool threads"
 	sysProcesses = "wasmpool processes"
 	sysPreinit   = "wasmpool processes, preinit" // engine.Config.Preinitialize
-	sysBare      = "wazero bare"                 // a fresh instance per task
-	sysBareWarm  = "wazero warm"                 // one instance, called again and again
-	sysPyThread  = "python threads"
-	sysPyProcess = "python processes"
+	// Threads inside worker processes (pool.Subprocess): guest code without
+	// interrupt checks, a timeout enforced by killing the process.
+	sysSubprocess = "wasmpool threads, worker processes"
+	sysBare       = "wazero bare" // a fresh instance per task
+	sysBareWarm   = "wazero warm" // one instance, called again and again
+	sysPyThread   = "python threads"
+	sysPyProcess  = "python processes"
 )
 
 // pythonTwin is the Python executor each executor is compared with.
 var pythonTwin = map[string]string{
 	sysNative: sysPyThread, sysThreads: sysPyThread,
-	sysProcesses: sysPyProcess, sysPreinit: sysPyProcess, sysBare: sysPyProcess, sysBareWarm: sysPyThread,
+	sysProcesses: sysPyProcess, sysPreinit: sysPyProcess, sysSubprocess: sysPyProcess, sysBare: sysPyProcess, sysBareWarm: sysPyThread,
 }
 
 // workload is one task, run the same way by every executor it lists.
@@ -92,13 +95,14 @@ func workloads(c Config) []workload {
 	fibIn := []byte(strconv.Itoa(c.FibN))
 	sha := shaInput(c.SHASize)
 	pools := []string{sysNative, sysThreads, sysPyThread}
-	cpu := []string{sysNative, sysThreads, sysProcesses, sysBareWarm, sysPyThread, sysPyProcess}
+	withTimeout := []string{sysNative, sysThreads, sysSubprocess, sysPyThread}
+	cpu := []string{sysNative, sysThreads, sysProcesses, sysSubprocess, sysBareWarm, sysPyThread, sysPyProcess}
 	isolated := []string{sysProcesses, sysBare, sysPyProcess}
 	fibLabel := fmt.Sprintf("fib(%d)", c.FibN)
 	shaLabel := fmt.Sprintf("sha256 %s", sizeLabel(c.SHASize))
 	return []workload{
 		{key: "noop", label: "no-op", module: "noop", fn: "noop", native: nativeNoop, systems: pools, py: "noop"},
-		{key: "noop+timeout", label: "no-op, timeout", module: "noop", fn: "noop", native: nativeNoop, timeout: true, systems: pools, py: "noop"},
+		{key: "noop+timeout", label: "no-op, timeout", module: "noop", fn: "noop", native: nativeNoop, timeout: true, systems: withTimeout, py: "noop"},
 		{key: "noop-isolated", label: "no-op, isolated", module: "noop", fn: "noop", native: nativeNoop, systems: isolated, floor: "noop", py: "noop"},
 		{key: "go-isolated", label: "Go guest fib(1), isolated", module: "fib", fn: "fib", input: []byte("1"), native: nativeFib,
 			systems: []string{sysProcesses, sysPreinit, sysBare}, floor: "noop"},
@@ -267,11 +271,14 @@ func runGo(ctx context.Context, c Config, es engines, mods map[string]string, wl
 					if sys == sysProcesses {
 						mode = pool.Processes
 					}
-					r, err = newPoolRunner(ctx, es.plain, mode, w, task, want, timeout)
+					r, err = newPoolRunner(ctx, es.plain, pool.Config{Mode: mode, Workers: w}, task, want, timeout)
+				case sysSubprocess:
+					cfg := pool.Config{Mode: pool.Threads, Workers: w, Isolation: pool.Subprocess}
+					r, err = newPoolRunner(ctx, es.plain, cfg, task, want, timeout)
 				case sysPreinit:
 					t := task
 					t.Module = compiledPre[wl.module]
-					r, err = newPoolRunner(ctx, es.preinit, pool.Processes, w, t, want, timeout)
+					r, err = newPoolRunner(ctx, es.preinit, pool.Config{Mode: pool.Processes, Workers: w}, t, want, timeout)
 				case sysBare:
 					r, err = newBareRunner(ctx, bareCache, wasm[wl.module], wl.fn, wl.input, want)
 				case sysBareWarm:

@@ -14,10 +14,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/wasmpool/wasmpool/pool"
 )
 
 func TestMain(m *testing.M) {
-	// The RSS measure re-runs this test binary as its child.
+	// Worker-process pools start this test binary as their worker
+	// processes, and the RSS measure re-runs it as its child.
+	pool.ServeChild()
 	RunChildIfAsked()
 	goleak.VerifyTestMain(m)
 }
@@ -84,7 +88,7 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	// Every target is reported; all but the cold start (no runs asked for)
 	// with a verdict.
-	require.Len(t, rep.Targets, 10)
+	require.Len(t, rep.Targets, 11)
 	for _, tg := range rep.Targets {
 		if strings.HasPrefix(tg.Name, "CLI cold start") {
 			assert.Nil(t, tg.Met)
@@ -99,7 +103,7 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	table := out.String()
 	for _, s := range []string{"workload", "executor", "p50", "tasks/s", "no-op, timeout", "fib(10)", "sha256 1KiB",
-		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysPreinit, sysBare, sysBareWarm, "targets (issue 4)",
+		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysPreinit, sysSubprocess, sysBare, sysBareWarm, "targets (issue 4)",
 		"RSS after 40 isolated tasks vs after 10"} {
 		assert.Contains(t, table, s)
 	}

@@ -276,7 +276,7 @@ func (r *Report) sortedCells() ([]Cell, map[string]string) {
 	for i, wl := range workloads(Config{FibN: r.Meta.FibN, SHASize: r.Meta.SHASize}) {
 		order[wl.key], labels[wl.key] = i, wl.label
 	}
-	sysOrder := map[string]int{sysNative: 0, sysThreads: 1, sysProcesses: 2, sysPreinit: 2, sysBare: 3, sysBareWarm: 3, sysPyThread: 4, sysPyProcess: 5}
+	sysOrder := map[string]int{sysNative: 0, sysThreads: 1, sysProcesses: 2, sysPreinit: 2, sysSubprocess: 2, sysBare: 3, sysBareWarm: 3, sysPyThread: 4, sysPyProcess: 5}
 	cells := slices.Clone(r.Cells)
 	slices.SortStableFunc(cells, func(a, b Cell) int {
 		return cmp.Or(cmp.Compare(order[a.Workload], order[b.Workload]), cmp.Compare(a.Workers, b.Workers),

@@ -136,8 +136,9 @@ type poolRunner struct {
 	want []byte
 }
 
-func newPoolRunner(ctx context.Context, e *engine.Engine, mode pool.Mode, workers int, task engine.Task, want []byte, timeout time.Duration) (*poolRunner, error) {
-	p, err := pool.New(e, pool.Config{Mode: mode, Workers: workers, TaskTimeout: timeout})
+func newPoolRunner(ctx context.Context, e *engine.Engine, cfg pool.Config, task engine.Task, want []byte, timeout time.Duration) (*poolRunner, error) {
+	cfg.TaskTimeout = timeout
+	p, err := pool.New(e, cfg)
 	if err != nil {
 		return nil, err
 	}

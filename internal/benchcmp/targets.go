@@ -25,8 +25,10 @@ const (
 	goalScalingSlack = 0.1
 	goalColdStart    = 60 * time.Millisecond
 	goalRSSGrowth    = 0.10
-	scalingFew       = 1 // workers
-	scalingMany      = 2
+	// goalSubprocessRatio is issue 6's target for a CPU-bound Go guest.
+	goalSubprocessRatio = 1.1
+	scalingFew          = 1 // workers
+	scalingMany         = 2
 )
 
 type anchorRef struct{ workload, system string }
@@ -47,8 +49,29 @@ func (r *Report) targets(c Config) []Target {
 			ts = append(ts, r.scalingTarget(wl, sys))
 		}
 	}
+	ts = append(ts, r.subprocessTarget())
 	ts = append(ts, r.coldStartTarget(c), r.rssTarget(c))
 	return ts
+}
+
+// subprocessTarget is issue 6's: a CPU-bound Go guest with its timeout
+// enforced by a worker process, against the same task in-process with no
+// enforcement at all (bare wazero, no interrupt checks), median latency.
+func (r *Report) subprocessTarget() Target {
+	t := Target{Name: "Worker processes: fib with a timeout vs in-process without enforcement (p50, 1 worker)",
+		Unit: "ratio", Goal: fmt.Sprintf("<= %.1f", goalSubprocessRatio)}
+	sub, bare := r.cell("fib+timeout", sysSubprocess, 1), r.cell("fib", sysBareWarm, 1)
+	if sub == nil || bare == nil || sub.Latency == nil || bare.Latency == nil || bare.Latency.P50 <= 0 {
+		return t
+	}
+	ratio := float64(sub.Latency.P50) / float64(bare.Latency.P50)
+	t.Value, t.Display, t.Met = ratio, fmtRatio(ratio), met(ratio <= goalSubprocessRatio)
+	t.Anchor = fmt.Sprintf("worker process %s, wazero warm %s", fmtDur(sub.Latency.P50), fmtDur(bare.Latency.P50))
+	if in := r.cell("fib+timeout", sysThreads, 1); in != nil && in.Latency != nil {
+		t.Anchor += fmt.Sprintf("; in-process with the timeout %s, ratio %s", fmtDur(in.Latency.P50),
+			fmtRatio(float64(in.Latency.P50)/float64(bare.Latency.P50)))
+	}
+	return t
 }
 
 func met(ok bool) *bool { return &ok }

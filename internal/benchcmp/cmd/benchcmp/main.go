@@ -16,9 +16,13 @@ import (
 	"time"
 
 	"github.com/wasmpool/wasmpool/internal/benchcmp"
+	"github.com/wasmpool/wasmpool/pool"
 )
 
 func main() {
+	// The harness's worker-process pools start this program again as their
+	// worker processes: the one line every program embedding them needs.
+	pool.ServeChild()
 	benchcmp.RunChildIfAsked()
 	quick := flag.Bool("quick", false, "small budgets: the whole run in about a minute")
 	benchtime := flag.Duration("benchtime", 0, "time per measure (default 1s, 150ms with -quick)")
