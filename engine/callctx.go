@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,9 +27,16 @@ type callContext struct {
 	onTimer  func() // method values, bound once: binding allocates
 	onParent func()
 
+	// done is read without the lock: wazero's watcher goroutine asks for it
+	// on another core while the call path holds mu, once per call. It is
+	// replaced only between calls, after a stop closed it.
+	done atomic.Pointer[chan struct{}]
+	// halted is set with err: the call path's common case, a call that was
+	// never stopped, is then answered without the lock.
+	halted atomic.Bool
+
 	mu       sync.Mutex
 	parent   context.Context
-	done     chan struct{}
 	closed   bool  // done is closed: a new one is needed for the next call
 	err      error // context.Canceled or context.DeadlineExceeded once stopped
 	cause    error // why it stopped: a timeout, the parent's cause, an interrupt, a host-side fault
@@ -38,33 +46,42 @@ type callContext struct {
 	// broken records an Interrupt: the instance must not run again.
 	broken error
 
+	// timer stays armed across calls: see arm. armedAt is when it fires,
+	// zero while it is not pending.
 	timer      *time.Timer
+	armedAt    time.Time
 	stopParent func() bool
 }
 
 func newCallContext(st *callState) *callContext {
-	c := &callContext{st: st, parent: context.Background(), done: make(chan struct{})}
+	c := &callContext{st: st, parent: context.Background()}
+	ch := make(chan struct{})
+	c.done.Store(&ch)
 	c.onTimer = c.timerFired
 	c.onParent = c.parentDone
 	return c
 }
 
 // begin readies the context for one call under parent, with its own timeout
-// if timeout > 0. It returns false, with the context already stopped, if the
+// if timeout > 0, counted from now (the caller's clock reading, which it
+// also uses to time the call: time.Now is not free on a hot path). It returns false, with the context already stopped, if the
 // call must not start: the instance was interrupted or parent has ended.
-func (c *callContext) begin(parent context.Context, timeout time.Duration) bool {
+func (c *callContext) begin(parent context.Context, timeout time.Duration, now time.Time) bool {
 	c.mu.Lock()
 	if c.closed {
-		c.done = make(chan struct{})
+		ch := make(chan struct{})
+		c.done.Store(&ch)
 		c.closed = false
 	}
 	c.parent = parent
 	c.err, c.cause = nil, nil
+	c.halted.Store(false)
 	c.active = true
 	c.timeout = timeout
 	c.deadline = time.Time{}
 	if timeout > 0 {
-		c.deadline = time.Now().Add(timeout)
+		c.deadline = now.Add(timeout)
+		c.arm(timeout)
 	}
 	if c.broken != nil {
 		c.stopLocked(context.Canceled, c.broken)
@@ -80,23 +97,39 @@ func (c *callContext) begin(parent context.Context, timeout time.Duration) bool 
 		}
 		c.stopParent = context.AfterFunc(parent, c.onParent)
 	}
-	if timeout > 0 {
-		if c.timer == nil {
-			c.timer = time.AfterFunc(timeout, c.onTimer)
-		} else {
-			c.timer.Reset(timeout)
-		}
-	}
 	return true
+}
+
+// arm makes sure the timer fires by the current call's deadline, under mu.
+// Re-arming and stopping a runtime timer on every call costs more than a
+// short call itself, and calls are normally far shorter than their timeout:
+// so the timer is left armed between calls and only moved earlier. Firing
+// before the current call's deadline, it arms itself again for the rest
+// (timerFired).
+func (c *callContext) arm(timeout time.Duration) {
+	switch {
+	case c.timer == nil:
+		c.timer = time.AfterFunc(timeout, c.onTimer)
+	case c.armedAt.IsZero() || c.deadline.Before(c.armedAt):
+		c.timer.Reset(timeout)
+	default:
+		return // already due to fire no later than this deadline
+	}
+	c.armedAt = c.deadline
 }
 
 // expire stops the call if it returned past its deadline, before its timer
 // could act: a timeout means "no result after this long", so a task that
 // overran it has timed out however its race with the timer went.
-func (c *callContext) expire() {
+func (c *callContext) expire(now time.Time) {
+	// The deadline is written by begin, on the goroutine that calls expire:
+	// no lock is needed to see that there is none.
+	if c.deadline.IsZero() {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.active && !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+	if c.active && !c.deadline.IsZero() && !now.Before(c.deadline) {
 		c.stopLocked(context.DeadlineExceeded, &timeoutCause{d: c.timeout})
 	}
 }
@@ -105,9 +138,6 @@ func (c *callContext) expire() {
 // AfterFunc's stop may lose the race with a firing callback; the callbacks
 // check that the call they were armed for is still the one in progress.
 func (c *callContext) end() {
-	if c.timer != nil {
-		c.timer.Stop()
-	}
 	if c.stopParent != nil {
 		c.stopParent()
 		c.stopParent = nil
@@ -118,14 +148,33 @@ func (c *callContext) end() {
 	c.mu.Unlock()
 }
 
-// timerFired stops the call when its timeout has passed. A late firing armed
-// for an earlier call finds a later deadline (or none) and does nothing: the
-// re-armed timer fires again when the current call's time is up.
+// timerFired stops the call when its timeout has passed. Fired for an
+// earlier call's deadline (the timer is left armed between calls), it arms
+// itself again for the current call's; between calls it does nothing.
 func (c *callContext) timerFired() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.active && !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
-		c.stopLocked(context.DeadlineExceeded, &timeoutCause{d: c.timeout})
+	c.armedAt = time.Time{}
+	if !c.active || c.deadline.IsZero() {
+		return // between calls, or a call without a timeout: nothing to do
+	}
+	if left := time.Until(c.deadline); left > 0 {
+		// Armed for an earlier call's deadline: wait for this one's.
+		c.timer.Reset(left)
+		c.armedAt = c.deadline
+		return
+	}
+	c.stopLocked(context.DeadlineExceeded, &timeoutCause{d: c.timeout})
+}
+
+// release stops the timer, so that a closed instance is not kept alive
+// until it fires.
+func (c *callContext) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.armedAt = time.Time{}
 	}
 }
 
@@ -173,12 +222,16 @@ func (c *callContext) stopLocked(err, cause error) {
 		cause = err
 	}
 	c.err, c.cause = err, cause
-	close(c.done)
+	c.halted.Store(true)
+	close(*c.done.Load())
 	c.closed = true
 }
 
 // stopped returns why the current call was stopped, or nils.
 func (c *callContext) stopped() (err, cause error) {
+	if !c.halted.Load() {
+		return nil, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err, c.cause
@@ -202,11 +255,7 @@ func (c *callContext) Deadline() (time.Time, bool) {
 	return d, ok
 }
 
-func (c *callContext) Done() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.done
-}
+func (c *callContext) Done() <-chan struct{} { return *c.done.Load() }
 
 func (c *callContext) Err() error {
 	c.mu.Lock()

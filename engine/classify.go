@@ -17,11 +17,11 @@ type timeoutCause struct{ d time.Duration }
 func (c *timeoutCause) Error() string        { return fmt.Sprintf("timed out after %v", c.d) }
 func (c *timeoutCause) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// classify turns what wazero returned for one call into the error the user
-// sees, in order of what is most telling: a host-side fault (ABI misuse,
+// classify turns what wazero returned for one call, which ended at now, into
+// the error the user sees, in order of what is most telling: a host-side fault (ABI misuse,
 // output limit) first, then the memory limit, then why the call context was
 // stopped (timeout, cancel, interrupt), then the guest's own exit or trap.
-func (inst *Instance) classify(err error, t *Task) error {
+func (inst *Instance) classify(err error, t *Task, now time.Time) error {
 	st := &inst.st
 	if st.fault != nil {
 		return st.fault
@@ -30,7 +30,7 @@ func (inst *Instance) classify(err error, t *Task) error {
 	if fn == "" {
 		fn = "_start"
 	}
-	inst.cc.expire()
+	inst.cc.expire(now)
 	stopErr, cause := inst.cc.stopped()
 	if err == nil {
 		if stopErr != nil {

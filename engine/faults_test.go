@@ -87,6 +87,45 @@ func TestCancelStopsRunningGuest(t *testing.T) {
 	assert.NotErrorIs(t, err, engine.ErrTimeout)
 }
 
+// A warm instance keeps its call timer armed between calls (re-arming it
+// per call costs more than a short call). Neither way that could go wrong
+// may happen: a shorter timeout after a longer one must still fire on time,
+// and a timer left from earlier calls must not stop a later call early.
+func TestWarmInstanceTimeoutsAcrossCalls(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rt, err := e.NewRuntime(ctx)
+	require.NoError(t, err)
+	defer rt.Close(ctx)
+	spin := compileGo(t, e, "hostile")
+	warm := func() *engine.Instance {
+		inst, err := rt.Instantiate(ctx, engine.Task{Module: spin, Func: "echo"})
+		require.NoError(t, err)
+		return inst
+	}
+
+	inst := warm()
+	_, err = inst.Call(ctx, engine.Task{Module: spin, Func: "echo", Input: []byte("x"), Timeout: time.Hour})
+	require.NoError(t, err)
+	_, err = inst.Call(ctx, engine.Task{Module: spin, Func: "spin", Timeout: 20 * time.Millisecond})
+	require.ErrorIs(t, err, engine.ErrTimeout)
+	assert.Contains(t, err.Error(), "timed out after 20ms", "stopped by its own timeout, not the test's context")
+	require.NoError(t, inst.Close(ctx))
+
+	inst = warm()
+	const timeout = 50 * time.Millisecond
+	for range 5 {
+		_, err = inst.Call(ctx, engine.Task{Module: spin, Func: "echo", Input: []byte("x"), Timeout: timeout})
+		require.NoError(t, err)
+	}
+	res, err := inst.Call(ctx, engine.Task{Module: spin, Func: "spin", Timeout: timeout})
+	require.ErrorIs(t, err, engine.ErrTimeout)
+	assert.Contains(t, err.Error(), "timed out after 50ms")
+	assert.GreaterOrEqual(t, res.Duration, timeout, "stopped before its own deadline")
+	require.NoError(t, inst.Close(ctx))
+}
+
 func TestInterruptStopsARunningCallFromAnotherGoroutine(t *testing.T) {
 	e := newEngine(t, engine.Config{})
 	ctx := context.Background()

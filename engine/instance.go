@@ -96,10 +96,10 @@ func (rt *Runtime) Instantiate(ctx context.Context, t Task) (*Instance, error) {
 		}
 	}
 	var err error
-	if inst.begin(ctx, &t, init) {
+	if inst.begin(ctx, &t, init, time.Now()) {
 		err = inst.instantiate(inst.cc, &t, init)
 	}
-	err = inst.classify(err, &t)
+	err = inst.classify(err, &t, time.Now())
 	inst.finish()
 	if err == nil && m.preinit != nil {
 		if tmpl != nil {
@@ -232,7 +232,7 @@ func newBaseConfigs(cfg Config) [3]wazero.ModuleConfig {
 // begin readies the call state and the call context for one task, and
 // reports whether the guest may run: false if the instance was interrupted or
 // ctx has already ended (classify then says which).
-func (inst *Instance) begin(ctx context.Context, t *Task, fn string) bool {
+func (inst *Instance) begin(ctx context.Context, t *Task, fn string, now time.Time) bool {
 	st := &inst.st
 	st.fn = fn
 	st.input = t.Input
@@ -240,7 +240,7 @@ func (inst *Instance) begin(ctx context.Context, t *Task, fn string) bool {
 	if inst.mem != nil {
 		inst.mem.hit = false
 	}
-	return inst.cc.begin(ctx, t.Timeout)
+	return inst.cc.begin(ctx, t.Timeout, now)
 }
 
 // finish ends the call begun by begin.
@@ -272,13 +272,14 @@ func (inst *Instance) Call(ctx context.Context, t Task) (Result, error) {
 	copy(stack, t.Params)
 
 	start := time.Now()
-	if inst.begin(ctx, &t, t.Func) {
+	if inst.begin(ctx, &t, t.Func, start) {
 		err = bf.fn.CallWithStack(inst.cc, stack)
 	}
-	elapsed := time.Since(start)
+	end := time.Now()
+	elapsed := end.Sub(start)
 	inst.calls++
 
-	err = inst.classify(err, &t)
+	err = inst.classify(err, &t, end)
 	inst.finish()
 	if err == nil && bf.sdkTask {
 		if status := api.DecodeI32(stack[0]); status != 0 {
@@ -394,6 +395,7 @@ func (inst *Instance) MemoryBytes() uint64 {
 // Close releases the instance. Safe to call more than once.
 func (inst *Instance) Close(ctx context.Context) error {
 	inst.broken = true
+	inst.cc.release()
 	if inst.mod == nil {
 		return nil
 	}

@@ -169,11 +169,12 @@ func (rt *Runtime) runCommand(ctx context.Context, t Task) (Result, error) {
 	inst := rt.newInstance(t)
 	start := time.Now()
 	var err error
-	if inst.begin(ctx, &t, "_start") {
+	if inst.begin(ctx, &t, "_start", start) {
 		err = inst.instantiate(inst.cc, &t, "_start")
 	}
-	elapsed := time.Since(start)
-	err = inst.classify(err, &t)
+	end := time.Now()
+	elapsed := end.Sub(start)
+	err = inst.classify(err, &t, end)
 	inst.finish()
 	res := Result{Output: inst.st.output.take(), Stderr: inst.st.stderr.take(), Duration: elapsed}
 	inst.Close(context.WithoutCancel(ctx))
