@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"slices"
@@ -25,8 +24,19 @@ import (
 // data-count section means memory.init or data.drop may name segments by
 // index, so such modules are left alone too.
 func mergeDataSegments(wasm []byte) []byte {
-	if len(wasm) < 8 {
+	edit, ok := dataEdit(wasm)
+	if !ok {
 		return wasm
+	}
+	return splice(wasm, edit)
+}
+
+// dataEdit is mergeDataSegments as a section edit, for compileNew to apply
+// with its other rewrites in one pass; ok is false when the merge cannot be
+// done exactly.
+func dataEdit(wasm []byte) (edit sectionEdit, ok bool) {
+	if len(wasm) < 8 {
+		return sectionEdit{}, false
 	}
 	var (
 		dataStart, dataEnd = -1, -1 // the whole data section, header included
@@ -39,62 +49,73 @@ func mergeDataSegments(wasm []byte) []byte {
 		start := len(wasm) - len(r.b)
 		id, err := r.byte()
 		if err != nil {
-			return wasm
+			return sectionEdit{}, false
 		}
 		size, err := r.u32()
 		if err != nil {
-			return wasm
+			return sectionEdit{}, false
 		}
 		body, err := r.bytes(uint64(size))
 		if err != nil {
-			return wasm
+			return sectionEdit{}, false
 		}
 		switch id {
 		case 5: // memory
 			min, err := definedMemoryMin(reader{b: body})
 			if err != nil {
-				return wasm
+				return sectionEdit{}, false
 			}
 			memBytes, haveMemory = min*wasmPageSize, true
 		case 11: // data
 			dataStart, dataEnd, dataBody = start, len(wasm)-len(r.b), body
 		case 12: // data count
-			return wasm
+			return sectionEdit{}, false
 		}
 	}
 	if dataBody == nil || !haveMemory {
-		return wasm
+		return sectionEdit{}, false
 	}
 	segs, ok := activeSegments(dataBody)
 	if !ok || len(segs) < 2 {
-		return wasm
+		return sectionEdit{}, false
 	}
 	slices.SortStableFunc(segs, func(a, b activeSegment) int { return cmp.Compare(a.offset, b.offset) })
 	for i, s := range segs {
 		if s.offset+uint64(len(s.data)) > memBytes {
-			return wasm
+			return sectionEdit{}, false
 		}
 		if i > 0 && s.offset < segs[i-1].offset+uint64(len(segs[i-1].data)) {
-			return wasm
+			return sectionEdit{}, false
 		}
 	}
-	merged := mergeAcrossGaps(segs, maxMergedGap)
+	extents := mergeAcrossGaps(segs, maxMergedGap)
 
-	body := binary.AppendUvarint(nil, uint64(len(merged)))
-	for _, s := range merged {
-		body = append(body, 0, 0x41) // active, memory 0; i32.const
-		body = appendSLEB128(body, int64(int32(uint32(s.offset))))
-		body = append(body, 0x0b) // end
-		body = binary.AppendUvarint(body, uint64(len(s.data)))
-		body = append(body, s.data...)
+	// The section is written straight into the output, over a zeroed
+	// buffer (see splice): extending it over a gap is the zero filling.
+	var scratch [16]byte
+	size := len(binary.AppendUvarint(scratch[:0], uint64(len(extents))))
+	for _, x := range extents {
+		n := x.end - x.offset
+		size += 3 + len(appendSLEB128(scratch[:0], int64(int32(uint32(x.offset))))) +
+			len(binary.AppendUvarint(scratch[:0], n)) + int(n)
 	}
-	out := make([]byte, 0, len(wasm)-len(dataBody)+len(body)+8)
-	out = append(out, wasm[:dataStart]...)
-	out = append(out, 11)
-	out = binary.AppendUvarint(out, uint64(len(body)))
-	out = append(out, body...)
-	out = append(out, wasm[dataEnd:]...)
-	return out
+	write := func(out []byte) []byte {
+		out = binary.AppendUvarint(out, uint64(len(extents)))
+		for _, x := range extents {
+			out = append(out, 0, 0x41) // active, memory 0; i32.const
+			out = appendSLEB128(out, int64(int32(uint32(x.offset))))
+			out = append(out, 0x0b) // end
+			n := x.end - x.offset
+			out = binary.AppendUvarint(out, n)
+			base := len(out)
+			out = out[:base+int(n)]
+			for _, s := range segs[x.first : x.last+1] {
+				copy(out[base+int(s.offset-x.offset):], s.data)
+			}
+		}
+		return out
+	}
+	return sectionEdit{id: 11, start: dataStart, end: dataEnd, size: size, write: write}, true
 }
 
 // maxMergedGap is the widest run of zeros a merged segment spans. Go's gaps
@@ -145,29 +166,25 @@ func activeSegments(body []byte) (segs []activeSegment, ok bool) {
 	return segs, r.done()
 }
 
-// mergeAcrossGaps joins sorted, disjoint segments separated by at most gap
-// bytes, filling the gaps with zeros.
-func mergeAcrossGaps(segs []activeSegment, gap uint64) []activeSegment {
-	var out []activeSegment
-	var cur activeSegment
-	var buf bytes.Buffer
-	flush := func() {
-		out = append(out, activeSegment{offset: cur.offset, data: bytes.Clone(buf.Bytes())})
-		buf.Reset()
-	}
+// extent is a run of segments merged into one: bytes [offset, end) of
+// memory, holding segs[first..last] and zeros between them.
+type extent struct {
+	offset, end uint64
+	first, last int
+}
+
+// mergeAcrossGaps groups sorted, disjoint segments separated by at most gap
+// bytes into extents.
+func mergeAcrossGaps(segs []activeSegment, gap uint64) []extent {
+	var out []extent
 	for i, s := range segs {
-		end := cur.offset + uint64(buf.Len())
-		if i > 0 && s.offset-end > gap {
-			flush()
+		end := s.offset + uint64(len(s.data))
+		if n := len(out); n > 0 && s.offset-out[n-1].end <= gap {
+			out[n-1].end, out[n-1].last = end, i
+			continue
 		}
-		if i == 0 || buf.Len() == 0 {
-			cur.offset = s.offset
-		} else {
-			buf.Write(make([]byte, s.offset-end))
-		}
-		buf.Write(s.data)
+		out = append(out, extent{offset: s.offset, end: end, first: i, last: i})
 	}
-	flush()
 	return out
 }
 

@@ -123,7 +123,7 @@ func (e *Engine) OutputLimit() int { return e.outLimit }
 // limit, or whose tables' declared minima are over 10,000,000 elements).
 // Hostile bytes cost no more than their size: see modcheck.go.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
-	return e.compile(ctx, wasm, "")
+	return e.compile(ctx, wasm, "", false)
 }
 
 // CompileNamed is Compile for bytes that have a name of their own (the base
@@ -131,7 +131,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 // it instead of a digest. A worker process uses it to give a module the name
 // it has in the pool that sent it.
 func (e *Engine) CompileNamed(ctx context.Context, name string, wasm []byte) (*Module, error) {
-	return e.compile(ctx, wasm, name)
+	return e.compile(ctx, wasm, name, false)
 }
 
 // CompileFile reads and compiles the module at path; its Name is the file's
@@ -141,7 +141,7 @@ func (e *Engine) CompileFile(ctx context.Context, path string) (*Module, error) 
 	if err != nil {
 		return nil, &Error{Module: filepath.Base(path), Err: withDetail(ErrBadModule, err, "cannot read the module: %v", unwrapPathError(err))}
 	}
-	return e.compile(ctx, wasm, filepath.Base(path))
+	return e.compile(ctx, wasm, filepath.Base(path), true)
 }
 
 func unwrapPathError(err error) error {
@@ -152,7 +152,9 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-func (e *Engine) compile(ctx context.Context, wasm []byte, name string) (*Module, error) {
+// compile compiles wasm under name; owned says the engine may keep the
+// slice as it is (nobody else holds it).
+func (e *Engine) compile(ctx context.Context, wasm []byte, name string, owned bool) (*Module, error) {
 	sum := sha256.Sum256(wasm)
 	digest := hex.EncodeToString(sum[:])
 	key := moduleKey{digest: digest, name: name}
@@ -197,7 +199,7 @@ func (e *Engine) compile(ctx context.Context, wasm []byte, name string) (*Module
 		m.name = name
 		c.m = &m
 	} else {
-		c.m, c.err = e.compileNew(ctx, wasm, name, digest)
+		c.m, c.err = e.compileNew(ctx, wasm, name, digest, owned)
 	}
 	if c.err != nil {
 		// Failures are not cached: the next attempt compiles again, so a
@@ -211,13 +213,16 @@ func (e *Engine) compile(ctx context.Context, wasm []byte, name string) (*Module
 	return c.m, c.err
 }
 
-func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest string) (*Module, error) {
+func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest string, owned bool) (*Module, error) {
 	bad := func(cause error, format string, args ...any) error {
 		return &Error{Module: name, Err: withDetail(ErrBadModule, cause, format, args...)}
 	}
-	// A copy: Bytes must stay true to Digest, and worker runtimes compile
-	// code again later, whatever the caller does with its slice meanwhile.
-	wasm = slices.Clone(wasm)
+	if !owned {
+		// A copy: Bytes must stay true to Digest, and worker runtimes
+		// compile code again later, whatever the caller does with its slice
+		// meanwhile. (CompileFile's bytes are its own already.)
+		wasm = slices.Clone(wasm)
+	}
 	// The module's own declarations are checked before wazero decodes it:
 	// see modcheck.go for the host-crashing modules this keeps out.
 	facts, err := checkModule(wasm)
@@ -241,17 +246,25 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 	// What is compiled, here and in every worker runtime: the checked bytes
 	// (tables capped), their data segments merged, their globals exported
 	// for pre-initialisation. Digest and Bytes stay those of the input.
-	code := facts.wasm
-
+	// Each rewrite is an edit of the input, and they are applied in one
+	// pass (see splice).
 	cacheBefore := e.cacheEntries()
 	start := time.Now()
-	code = mergeDataSegments(code)
+	var edits []sectionEdit
+	if facts.tableCap != nil {
+		edits = append(edits, *facts.tableCap)
+	}
+	if edit, ok := dataEdit(wasm); ok {
+		edits = append(edits, edit)
+	}
 	var pre *preinit
 	if e.cfg.Preinitialize {
-		if c, globals, ok := preinitCode(code); ok {
-			code, pre = c, &preinit{globals: globals}
+		if edit, globals, ok := exportEdit(wasm); ok {
+			edits = append(edits, edit)
+			pre = &preinit{globals: globals}
 		}
 	}
+	code := splice(wasm, edits...)
 	compiled, err := compileModule(ctx, e.shared.r, code)
 	repaired := false
 	if err != nil && e.cfg.CacheDir != "" && strings.Contains(err.Error(), "compilationcache") {

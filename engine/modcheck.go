@@ -31,9 +31,9 @@ const (
 type moduleFacts struct {
 	memMinPages uint64 // the largest declared memory minimum, in pages
 	tableMin    uint64 // the declared table minima, summed, in elements
-	// wasm is the binary to compile: the input, or a copy whose table
-	// maxima were lowered to fit maxTableElements.
-	wasm []byte
+	// tableCap, when set, is the edit that lowers the table maxima to fit
+	// maxTableElements: the binary to compile is the input spliced with it.
+	tableCap *sectionEdit
 	// unsatisfiable names an import no host can provide (a table or a
 	// global: host modules export only functions), for a clear error.
 	unsatisfiable string
@@ -52,7 +52,7 @@ func (e *limitErr) Error() string { return e.msg }
 // the limits. An error is either a *limitErr or says why the bytes are not
 // a module wazero could accept.
 func checkModule(wasm []byte) (moduleFacts, error) {
-	facts := moduleFacts{wasm: wasm}
+	var facts moduleFacts
 	if len(wasm) < 4 || string(wasm[:4]) != "\x00asm" {
 		return facts, errors.New("not a WebAssembly binary (bad magic number)")
 	}
@@ -97,7 +97,8 @@ func checkModule(wasm []byte) (moduleFacts, error) {
 	}
 	facts.tableMin = c.tableMin
 	if c.needCap {
-		facts.wasm = c.capTables(wasm)
+		edit := c.capTables(wasm)
+		facts.tableCap = &edit
 	}
 	return facts, nil
 }

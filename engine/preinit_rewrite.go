@@ -17,8 +17,18 @@ const globalExportPrefix = "\x00wasmpool:global:"
 // whose instructions can change nothing but memory and globals. ok is false
 // otherwise, and the module is then instantiated the ordinary way.
 func preinitCode(code []byte) (out []byte, globals []string, ok bool) {
-	if len(code) < 8 || !scanModule(code).stateOnlyInMemoryAndGlobals {
+	edit, globals, ok := exportEdit(code)
+	if !ok {
 		return nil, nil, false
+	}
+	return splice(code, edit), globals, true
+}
+
+// exportEdit is preinitCode as a section edit, for compileNew to apply with
+// its other rewrites in one pass.
+func exportEdit(code []byte) (edit sectionEdit, globals []string, ok bool) {
+	if len(code) < 8 || !scanModule(code).stateOnlyInMemoryAndGlobals {
+		return sectionEdit{}, nil, false
 	}
 	var (
 		importedGlobals uint32
@@ -33,37 +43,37 @@ func preinitCode(code []byte) (out []byte, globals []string, ok bool) {
 		start := len(code) - len(r.b)
 		id, err := r.byte()
 		if err != nil {
-			return nil, nil, false
+			return sectionEdit{}, nil, false
 		}
 		size, err := r.u32()
 		if err != nil {
-			return nil, nil, false
+			return sectionEdit{}, nil, false
 		}
 		body, err := r.bytes(uint64(size))
 		if err != nil {
-			return nil, nil, false
+			return sectionEdit{}, nil, false
 		}
 		switch id {
 		case 2:
 			if importedGlobals, ok = countImportedGlobals(reader{b: body}); !ok {
-				return nil, nil, false
+				return sectionEdit{}, nil, false
 			}
 		case 5:
 			haveMemory = true
 		case 6:
 			if mutable, ok = mutableGlobals(reader{b: body}, importedGlobals); !ok {
-				return nil, nil, false
+				return sectionEdit{}, nil, false
 			}
 		case 7:
 			exportStart, exportEnd, exportBody = start, len(code)-len(r.b), body
 		}
 	}
 	if !haveMemory || exportStart < 0 {
-		return nil, nil, false
+		return sectionEdit{}, nil, false
 	}
 	entries, count, ok := exportEntries(exportBody)
 	if !ok || !entries["_initialize"] || entries["_start"] {
-		return nil, nil, false
+		return sectionEdit{}, nil, false
 	}
 
 	body := binary.AppendUvarint(nil, uint64(count)+uint64(len(mutable)))
@@ -76,13 +86,8 @@ func preinitCode(code []byte) (out []byte, globals []string, ok bool) {
 		body = append(body, 3) // a global
 		body = binary.AppendUvarint(body, uint64(idx))
 	}
-	out = make([]byte, 0, len(code)+len(body)-len(exportBody)+8)
-	out = append(out, code[:exportStart]...)
-	out = append(out, 7)
-	out = binary.AppendUvarint(out, uint64(len(body)))
-	out = append(out, body...)
-	out = append(out, code[exportEnd:]...)
-	return out, globals, true
+	return sectionEdit{id: 7, start: exportStart, end: exportEnd, size: len(body),
+		write: func(out []byte) []byte { return append(out, body...) }}, globals, true
 }
 
 func uvarintLen(b []byte) int {

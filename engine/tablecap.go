@@ -17,11 +17,11 @@ type tableLimits struct {
 	hasMax              bool
 }
 
-// capTables returns a copy of wasm whose table section gives every table a
+// capTables returns the edit of wasm whose table section gives every table a
 // maximum, so that the tables together never exceed maxTableElements.
 // Tables keep their minimum; the room left above the minima goes to the
 // tables in order, each up to the maximum it declared.
-func (c *checker) capTables(wasm []byte) []byte {
+func (c *checker) capTables(wasm []byte) sectionEdit {
 	room := uint64(maxTableElements) - c.tableMin
 	var body []byte
 	sec := c.tableSection
@@ -45,12 +45,6 @@ func (c *checker) capTables(wasm []byte) []byte {
 		pos = t.limitsEnd
 	}
 	body = append(body, wasm[pos:contentEnd]...)
-
-	out := make([]byte, 0, len(wasm)+16)
-	out = append(out, wasm[:sec.start]...)
-	out = append(out, 4)
-	out = binary.AppendUvarint(out, uint64(len(body)))
-	out = append(out, body...)
-	out = append(out, wasm[sec.end:]...)
-	return out
+	return sectionEdit{id: 4, start: sec.start, end: sec.end, size: len(body),
+		write: func(out []byte) []byte { return append(out, body...) }}
 }

@@ -70,6 +70,7 @@ signature () -> i32, are marked), its minimum memory, and how long it took
 to compile (or whether it came from the cache).`,
 		Args: exactArgs(1, "MODULE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer startupGC()() // all of inspect is start-up
 			path := args[0]
 			if _, err := statModule(path); err != nil {
 				return err

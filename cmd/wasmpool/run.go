@@ -68,6 +68,8 @@ and --mount directories (no other file).
 }
 
 func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []string) error {
+	restoreGC := startupGC()
+	defer restoreGC()
 	if err := checkTimeout(f.timeout); err != nil {
 		return err
 	}
@@ -109,6 +111,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	defer e.Close(ctx)
 	a.started(path)
 	m, err := e.CompileFile(ctx, path)
+	restoreGC() // start-up is over: the guest's memory is collected as usual
 	if err != nil {
 		return err
 	}
