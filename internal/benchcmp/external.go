@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -243,6 +244,13 @@ func rssChild(job rssJob) (*RSS, error) {
 		if err := run(n); err != nil {
 			return nil, err
 		}
+		// What a leak would be is what survives a collection: read RSS once
+		// the garbage of the tasks so far is collected and its memory given
+		// back, not at whatever point of a GC cycle the count happens to end
+		// (read that way, a 14 MiB process swung by 2 MiB between readings,
+		// with no trend over 1M tasks).
+		runtime.GC()
+		debug.FreeOSMemory()
 		if rss.KB[i], err = vmRSS(); err != nil {
 			return nil, err
 		}

@@ -164,6 +164,6 @@ func (r *Report) rssTarget(c Config) Target {
 	}
 	g := rss.Growth()
 	t.Value, t.Display, t.Met = g, fmt.Sprintf("%+.1f%%", g*100), met(g <= goalRSSGrowth)
-	t.Anchor = fmt.Sprintf("VmRSS %.1f MiB -> %.1f MiB (fresh child process)", float64(rss.KB[0])/1024, float64(rss.KB[1])/1024)
+	t.Anchor = fmt.Sprintf("VmRSS %.1f MiB -> %.1f MiB (fresh child process, read after a GC)", float64(rss.KB[0])/1024, float64(rss.KB[1])/1024)
 	return t
 }
