@@ -68,37 +68,53 @@ func (m *limitedMemory) Free() {}
 type memoryPool struct {
 	mu    sync.Mutex
 	spare [][]byte // len: what a guest could have written; cleared on reuse
+	bytes int      // the spares' capacities, summed
 }
 
 const (
-	// maxSpareMemories bounds the buffers one runtime keeps: a Processes
-	// worker needs one at a time, the shared runtime one per concurrent
-	// fresh task.
-	maxSpareMemories = 4
-	// maxSpareMemoryBytes keeps a guest that grew to hundreds of MiB once
-	// from pinning that much for the runtime's life.
-	maxSpareMemoryBytes = 64 << 20
+	// maxSpareMemories bounds the buffers one runtime keeps: what recycling
+	// is for is the next fresh instance of the same runtime, and a
+	// Processes worker (a runtime of its own) makes one at a time.
+	maxSpareMemories = 2
+	// maxSpareMemoryBytes bounds the bytes one runtime keeps in all: in
+	// Processes mode every worker has a runtime, and idle spares are memory
+	// a host does not get back.
+	maxSpareMemoryBytes = 32 << 20
+	// A spare is handed out only to an instance that asks for at least a
+	// quarter of its size (or when it is small anyway): a memory bomb's
+	// buffer given to a small module's warm instance would stay alive as
+	// long as that instance, and the pool would fill up again behind it.
+	maxSpareOversize   = 4
+	smallSpareCapacity = 1 << 20
 )
 
 // get returns a zeroed buffer of length 0 and at least capacity bytes of
-// capacity.
+// capacity: the smallest fitting spare, or a new one.
 func (p *memoryPool) get(capacity uint64) []byte {
 	p.mu.Lock()
-	for i := len(p.spare) - 1; i >= 0; i-- {
-		b := p.spare[i]
-		if uint64(cap(b)) < capacity {
+	best := -1
+	for i, b := range p.spare {
+		c := uint64(cap(b))
+		if c < capacity || (c > maxSpareOversize*capacity && c > smallSpareCapacity) {
 			continue
 		}
-		last := len(p.spare) - 1
-		p.spare[i] = p.spare[last]
-		p.spare[last] = nil
-		p.spare = p.spare[:last]
-		p.mu.Unlock()
-		clear(b)
-		return b[:0]
+		if best < 0 || c < uint64(cap(p.spare[best])) {
+			best = i
+		}
 	}
+	if best < 0 {
+		p.mu.Unlock()
+		return make([]byte, 0, capacity)
+	}
+	b := p.spare[best]
+	last := len(p.spare) - 1
+	p.spare[best] = p.spare[last]
+	p.spare[last] = nil
+	p.spare = p.spare[:last]
+	p.bytes -= cap(b)
 	p.mu.Unlock()
-	return make([]byte, 0, capacity)
+	clear(b)
+	return b[:0]
 }
 
 // put offers the memory of a closed instance for reuse. The caller
@@ -107,12 +123,15 @@ func (p *memoryPool) get(capacity uint64) []byte {
 func (p *memoryPool) put(m *limitedMemory) {
 	b := m.buf
 	m.buf = nil
-	if b == nil || cap(b) > maxSpareMemoryBytes {
+	if b == nil || m.hit {
+		// A guest that ran into the memory limit (a memory bomb) left a
+		// buffer of the limit's size: not one the next instance needs.
 		return
 	}
 	p.mu.Lock()
-	if len(p.spare) < maxSpareMemories {
+	if len(p.spare) < maxSpareMemories && p.bytes+cap(b) <= maxSpareMemoryBytes {
 		p.spare = append(p.spare, b)
+		p.bytes += cap(b)
 	}
 	p.mu.Unlock()
 }

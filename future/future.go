@@ -124,6 +124,13 @@ func (f *Future[T]) Result(ctx context.Context) (T, error) {
 	if v, err, ok := f.outcome(); ok {
 		return v, err
 	}
+	if ctx.Done() == nil {
+		// A context that cannot end (Background, say): a plain receive
+		// costs less than a select.
+		<-f.Done()
+		v, err, _ := f.outcome()
+		return v, err
+	}
 	select {
 	case <-f.Done():
 	case <-ctx.Done():

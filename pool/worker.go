@@ -266,7 +266,9 @@ func (w *worker) runWarm(j *job) (engine.Result, error) {
 	j.bind(wi.inst)
 	res, err := wi.inst.Call(j.ctx, t)
 	j.unbind()
-	wi.lastUsed = time.Now()
+	if p.cfg.IdleTimeout > 0 {
+		wi.lastUsed = time.Now() // only the idle sweep reads it
+	}
 	if wi.inst.Broken() {
 		w.discard(t.Module, true)
 	}
