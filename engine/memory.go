@@ -55,63 +55,51 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 // goroutines. Instance.Close, which runs when no call can be, recycles.
 func (m *limitedMemory) Free() {}
 
-// memoryPool keeps the linear memories of closed instances for the next
-// instance of the same runtime. A fresh instance per task (Processes mode)
-// otherwise pays a large allocation, its zeroing, the page faults of fresh
-// pages and later the GC, for every task; and a Go guest grows its memory
-// several times during initialisation, each grow a copy, which a recycled
-// buffer of the right capacity absorbs.
+// memoryPool keeps the linear memory of the last closed instance for the
+// next instance of the same runtime. A fresh instance per task (Processes
+// mode) otherwise pays a large allocation, its zeroing, the page faults of
+// fresh pages and later the GC, for every task; and a Go guest grows its
+// memory several times during initialisation, each grow a copy, which a
+// recycled buffer of the right capacity absorbs.
+//
+// One spare, the most recent: a Processes worker (a runtime of its own)
+// makes one instance at a time, so one is all it reuses, and the most
+// recent buffer is the best guess at the next instance's size. Keeping more
+// would let an odd large buffer sit unused for the runtime's life; with one,
+// the next closed instance replaces it, so what a runtime holds is bounded
+// by one buffer of at most maxSpareMemoryBytes whatever the order of tasks.
 //
 // Isolation is the point of a fresh instance, so a recycled buffer is
 // cleared in full up to the length the previous guest could reach (linear
 // memory never shrinks, so its final length is the most it ever saw).
 type memoryPool struct {
 	mu    sync.Mutex
-	spare [][]byte // len: what a guest could have written; cleared on reuse
-	bytes int      // the spares' capacities, summed
+	spare []byte // len: what a guest could have written; cleared on reuse
 }
 
 const (
-	// maxSpareMemories bounds the buffers one runtime keeps: what recycling
-	// is for is the next fresh instance of the same runtime, and a
-	// Processes worker (a runtime of its own) makes one at a time.
-	maxSpareMemories = 2
-	// maxSpareMemoryBytes bounds the bytes one runtime keeps in all: in
-	// Processes mode every worker has a runtime, and idle spares are memory
-	// a host does not get back.
-	maxSpareMemoryBytes = 32 << 20
-	// A spare is handed out only to an instance that asks for at least a
-	// quarter of its size (or when it is small anyway): a memory bomb's
-	// buffer given to a small module's warm instance would stay alive as
-	// long as that instance, and the pool would fill up again behind it.
+	// maxSpareMemoryBytes keeps a guest that grew large once from pinning
+	// that much for the runtime's life; a Go guest's memory is a few MiB.
+	maxSpareMemoryBytes = 16 << 20
+	// The spare is handed out only to an instance that asks for at least a
+	// quarter of its size (or when it is small anyway): a large buffer
+	// given to a small module's warm instance would stay alive as long as
+	// that instance does.
 	maxSpareOversize   = 4
 	smallSpareCapacity = 1 << 20
 )
 
 // get returns a zeroed buffer of length 0 and at least capacity bytes of
-// capacity: the smallest fitting spare, or a new one.
+// capacity: the spare if it fits, else a new one.
 func (p *memoryPool) get(capacity uint64) []byte {
 	p.mu.Lock()
-	best := -1
-	for i, b := range p.spare {
-		c := uint64(cap(b))
-		if c < capacity || (c > maxSpareOversize*capacity && c > smallSpareCapacity) {
-			continue
-		}
-		if best < 0 || c < uint64(cap(p.spare[best])) {
-			best = i
-		}
-	}
-	if best < 0 {
+	b := p.spare
+	c := uint64(cap(b))
+	if b == nil || c < capacity || (c > maxSpareOversize*capacity && c > smallSpareCapacity) {
 		p.mu.Unlock()
 		return make([]byte, 0, capacity)
 	}
-	b := p.spare[best]
-	last := len(p.spare) - 1
-	p.spare[best] = p.spare[last]
-	p.spare[last] = nil
-	p.spare = p.spare[:last]
-	p.bytes -= cap(b)
+	p.spare = nil
 	p.mu.Unlock()
 	clear(b)
 	return b[:0]
@@ -123,15 +111,12 @@ func (p *memoryPool) get(capacity uint64) []byte {
 func (p *memoryPool) put(m *limitedMemory) {
 	b := m.buf
 	m.buf = nil
-	if b == nil || m.hit {
+	if b == nil || m.hit || cap(b) > maxSpareMemoryBytes {
 		// A guest that ran into the memory limit (a memory bomb) left a
 		// buffer of the limit's size: not one the next instance needs.
 		return
 	}
 	p.mu.Lock()
-	if len(p.spare) < maxSpareMemories && p.bytes+cap(b) <= maxSpareMemoryBytes {
-		p.spare = append(p.spare, b)
-		p.bytes += cap(b)
-	}
+	p.spare = b
 	p.mu.Unlock()
 }
