@@ -18,9 +18,10 @@ func (c *timeoutCause) Error() string        { return fmt.Sprintf("timed out aft
 func (c *timeoutCause) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // classify turns what wazero returned for one call, which ended at now, into
-// the error the user sees, in order of what is most telling: a host-side fault (ABI misuse,
-// output limit) first, then the memory limit, then why the call context was
-// stopped (timeout, cancel, interrupt), then the guest's own exit or trap.
+// the error the user sees, in order of what is most telling: a host-side
+// fault (ABI misuse, output limit) first, then the memory limit, then why the
+// call context was stopped (timeout, cancel, interrupt), then the closing of
+// its runtime, then the guest's own exit or trap.
 func (inst *Instance) classify(err error, t *Task, now time.Time) error {
 	st := &inst.st
 	if st.fault != nil {
@@ -58,6 +59,12 @@ func (inst *Instance) classify(err error, t *Task, now time.Time) error {
 			return contextError(stopErr, cause, fn)
 		}
 		if code == 0 {
+			if inst.rt.isClosed() {
+				// Closing a runtime closes its modules with exit code 0,
+				// which would otherwise read as a clean exit of a call
+				// that was cut short.
+				return closedError(fn)
+			}
 			return nil
 		}
 		return &ExitError{Code: code, Stderr: tail(st.stderr.buf, 4<<10)}
@@ -71,6 +78,9 @@ func (inst *Instance) classify(err error, t *Task, now time.Time) error {
 	}
 	if errors.Is(err, ErrClosed) {
 		return err
+	}
+	if inst.rt.isClosed() {
+		return closedError(fn) // wazero's "runtime closed" is no trap
 	}
 	te := trapFrom(err, fn)
 	if te.Kind == TrapUnreachable {
@@ -92,6 +102,10 @@ func contextError(err, cause error, fn string) error {
 		// Keep the canceller's reason (say, the pool shutting down) matchable.
 		return withDetail(ErrCancelled, cause, "function %q was cancelled: %v", fn, cause)
 	}
+}
+
+func closedError(fn string) error {
+	return withDetail(ErrClosed, nil, "function %q was stopped: its runtime was closed", fn)
 }
 
 // runtimeAbort finds why a guest's language runtime gave up, in what it wrote

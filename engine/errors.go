@@ -31,7 +31,8 @@ var (
 	// ErrBadModule means the bytes are not a valid WebAssembly module, or the
 	// module imports something this host does not provide.
 	ErrBadModule = errors.New("bad module")
-	// ErrClosed means the engine was closed before or while the call was made.
+	// ErrClosed means the engine, or the Runtime the task ran in, was
+	// closed before or while the call was made.
 	ErrClosed = errors.New("engine closed")
 )
 

@@ -161,6 +161,44 @@ func TestInterruptStopsARunningCallFromAnotherGoroutine(t *testing.T) {
 	require.NoError(t, inst.Close(ctx))
 }
 
+// Closing a runtime makes wazero close its modules with exit code 0, and
+// refuse new ones with an error of its own: a task cut short by closing the
+// engine, or run on it afterwards, must fail with ErrClosed, neither succeed
+// nor read as a trap.
+func TestClosingTheEngineFailsItsTasks(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx := context.Background()
+	add, spin := compileWAT(t, e, "add"), compileWAT(t, e, "spin")
+	rt, err := e.NewRuntime(ctx)
+	require.NoError(t, err)
+	warm, err := rt.Instantiate(ctx, engine.Task{Module: add, Func: "add"})
+	require.NoError(t, err)
+	defer warm.Close(ctx)
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.Run(ctx, engine.Task{Module: spin, Func: "spin"})
+		errc <- err
+	}()
+	require.NoError(t, e.Close(ctx))
+	// spin never returns on its own: whether the close lands before its
+	// call or during it, only the close can end it.
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, engine.ErrClosed)
+	case <-time.After(time.Minute):
+		t.Fatal("closing the engine did not stop a running task")
+	}
+
+	add12 := engine.Task{Module: add, Func: "add", Params: []uint64{1, 2}}
+	_, err = warm.Call(ctx, add12)
+	require.ErrorIs(t, err, engine.ErrClosed, "a warm instance of a closed engine")
+	_, err = e.Run(ctx, add12)
+	require.ErrorIs(t, err, engine.ErrClosed)
+	var trap *engine.TrapError
+	assert.False(t, errors.As(err, &trap), "%v", err)
+}
+
 func TestMemoryLimit(t *testing.T) {
 	e := newEngine(t, engine.Config{MemoryLimitBytes: 16 << 20})
 	for _, tc := range []struct {

@@ -104,17 +104,24 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	return rt.r.Close(ctx)
 }
 
+func (rt *Runtime) isClosed() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.closed
+}
+
 // compiledFor returns m's compiled code in this runtime. An isolated runtime
 // compiles on first use, which the shared compilation cache turns into a
 // lookup plus decoding.
 func (rt *Runtime) compiledFor(ctx context.Context, m *Module) (wazero.CompiledModule, error) {
-	if rt.compiled == nil {
-		return m.compiled, nil
-	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
+		// The shared runtime too: wazero's own refusal would read as a trap.
 		return nil, ErrClosed
+	}
+	if rt.compiled == nil {
+		return m.compiled, nil
 	}
 	if c, ok := rt.compiled[m]; ok {
 		return c, nil
