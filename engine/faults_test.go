@@ -363,6 +363,8 @@ func TestInstanceReuseAndBreakage(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, strconv.Itoa(want), string(res.Output), "a warm instance keeps its state")
 	}
+	_, err = inst.Call(ctx, engine.Task{Func: "count"})
+	require.ErrorIs(t, err, engine.ErrBadModule, "a task without a module fails, and does not panic")
 	assert.Equal(t, 3, inst.Calls())
 	require.NoError(t, inst.Close(ctx))
 

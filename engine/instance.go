@@ -252,6 +252,9 @@ func (inst *Instance) finish() {
 // Call runs one export task on the instance. t.Module must be the instance's
 // module; t.Args, Env and Mounts are those it was built with (see Fits).
 func (inst *Instance) Call(ctx context.Context, t Task) (Result, error) {
+	if err := checkTask(&t); err != nil {
+		return Result{}, err
+	}
 	m := inst.task.Module
 	if inst.broken || inst.mod == nil {
 		return Result{}, &Error{Module: m.name, Err: errors.New("this instance failed earlier and cannot be reused")}
