@@ -128,7 +128,8 @@ func (rt *Runtime) compiledFor(ctx context.Context, m *Module) (wazero.CompiledM
 	}
 	c, err := compileModule(ctx, rt.r, m.code)
 	if err != nil {
-		return nil, &Error{Module: m.name, Err: withDetail(ErrBadModule, err, "compiling in a worker runtime: %v", firstLine(err.Error()))}
+		// Not an *Error: the caller's wraps it, naming the module once.
+		return nil, withDetail(ErrBadModule, err, "compiling in a worker runtime: %v", firstLine(err.Error()))
 	}
 	rt.compiled[m] = c
 	return c, nil
