@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	cryptorand "crypto/rand"
 	"errors"
@@ -166,7 +167,7 @@ func (inst *Instance) moduleConfig(ctx context.Context, t *Task, start string) (
 		if t.Stdin != nil {
 			stdin = newStreamReader(ctx, t.Stdin)
 		} else {
-			stdin = newInputReader(t.Input)
+			stdin = bytes.NewReader(t.Input)
 		}
 		cfg = cfg.WithStdout(&inst.st.output).WithStdin(stdin)
 	} else {
@@ -412,18 +413,4 @@ func (inst *Instance) Close(ctx context.Context) error {
 		inst.mem = nil
 	}
 	return err
-}
-
-// inputReader is a command's stdin: the task's input, read once.
-type inputReader struct{ b []byte }
-
-func newInputReader(b []byte) io.Reader { return &inputReader{b: b} }
-
-func (r *inputReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
 }
