@@ -30,7 +30,6 @@ const (
 // moduleFacts is what the checks learn about a module.
 type moduleFacts struct {
 	memMinPages uint64 // the largest declared memory minimum, in pages
-	tableMin    uint64 // the declared table minima, summed, in elements
 	// tableCap, when set, is the edit that lowers the table maxima to fit
 	// maxTableElements: the binary to compile is the input spliced with it.
 	tableCap *sectionEdit
@@ -95,7 +94,6 @@ func checkModule(wasm []byte) (moduleFacts, error) {
 		return facts, &limitErr{memory: true, msg: fmt.Sprintf(
 			"the module declares tables of %d elements, over the limit of %d", c.tableMin, maxTableElements)}
 	}
-	facts.tableMin = c.tableMin
 	if c.needCap {
 		edit := c.capTables(wasm)
 		facts.tableCap = &edit
