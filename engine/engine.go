@@ -326,9 +326,8 @@ func (e *Engine) describe(m *Module) error {
 			return err
 		}
 	}
-	for _, def := range m.compiled.ImportedMemories() {
-		mod, name, _ := def.Import()
-		m.imports = append(m.imports, Import{Module: mod, Name: name, Kind: "memory"})
+	if mems := m.compiled.ImportedMemories(); len(mems) > 0 {
+		mod, name, _ := mems[0].Import()
 		return withDetail(ErrBadModule, nil, "imports memory %s, which this host does not provide (guests must define their own memory)", importName(mod, name))
 	}
 	return nil
