@@ -162,8 +162,9 @@ func abiErrorWrite(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	ptr, length := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 	src := guestBytes(st, mod, "error_write", ptr, length)
-	// Past the cap the message is simply cut: it is still a failure.
-	room := failureMessageLimit - len(st.failure.buf)
+	// Past the cap the message is simply cut, not refused as append
+	// would: it is still a failure.
+	room := st.failure.limit - len(st.failure.buf)
 	if room > 0 {
 		st.failure.buf = append(st.failure.buf, src[:min(len(src), room)]...)
 	}
