@@ -35,44 +35,28 @@ func mergeDataSegments(wasm []byte) []byte {
 // with its other rewrites in one pass; ok is false when the merge cannot be
 // done exactly.
 func dataEdit(wasm []byte) (edit sectionEdit, ok bool) {
-	if len(wasm) < 8 {
-		return sectionEdit{}, false
-	}
 	var (
 		dataStart, dataEnd = -1, -1 // the whole data section, header included
 		dataBody           []byte
 		memBytes           uint64
 		haveMemory         bool
 	)
-	r := reader{b: wasm[8:]}
-	for !r.done() {
-		start := len(wasm) - len(r.b)
-		id, err := r.byte()
-		if err != nil {
-			return sectionEdit{}, false
-		}
-		size, err := r.u32()
-		if err != nil {
-			return sectionEdit{}, false
-		}
-		body, err := r.bytes(uint64(size))
-		if err != nil {
-			return sectionEdit{}, false
-		}
+	read := eachSection(wasm, func(id byte, start, end int, body []byte) bool {
 		switch id {
 		case 5: // memory
 			min, err := definedMemoryMin(reader{b: body})
 			if err != nil {
-				return sectionEdit{}, false
+				return false
 			}
 			memBytes, haveMemory = min*wasmPageSize, true
 		case 11: // data
-			dataStart, dataEnd, dataBody = start, len(wasm)-len(r.b), body
+			dataStart, dataEnd, dataBody = start, end, body
 		case 12: // data count
-			return sectionEdit{}, false
+			return false
 		}
-	}
-	if dataBody == nil || !haveMemory {
+		return true
+	})
+	if !read || dataBody == nil || !haveMemory {
 		return sectionEdit{}, false
 	}
 	segs, ok := activeSegments(dataBody)

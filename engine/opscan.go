@@ -182,26 +182,17 @@ func skipMemarg(r *reader) error {
 // scanModule finds the code section of wasm and scans it. A module without
 // code proves the facts trivially.
 func scanModule(wasm []byte) codeFacts {
-	if len(wasm) < 8 {
+	var code []byte
+	if !eachSection(wasm, func(id byte, _, _ int, body []byte) bool {
+		if id == 10 {
+			code = body
+		}
+		return true
+	}) {
 		return codeFacts{}
 	}
-	r := reader{b: wasm[8:]}
-	for !r.done() {
-		id, err := r.byte()
-		if err != nil {
-			return codeFacts{}
-		}
-		size, err := r.u32()
-		if err != nil {
-			return codeFacts{}
-		}
-		body, err := r.bytes(uint64(size))
-		if err != nil {
-			return codeFacts{}
-		}
-		if id == 10 {
-			return scanCode(body)
-		}
+	if code == nil {
+		return codeFacts{stateOnlyInMemoryAndGlobals: true}
 	}
-	return codeFacts{stateOnlyInMemoryAndGlobals: true}
+	return scanCode(code)
 }

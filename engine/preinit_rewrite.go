@@ -27,7 +27,7 @@ func preinitCode(code []byte) (out []byte, globals []string, ok bool) {
 // exportEdit is preinitCode as a section edit, for compileNew to apply with
 // its other rewrites in one pass.
 func exportEdit(code []byte) (edit sectionEdit, globals []string, ok bool) {
-	if len(code) < 8 || !scanModule(code).stateOnlyInMemoryAndGlobals {
+	if !scanModule(code).stateOnlyInMemoryAndGlobals {
 		return sectionEdit{}, nil, false
 	}
 	var (
@@ -38,37 +38,23 @@ func exportEdit(code []byte) (edit sectionEdit, globals []string, ok bool) {
 		exportBody      []byte
 		haveMemory      bool
 	)
-	r := reader{b: code[8:]}
-	for !r.done() {
-		start := len(code) - len(r.b)
-		id, err := r.byte()
-		if err != nil {
-			return sectionEdit{}, nil, false
-		}
-		size, err := r.u32()
-		if err != nil {
-			return sectionEdit{}, nil, false
-		}
-		body, err := r.bytes(uint64(size))
-		if err != nil {
-			return sectionEdit{}, nil, false
-		}
+	read := eachSection(code, func(id byte, start, end int, body []byte) bool {
+		var ok bool
 		switch id {
 		case 2:
-			if importedGlobals, ok = countImportedGlobals(reader{b: body}); !ok {
-				return sectionEdit{}, nil, false
-			}
+			importedGlobals, ok = countImportedGlobals(reader{b: body})
+			return ok
 		case 5:
 			haveMemory = true
 		case 6:
-			if mutable, ok = mutableGlobals(reader{b: body}, importedGlobals); !ok {
-				return sectionEdit{}, nil, false
-			}
+			mutable, ok = mutableGlobals(reader{b: body}, importedGlobals)
+			return ok
 		case 7:
-			exportStart, exportEnd, exportBody = start, len(code)-len(r.b), body
+			exportStart, exportEnd, exportBody = start, end, body
 		}
-	}
-	if !haveMemory || exportStart < 0 {
+		return true
+	})
+	if !read || !haveMemory || exportStart < 0 {
 		return sectionEdit{}, nil, false
 	}
 	entries, count, ok := exportEntries(exportBody)

@@ -24,6 +24,32 @@ var errTruncated error = &shortError{"truncated WebAssembly binary"}
 
 func (r *reader) done() bool { return len(r.b) == 0 }
 
+// eachSection calls fn on every section of wasm, in order, with its id, its
+// extent in wasm (header included) and its body, until fn returns false. It
+// reports whether every section was read and fn never returned false.
+func eachSection(wasm []byte, fn func(id byte, start, end int, body []byte) bool) bool {
+	if len(wasm) < 8 {
+		return false
+	}
+	r := reader{b: wasm[8:], off: 8}
+	for !r.done() {
+		start := r.off
+		id, err := r.byte()
+		if err != nil {
+			return false
+		}
+		size, err := r.u32()
+		if err != nil {
+			return false
+		}
+		body, err := r.bytes(uint64(size))
+		if err != nil || !fn(id, start, r.off, body) {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *reader) byte() (byte, error) {
 	if len(r.b) == 0 {
 		return 0, errTruncated
