@@ -64,8 +64,9 @@ func newCallContext(st *callState) *callContext {
 
 // begin readies the context for one call under parent, with its own timeout
 // if timeout > 0, counted from now (the caller's clock reading, which it
-// also uses to time the call: time.Now is not free on a hot path). It returns false, with the context already stopped, if the
-// call must not start: the instance was interrupted or parent has ended.
+// also uses to time the call: time.Now is not free on a hot path). It
+// returns false, with the context already stopped, if the call must not
+// start: the instance was interrupted or parent has ended.
 func (c *callContext) begin(parent context.Context, timeout time.Duration, now time.Time) bool {
 	c.mu.Lock()
 	if c.closed {
