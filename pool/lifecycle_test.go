@@ -130,10 +130,17 @@ func TestShutdownWaitsForCallbacksOnWorkers(t *testing.T) {
 }
 
 func TestShutdownAndCloseFromACallback(t *testing.T) {
-	for _, stop := range []string{"Shutdown", "Close"} {
-		t.Run(stop, func(t *testing.T) {
+	for _, tc := range []struct {
+		stop      string
+		isolation pool.Isolation
+	}{
+		{"Shutdown", pool.InProcess}, {"Close", pool.InProcess},
+		{"Shutdown", pool.Subprocess}, {"Close", pool.Subprocess},
+	} {
+		stop := tc.stop
+		t.Run(stop+"/"+tc.isolation.String(), func(t *testing.T) {
 			e := testEngine(t, engine.Config{}, nil)
-			p := newPool(t, e, pool.Config{Workers: 1})
+			p := newPool(t, e, pool.Config{Workers: 1, Isolation: tc.isolation})
 			upper := goModule(t, e, "upper")
 			returned := make(chan error, 1)
 			f := p.Submit(context.Background(), engine.Task{Module: upper, Func: "upper", Input: []byte("x")})

@@ -39,6 +39,7 @@ func (pw *procWorker) startChild() error {
 
 func (pw *procWorker) loop() {
 	p := pw.p
+	pw.gid.Store(goid()) // so that a Shutdown from a callback skips this worker: see lifecycle
 	defer pw.exit()
 	for {
 		var died <-chan struct{}
