@@ -117,49 +117,17 @@ func (pw *procWorker) replace() {
 	_ = pw.startChild()
 }
 
-// handle mirrors worker.handle: the same checks and statistics around the
-// run, which here happens in the worker process.
+// handle runs the job in the worker process, then replaces the process if
+// the task took it down.
 func (pw *procWorker) handle(j *job) {
-	p := pw.p
-	p.stats.queued.Add(-1)
-	select {
-	case <-p.killCh:
-		j.fut.Cancel()
-		return
-	default:
-	}
-	if !j.prom.Start() {
-		return
-	}
-	// From here on the worker stops the task when its context ends, and the
-	// future ends once the guest has stopped (see worker.handle).
-	j.stopWatching()
-	if b := p.broken.Load(); b != nil {
-		pw.resolve(j, engine.Result{}, p.moduleErr(j, b))
-		return
-	}
-	if j.ctx.Err() != nil {
-		pw.resolve(j, engine.Result{}, queuedCtxErr(j))
-		return
-	}
-	wait := time.Since(j.enqueued)
-	p.stats.running.Add(1)
-	ctx, cancel := context.WithCancelCause(j.ctx)
-	pw.current.Store(j)
-	j.bind(cancelTarget(cancel))
-	select {
-	case <-p.killCh:
-		cancel(ErrShutdown)
-	default:
-	}
-	res, err := pw.run(ctx, j.task)
-	j.unbind()
-	cancel(nil)
-	pw.current.Store(nil)
-	p.stats.running.Add(-1)
-	res.Wait = wait
-	pw.resolve(j, res, err)
-	if pw.c == nil {
+	ran := pw.serve(j, func(j *job) (engine.Result, error) {
+		ctx, cancel := context.WithCancelCause(j.ctx)
+		defer cancel(nil)
+		j.bind(cancelTarget(cancel))
+		defer j.unbind()
+		return pw.run(ctx, j.task)
+	})
+	if ran && pw.c == nil {
 		pw.replace()
 	}
 }
