@@ -262,6 +262,21 @@ func (p *Pool) kill() {
 	p.cancelQueued()
 }
 
+// drain is a worker's last work once Shutdown began: it runs what is left
+// in the queue with handle, unless Close comes first.
+func (p *Pool) drain(handle func(*job)) {
+	for {
+		select {
+		case j := <-p.queue:
+			handle(j)
+		case <-p.killCh:
+			return
+		default:
+			return
+		}
+	}
+}
+
 func (p *Pool) cancelQueued() {
 	for {
 		select {

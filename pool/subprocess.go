@@ -53,16 +53,8 @@ func (pw *procWorker) loop() {
 		case <-p.killCh:
 			return
 		case <-p.drainCh:
-			for {
-				select {
-				case j := <-p.queue:
-					pw.handle(j)
-				case <-p.killCh:
-					return
-				default:
-					return
-				}
-			}
+			p.drain(pw.handle)
+			return
 		case <-died:
 			// It died while idle: no task fails, but it counts, and the
 			// next task should not wait for its replacement to start.

@@ -125,16 +125,8 @@ func (w *worker) loop() {
 		case <-p.killCh:
 			return
 		case <-p.drainCh:
-			for {
-				select {
-				case j := <-p.queue:
-					w.handle(j)
-				case <-p.killCh:
-					return
-				default:
-					return
-				}
-			}
+			p.drain(w.handle)
+			return
 		case <-idle:
 			w.dropIdle(time.Now())
 			idleTimer.Reset(p.cfg.IdleTimeout)
