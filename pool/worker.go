@@ -187,7 +187,7 @@ func (w *worker) serve(j *job, run func(*job) (engine.Result, error)) bool {
 	// "while queued" error before the guest had even stopped.
 	j.stopWatching()
 	if b := p.broken.Load(); b != nil {
-		j.prom.Resolve(engine.Result{}, p.moduleErr(j, b))
+		j.prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, b))
 		return false
 	}
 	if j.ctx.Err() != nil {
@@ -307,10 +307,6 @@ func (w *worker) newInstance(ctx context.Context, t engine.Task) (*engine.Instan
 
 func (p *Pool) initApplies(t engine.Task) bool {
 	return p.cfg.Init != nil && t.Func != "" && (p.cfg.Init.Module == nil || p.cfg.Init.Module == t.Module)
-}
-
-func (p *Pool) moduleErrFor(t engine.Task, err error) error {
-	return &engine.Error{Module: t.Module.Name(), Err: err}
 }
 
 // discard closes the worker's warm instance of m; restart counts it as a
