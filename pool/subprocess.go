@@ -131,11 +131,12 @@ func (pw *procWorker) handle(j *job) {
 func (pw *procWorker) run(ctx context.Context, t engine.Task) (engine.Result, error) {
 	for retried := false; ; retried = true {
 		res, err := pw.runOnce(ctx, t)
-		if !errors.Is(err, errNotDelivered) {
+		var nd *notDeliveredError
+		if !errors.As(err, &nd) {
 			return res, err
 		}
 		if retried {
-			return res, err.(*notDeliveredError).crash
+			return res, nd.crash
 		}
 	}
 }
@@ -223,16 +224,11 @@ func (pw *procWorker) runOnce(ctx context.Context, t engine.Task) (engine.Result
 	}
 }
 
-// errNotDelivered marks a task that never reached its worker process,
-// which died first: safe to hand to another.
-var errNotDelivered = errors.New("the task was not delivered")
-
+// notDeliveredError marks a task that never reached its worker process,
+// which died first: safe to hand to another. crash is the death's error.
 type notDeliveredError struct{ crash error }
 
 func (e *notDeliveredError) Error() string { return e.crash.Error() }
-func (e *notDeliveredError) Is(target error) bool {
-	return target == errNotDelivered
-}
 
 // load makes sure the child holds t's module, sending it the first time.
 func (pw *procWorker) load(ctx context.Context, c *child, t engine.Task) (uint64, error) {
