@@ -141,7 +141,10 @@ func TestShutdownAndCloseFromACallback(t *testing.T) {
 		t.Run(stop+"/"+tc.isolation.String(), func(t *testing.T) {
 			e := testEngine(t, engine.Config{}, nil)
 			p := newPool(t, e, pool.Config{Workers: 1, Isolation: tc.isolation})
-			upper := goModule(t, e, "upper")
+			upper, hostile := goModule(t, e, "upper"), goModule(t, e, "hostile")
+			// The one worker is held by the first task until the callback is
+			// in place, so the callback surely runs on the worker.
+			busy := p.Submit(context.Background(), engine.Task{Module: hostile, Func: "sleep", Input: []byte("1h")})
 			returned := make(chan error, 1)
 			f := p.Submit(context.Background(), engine.Task{Module: upper, Func: "upper", Input: []byte("x")})
 			f.OnDone(func(*future.Future[engine.Result]) {
@@ -151,6 +154,7 @@ func TestShutdownAndCloseFromACallback(t *testing.T) {
 					returned <- p.Close()
 				}
 			})
+			busy.Cancel()
 			select {
 			case err := <-returned:
 				require.NoError(t, err)
