@@ -130,11 +130,21 @@ func TestShutdownWaitsForCallbacksOnWorkers(t *testing.T) {
 }
 
 func TestShutdownAndCloseFromACallback(t *testing.T) {
-	for _, stop := range []string{"Shutdown", "Close"} {
-		t.Run(stop, func(t *testing.T) {
+	for _, tc := range []struct {
+		stop      string
+		isolation pool.Isolation
+	}{
+		{"Shutdown", pool.InProcess}, {"Close", pool.InProcess},
+		{"Shutdown", pool.Subprocess}, {"Close", pool.Subprocess},
+	} {
+		stop := tc.stop
+		t.Run(stop+"/"+tc.isolation.String(), func(t *testing.T) {
 			e := testEngine(t, engine.Config{}, nil)
-			p := newPool(t, e, pool.Config{Workers: 1})
-			upper := goModule(t, e, "upper")
+			p := newPool(t, e, pool.Config{Workers: 1, Isolation: tc.isolation})
+			upper, hostile := goModule(t, e, "upper"), goModule(t, e, "hostile")
+			// The one worker is held by the first task until the callback is
+			// in place, so the callback surely runs on the worker.
+			busy := p.Submit(context.Background(), engine.Task{Module: hostile, Func: "sleep", Input: []byte("1h")})
 			returned := make(chan error, 1)
 			f := p.Submit(context.Background(), engine.Task{Module: upper, Func: "upper", Input: []byte("x")})
 			f.OnDone(func(*future.Future[engine.Result]) {
@@ -144,6 +154,7 @@ func TestShutdownAndCloseFromACallback(t *testing.T) {
 					returned <- p.Close()
 				}
 			})
+			busy.Cancel()
 			select {
 			case err := <-returned:
 				require.NoError(t, err)
@@ -174,7 +185,8 @@ func TestCancelRunningAndQueued(t *testing.T) {
 			res, err := p.Submit(context.Background(), engine.Task{Module: upper, Func: "upper", Input: []byte("next")}).Result(within(t))
 			require.NoError(t, err)
 			assert.Equal(t, "NEXT", string(res.Output))
-			assert.False(t, busy.Cancel() && busy.State() != future.Cancelled)
+			assert.True(t, busy.Cancel(), "cancelling again is still true")
+			assert.Equal(t, future.Cancelled, busy.State(), "the interrupted run's outcome does not replace the cancel")
 			assert.Equal(t, int64(2), p.Stats().Cancelled)
 		})
 	}

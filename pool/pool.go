@@ -121,14 +121,14 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 		return f
 	}
 	if b := p.broken.Load(); b != nil {
-		prom.Resolve(engine.Result{}, p.moduleErr(j, b))
+		prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, b))
 		return f
 	}
 
 	p.mu.RLock()
 	if p.stopping {
 		p.mu.RUnlock()
-		prom.Resolve(engine.Result{}, p.moduleErr(j, ErrShutdown))
+		prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, ErrShutdown))
 		return f
 	}
 	j.enqueued = time.Now()
@@ -159,7 +159,7 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	case <-p.stopCh:
 		p.mu.RUnlock()
 		p.stats.queued.Add(-1)
-		prom.Resolve(engine.Result{}, p.moduleErr(j, ErrShutdown))
+		prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, ErrShutdown))
 	}
 	return f
 }
@@ -190,8 +190,9 @@ func (p *Pool) finished(j *job) func(*future.Future[engine.Result]) {
 	}
 }
 
-func (p *Pool) moduleErr(j *job, err error) error {
-	return &engine.Error{Module: j.task.Module.Name(), Err: err}
+// moduleErrFor makes err name t's module, as every task error does.
+func (p *Pool) moduleErrFor(t engine.Task, err error) error {
+	return &engine.Error{Module: t.Module.Name(), Err: err}
 }
 
 func queuedCtxErr(j *job) error {
@@ -262,6 +263,21 @@ func (p *Pool) kill() {
 	p.cancelQueued()
 }
 
+// drain is a worker's last work once Shutdown began: it runs what is left
+// in the queue with handle, unless Close comes first.
+func (p *Pool) drain(handle func(*job)) {
+	for {
+		select {
+		case j := <-p.queue:
+			handle(j)
+		case <-p.killCh:
+			return
+		default:
+			return
+		}
+	}
+}
+
 func (p *Pool) cancelQueued() {
 	for {
 		select {
@@ -285,7 +301,7 @@ func (p *Pool) breakWith(cause error) *brokenError {
 		select {
 		case j := <-p.queue:
 			p.stats.queued.Add(-1)
-			j.prom.Resolve(engine.Result{}, p.moduleErr(j, b))
+			j.prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, b))
 		default:
 			return b
 		}

@@ -39,6 +39,7 @@ func (pw *procWorker) startChild() error {
 
 func (pw *procWorker) loop() {
 	p := pw.p
+	pw.gid.Store(goid()) // so that a Shutdown from a callback skips this worker: see lifecycle
 	defer pw.exit()
 	for {
 		var died <-chan struct{}
@@ -52,16 +53,8 @@ func (pw *procWorker) loop() {
 		case <-p.killCh:
 			return
 		case <-p.drainCh:
-			for {
-				select {
-				case j := <-p.queue:
-					pw.handle(j)
-				case <-p.killCh:
-					return
-				default:
-					return
-				}
-			}
+			p.drain(pw.handle)
+			return
 		case <-died:
 			// It died while idle: no task fails, but it counts, and the
 			// next task should not wait for its replacement to start.
@@ -116,49 +109,17 @@ func (pw *procWorker) replace() {
 	_ = pw.startChild()
 }
 
-// handle mirrors worker.handle: the same checks and statistics around the
-// run, which here happens in the worker process.
+// handle runs the job in the worker process, then replaces the process if
+// the task took it down.
 func (pw *procWorker) handle(j *job) {
-	p := pw.p
-	p.stats.queued.Add(-1)
-	select {
-	case <-p.killCh:
-		j.fut.Cancel()
-		return
-	default:
-	}
-	if !j.prom.Start() {
-		return
-	}
-	// From here on the worker stops the task when its context ends, and the
-	// future ends once the guest has stopped (see worker.handle).
-	j.stopWatching()
-	if b := p.broken.Load(); b != nil {
-		pw.resolve(j, engine.Result{}, p.moduleErr(j, b))
-		return
-	}
-	if j.ctx.Err() != nil {
-		pw.resolve(j, engine.Result{}, queuedCtxErr(j))
-		return
-	}
-	wait := time.Since(j.enqueued)
-	p.stats.running.Add(1)
-	ctx, cancel := context.WithCancelCause(j.ctx)
-	pw.current.Store(j)
-	j.bind(cancelTarget(cancel))
-	select {
-	case <-p.killCh:
-		cancel(ErrShutdown)
-	default:
-	}
-	res, err := pw.run(ctx, j.task)
-	j.unbind()
-	cancel(nil)
-	pw.current.Store(nil)
-	p.stats.running.Add(-1)
-	res.Wait = wait
-	pw.resolve(j, res, err)
-	if pw.c == nil {
+	ran := pw.serve(j, func(j *job) (engine.Result, error) {
+		ctx, cancel := context.WithCancelCause(j.ctx)
+		defer cancel(nil)
+		j.bind(cancelTarget(cancel))
+		defer j.unbind()
+		return pw.run(ctx, j.task)
+	})
+	if ran && pw.c == nil {
 		pw.replace()
 	}
 }
@@ -170,11 +131,12 @@ func (pw *procWorker) handle(j *job) {
 func (pw *procWorker) run(ctx context.Context, t engine.Task) (engine.Result, error) {
 	for retried := false; ; retried = true {
 		res, err := pw.runOnce(ctx, t)
-		if !errors.Is(err, errNotDelivered) {
+		var nd *notDeliveredError
+		if !errors.As(err, &nd) {
 			return res, err
 		}
 		if retried {
-			return res, err.(*notDeliveredError).crash
+			return res, nd.crash
 		}
 	}
 }
@@ -262,16 +224,11 @@ func (pw *procWorker) runOnce(ctx context.Context, t engine.Task) (engine.Result
 	}
 }
 
-// errNotDelivered marks a task that never reached its worker process,
-// which died first: safe to hand to another.
-var errNotDelivered = errors.New("the task was not delivered")
-
+// notDeliveredError marks a task that never reached its worker process,
+// which died first: safe to hand to another. crash is the death's error.
 type notDeliveredError struct{ crash error }
 
 func (e *notDeliveredError) Error() string { return e.crash.Error() }
-func (e *notDeliveredError) Is(target error) bool {
-	return target == errNotDelivered
-}
 
 // load makes sure the child holds t's module, sending it the first time.
 func (pw *procWorker) load(ctx context.Context, c *child, t engine.Task) (uint64, error) {

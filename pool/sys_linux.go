@@ -15,8 +15,9 @@ const limitsSupported = true
 // setParentDeathSignal has the kernel kill a worker process the moment the
 // thread that started it ends, so that none outlives this process, even
 // when this process is killed without a chance to clean up. (The kernel
-// watches the thread, not the process: startProcess starts worker processes
-// from a thread locked for the purpose, which lives as long as the pool.)
+// watches the thread, not the process: the pool's spawner starts worker
+// processes from a thread locked for the purpose, which lives as long as
+// the pool.)
 func setParentDeathSignal(attr *syscall.SysProcAttr) { attr.Pdeathsig = syscall.SIGKILL }
 
 func redirectStdoutToStderr() error { return unix.Dup3(2, 1, 0) }

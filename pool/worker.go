@@ -125,16 +125,8 @@ func (w *worker) loop() {
 		case <-p.killCh:
 			return
 		case <-p.drainCh:
-			for {
-				select {
-				case j := <-p.queue:
-					w.handle(j)
-				case <-p.killCh:
-					return
-				default:
-					return
-				}
-			}
+			p.drain(w.handle)
+			return
 		case <-idle:
 			w.dropIdle(time.Now())
 			idleTimer.Reset(p.cfg.IdleTimeout)
@@ -161,58 +153,63 @@ func (w *worker) exit() {
 	})
 }
 
-func (w *worker) handle(j *job) {
+func (w *worker) handle(j *job) { w.serve(j, w.run) }
+
+func (w *worker) run(j *job) (engine.Result, error) {
+	if w.p.cfg.Mode == Threads && j.task.Func != "" {
+		return w.runWarm(j)
+	}
+	return w.runFresh(j)
+}
+
+// serve is what every worker, in-process or not, does with a job it took
+// from the queue: drop it if it is already over, else run it with run,
+// keeping the statistics and letting Close interrupt it, and resolve its
+// future. It reports whether run ran.
+//
+// The future's callbacks run here, on the worker; a callback may still call
+// Shutdown or Close, which know not to wait for the worker they are called
+// from (see lifecycle).
+func (w *worker) serve(j *job, run func(*job) (engine.Result, error)) bool {
 	p := w.p
 	p.stats.queued.Add(-1)
 	select {
 	case <-p.killCh:
 		j.fut.Cancel()
-		return
+		return false
 	default:
 	}
 	if !j.prom.Start() {
-		return // cancelled (or its context ended) while queued
-	}
-	if b := p.broken.Load(); b != nil {
-		w.resolve(j, engine.Result{}, p.moduleErr(j, b))
-		return
-	}
-	if j.ctx.Err() != nil {
-		w.resolve(j, engine.Result{}, queuedCtxErr(j))
-		return
+		return false // cancelled (or its context ended) while queued
 	}
 	// From here on the worker watches the task's context (through what runs
 	// it); the queued-context watch would otherwise resolve the future with a
 	// "while queued" error before the guest had even stopped.
 	j.stopWatching()
+	if b := p.broken.Load(); b != nil {
+		j.prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, b))
+		return false
+	}
+	if j.ctx.Err() != nil {
+		j.prom.Resolve(engine.Result{}, queuedCtxErr(j))
+		return false
+	}
 	wait := time.Since(j.enqueued)
 	p.stats.running.Add(1)
 	w.current.Store(j)
 	select {
 	case <-p.killCh:
 		// Close began after the worker took the job: it may have missed it.
+		// The interrupt takes effect as soon as run binds the job.
 		j.interrupt(ErrShutdown)
 	default:
 	}
-
-	var res engine.Result
-	var err error
-	if p.cfg.Mode == Threads && j.task.Func != "" {
-		res, err = w.runWarm(j)
-	} else {
-		res, err = w.runFresh(j)
-	}
+	res, err := run(j)
 	w.current.Store(nil)
 	p.stats.running.Add(-1)
 	res.Wait = wait
-	w.resolve(j, res, err)
-}
-
-// resolve settles the future. Its callbacks run here, on the worker; a
-// callback may still call Shutdown or Close, which know not to wait for the
-// worker they are called from (see lifecycle).
-func (w *worker) resolve(j *job, res engine.Result, err error) {
 	j.prom.Resolve(res, err)
+	return true
 }
 
 // runFresh runs the task in a new instance that is closed afterwards: every
@@ -310,10 +307,6 @@ func (w *worker) newInstance(ctx context.Context, t engine.Task) (*engine.Instan
 
 func (p *Pool) initApplies(t engine.Task) bool {
 	return p.cfg.Init != nil && t.Func != "" && (p.cfg.Init.Module == nil || p.cfg.Init.Module == t.Module)
-}
-
-func (p *Pool) moduleErrFor(t engine.Task, err error) error {
-	return &engine.Error{Module: t.Module.Name(), Err: err}
 }
 
 // discard closes the worker's warm instance of m; restart counts it as a
