@@ -34,6 +34,10 @@ var (
 	// ErrClosed means the engine, or the Runtime the task ran in, was
 	// closed before or while the call was made.
 	ErrClosed = errors.New("engine closed")
+	// ErrInstanceUnusable means Instance.Call was given what that instance
+	// cannot run: it failed earlier (Broken), or the task is for another
+	// module or sandbox (see Fits). Build a new instance for the task.
+	ErrInstanceUnusable = errors.New("instance unusable")
 )
 
 // ctxSentinel is a sentinel that also matches a context error, so that

@@ -386,8 +386,17 @@ func TestInstanceReuseAndBreakage(t *testing.T) {
 	require.ErrorIs(t, err, engine.ErrTimeout)
 	assert.True(t, inst.Broken())
 	_, err = inst.Call(ctx, engine.Task{Module: spin, Func: "echo"})
+	assert.ErrorIs(t, err, engine.ErrInstanceUnusable)
 	assert.ErrorContains(t, err, "cannot be reused")
 	assert.False(t, inst.Fits(&engine.Task{Module: spin, Func: "echo"}))
+	require.NoError(t, inst.Close(ctx))
+
+	// Nor does an instance run another module's task.
+	inst, err = rt.Instantiate(ctx, engine.Task{Module: spin, Func: "echo"})
+	require.NoError(t, err)
+	_, err = inst.Call(ctx, task) // the counter's
+	assert.ErrorIs(t, err, engine.ErrInstanceUnusable)
+	assert.ErrorContains(t, err, "not this instance's")
 	require.NoError(t, inst.Close(ctx))
 }
 

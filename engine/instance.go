@@ -258,10 +258,10 @@ func (inst *Instance) Call(ctx context.Context, t Task) (Result, error) {
 	}
 	m := inst.task.Module
 	if inst.broken || inst.mod == nil {
-		return Result{}, &Error{Module: m.name, Err: errors.New("this instance failed earlier and cannot be reused")}
+		return Result{}, &Error{Module: m.name, Err: withDetail(ErrInstanceUnusable, nil, "this instance failed earlier and cannot be reused")}
 	}
 	if t.Module != m {
-		return Result{}, &Error{Module: m.name, Err: fmt.Errorf("the task is for module %q, not this instance's", t.Module.Name())}
+		return Result{}, &Error{Module: m.name, Err: withDetail(ErrInstanceUnusable, nil, "the task is for module %q, not this instance's", t.Module.Name())}
 	}
 	bf, err := inst.bind(t.Func, t.Params)
 	if err != nil {
