@@ -215,26 +215,6 @@ func build(name string) (string, bool, error) {
 	return e.path, e.cached, e.err
 }
 
-// BuildAll builds every Go guest module into outDir/NAME.wasm and returns the
-// paths written, in name order.
-func BuildAll(outDir string) ([]string, error) {
-	names, err := Names()
-	if err != nil {
-		return nil, err
-	}
-	results := InstallAll(names, outDir)
-	var paths []string
-	var errs []error
-	for _, r := range results {
-		if r.Err != nil {
-			errs = append(errs, r.Err)
-			continue
-		}
-		paths = append(paths, r.Path)
-	}
-	return paths, errors.Join(errs...)
-}
-
 // Installed is the outcome of installing one module with InstallAll.
 type Installed struct {
 	Name   string
