@@ -425,17 +425,18 @@ func buildEnv() []string {
 func cacheKey(root, name, goBin string) (key string, reactor bool, err error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "testmod v1\x00%s\x00%s\x00%s\x00", runtime.Version(), goBin, name)
-	add := func(rel string, optional bool) error {
+	// add hashes the file and returns its contents, for a look at them.
+	add := func(rel string, optional bool) ([]byte, error) {
 		b, err := os.ReadFile(filepath.Join(root, rel))
 		if optional && errors.Is(err, fs.ErrNotExist) {
-			return nil
+			return nil, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
 		h.Write(b)
-		return nil
+		return b, nil
 	}
 	for _, dir := range []string{filepath.Join("modules", "go", name), "guest"} {
 		var files []string
@@ -457,19 +458,19 @@ func cacheKey(root, name, goBin string) (key string, reactor bool, err error) {
 		}
 		slices.Sort(files)
 		for _, rel := range files {
-			if err := add(rel, false); err != nil {
+			b, err := add(rel, false)
+			if err != nil {
 				return "", false, err
 			}
 			if dir != "guest" && strings.HasSuffix(rel, ".go") && !reactor {
-				b, _ := os.ReadFile(filepath.Join(root, rel))
 				reactor = hasWasmExport(b)
 			}
 		}
 	}
-	if err := add("go.mod", false); err != nil {
+	if _, err := add("go.mod", false); err != nil {
 		return "", false, err
 	}
-	if err := add("go.sum", true); err != nil {
+	if _, err := add("go.sum", true); err != nil {
 		return "", false, err
 	}
 	return hex.EncodeToString(h.Sum(nil)), reactor, nil
