@@ -332,40 +332,50 @@ func buildUncached(name string) (path string, cached bool, err error) {
 	// engine names a module after its file, and errors should say fib.wasm.
 	dir := filepath.Join(CacheDir(), name+"-"+key[:16])
 	out := filepath.Join(dir, name+".wasm")
-	if fi, err := os.Stat(out); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-		return out, true, nil
+	flags := []string{"-trimpath"}
+	if reactor {
+		flags = append(flags, "-buildmode=c-shared")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", false, err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+name+"-*.wasm")
+	cached, err = goBuild(out, 0o644, goBin, root, buildEnv(), flags, "./modules/go/"+name)
 	if err != nil {
-		return "", false, err
+		return "", false, fmt.Errorf("building Go guest module %s (GOOS=wasip1 GOARCH=wasm): %w", name, err)
+	}
+	return out, cached, nil
+}
+
+// goBuild builds pkg (go build flags... -o out pkg, in root, with env) into
+// out, unless a non-empty file is there already, and reports whether one
+// was. The build goes to a temporary file renamed into place, so concurrent
+// test binaries building the same thing never see half a file.
+func goBuild(out string, perm os.FileMode, goBin, root string, env, flags []string, pkg string) (cached bool, err error) {
+	if fi, err := os.Stat(out); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+		return true, nil
+	}
+	dir, base := filepath.Split(out)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	ext := filepath.Ext(base) // NAME.wasm is built as .tmp-NAME-*.wasm
+	tmp, err := os.CreateTemp(dir, ".tmp-"+strings.TrimSuffix(base, ext)+"-*"+ext)
+	if err != nil {
+		return false, err
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 
-	args := []string{"build", "-trimpath"}
-	if reactor {
-		args = append(args, "-buildmode=c-shared")
-	}
-	args = append(args, "-o", tmp.Name(), "./modules/go/"+name)
+	args := append(append([]string{"build"}, flags...), "-o", tmp.Name(), pkg)
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = root
-	cmd.Env = buildEnv()
+	cmd.Env = env
 	var outBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
 	if err := cmd.Run(); err != nil {
-		return "", false, fmt.Errorf("building Go guest module %s (GOOS=wasip1 GOARCH=wasm %s %s): %v\n%s",
-			name, goBin, strings.Join(args, " "), err, strings.TrimSpace(outBuf.String()))
+		return false, fmt.Errorf("%s %s: %v\n%s", goBin, strings.Join(args, " "), err, strings.TrimSpace(outBuf.String()))
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", false, err
+	if err := os.Chmod(tmp.Name(), perm); err != nil {
+		return false, err
 	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return "", false, err
-	}
-	return out, false, nil
+	return false, os.Rename(tmp.Name(), out)
 }
 
 // goCommand finds the go binary: the one of the running toolchain's GOROOT
