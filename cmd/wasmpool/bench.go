@@ -201,7 +201,7 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string, args []st
 	}
 
 	perRow := f.samples + f.tasks
-	prog, err := newProgress(f.progress, a.stderr, profileRuns(f.samples)*2+len(plan.modes)*len(plan.workers)*perRow)
+	prog, err := newProgress(f.progress, a.stdout, a.stderr, profileRuns(f.samples)*2+len(plan.modes)*len(plan.workers)*perRow)
 	if err != nil {
 		return err
 	}

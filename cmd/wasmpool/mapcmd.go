@@ -132,7 +132,7 @@ func (a *app) runMap(cmd *cobra.Command, f *mapFlags, path string, inputs []stri
 	if lineSrc != nil {
 		total = -1
 	}
-	prog, err := newProgress(f.progress, a.stderr, total)
+	prog, err := newProgress(f.progress, a.stdout, a.stderr, total)
 	if err != nil {
 		return err
 	}
