@@ -46,6 +46,7 @@ var sentinels = []struct {
 	{"bad_module", engine.ErrBadModule},
 	{"shutdown", pool.ErrShutdown},
 	{"broken", pool.ErrBroken},
+	{"crash", pool.ErrWorkerCrashed}, // a worker's --isolation process died under the task
 	{"worker_lost", ErrWorkerLost},
 	{"not_allowed", ErrNotAllowed},
 }

@@ -54,7 +54,7 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 
 	m := t.Module
 	if !uploaded[m.Digest()] {
-		err := x.retry(ctx, func(ctx context.Context) error { return x.uploadModule(ctx, m) })
+		err := retry(ctx, func(ctx context.Context) error { return x.uploadModule(ctx, m) })
 		if err != nil {
 			x.giveUp(rec, fmt.Errorf("storing the module: %w", err))
 			return
@@ -70,10 +70,11 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 		wt.Deadline = rec.deadline.UnixNano()
 	}
 	data, err := encodeFrame(wt, t.Input)
-	if err == nil && len(data) > x.maxInline() {
+	limit := maxInline(x.nc)
+	if err == nil && len(data) > limit {
 		// Too large for one message: the input goes to the payload store.
 		ref := "in." + rec.id
-		err = x.retry(ctx, func(ctx context.Context) error {
+		err = retry(ctx, func(ctx context.Context) error {
 			_, err := x.top.payloads.PutBytes(ctx, ref, t.Input)
 			return err
 		})
@@ -84,7 +85,7 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 		x.stats.largePayloads.Add(1)
 		rec.inputRef.Store(&ref)
 		wt.InputRef = ref
-		if data, err = encodeFrame(wt); err == nil && len(data) > x.maxInline() {
+		if data, err = encodeFrame(wt); err == nil && len(data) > limit {
 			err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
 		}
 	}
@@ -104,8 +105,6 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 
 // maxInline is the largest task or result frame sent as one message; the
 // rest of the broker's limit is left for headers.
-func (x *Executor) maxInline() int { return maxInline(x.nc) }
-
 func maxInline(nc *nats.Conn) int {
 	return int(nc.MaxPayload()) - 8<<10
 }
@@ -128,7 +127,7 @@ func (x *Executor) awaitAck(rec *record, msg *nats.Msg, paf jetstream.PubAckFutu
 	ctx, cancel := x.opContext(deadline)
 	defer cancel()
 	var ack *jetstream.PubAck
-	err := x.retry(ctx, func(ctx context.Context) error {
+	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		ack, err = x.top.js.PublishMsg(ctx, msg, jetstream.WithMsgID(rec.id))
 		return err
@@ -166,10 +165,6 @@ func (x *Executor) opContext(deadline time.Time) (context.Context, context.Cance
 
 // retry calls op until it succeeds or ctx ends, pausing between attempts
 // (an outage is not made worse by hammering the broker).
-func (x *Executor) retry(ctx context.Context, op func(context.Context) error) error {
-	return retry(ctx, op)
-}
-
 func retry(ctx context.Context, op func(context.Context) error) error {
 	pause := 50 * time.Millisecond
 	for {
@@ -266,7 +261,7 @@ func (x *Executor) onResult(msg jetstream.Msg) {
 		if r.PayloadRef != "" {
 			ctx, cancel := x.opContext(time.Now().Add(x.cfg.PublishTimeout))
 			defer cancel()
-			err := x.retry(ctx, func(ctx context.Context) error {
+			err := retry(ctx, func(ctx context.Context) error {
 				var err error
 				raw, err = x.top.payloads.GetBytes(ctx, r.PayloadRef)
 				return err

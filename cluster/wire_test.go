@@ -56,6 +56,7 @@ func TestErrorsKeepTheirIdentity(t *testing.T) {
 		&engine.Error{Module: "m", Err: &engine.TaskError{Message: "bad input"}},
 		&engine.Error{Module: "m", Err: errors.Join(engine.ErrCancelled, pool.ErrShutdown)},
 		&engine.Error{Module: "m", Err: ErrWorkerLost},
+		&engine.Error{Module: "m", Err: &pool.CrashError{PID: 7, Signal: "SIGKILL", OutOfMemory: true}},
 		errors.New("plain"),
 	} {
 		back := encodeError(err).decode("there.wasm")
@@ -63,7 +64,7 @@ func TestErrorsKeepTheirIdentity(t *testing.T) {
 		var ee *engine.Error
 		require.ErrorAs(t, back, &ee)
 		assert.Equal(t, "there.wasm", ee.Module, "named as the submitter knows it")
-		for _, target := range []error{engine.ErrTimeout, engine.ErrCancelled, pool.ErrShutdown, ErrWorkerLost, engine.ErrMemoryLimit} {
+		for _, target := range []error{engine.ErrTimeout, engine.ErrCancelled, pool.ErrShutdown, ErrWorkerLost, engine.ErrMemoryLimit, pool.ErrWorkerCrashed} {
 			assert.Equal(t, errors.Is(err, target), errors.Is(back, target), "%v is %v", err, target)
 		}
 		var trap, trap2 *engine.TrapError

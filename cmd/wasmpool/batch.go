@@ -84,7 +84,7 @@ func (a *app) runBatch(cmd *cobra.Command, f *poolFlags, name string) error {
 		return err
 	}
 	a.started("")
-	prog, err := newProgress(f.progress, a.stderr, -1)
+	prog, err := newProgress(f.progress, a.stdout, a.stderr, -1)
 	if err != nil {
 		return err
 	}

@@ -128,15 +128,8 @@ func (f *benchFlags) check() (benchPlan, error) {
 	if p.env, err = parseEnv(f.env); err != nil {
 		return p, err
 	}
-	for _, spec := range f.mounts {
-		m, err := parseMount(spec, "")
-		if err != nil {
-			return p, usagef("--mount: %v", err)
-		}
-		if err := checkMount(m); err != nil {
-			return p, &usageError{msg: err.Error()}
-		}
-		p.mounts = append(p.mounts, m)
+	if p.mounts, err = parseMounts(f.mounts); err != nil {
+		return p, err
 	}
 	return p, checkTimeout(f.timeout)
 }
@@ -191,18 +184,15 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string, args []st
 		return err
 	}
 	a.module = m.Name()
-	if f.fn == "" && !m.IsCommand() {
-		return usagef("module %s is not a WASI command: name the function with --func (exports: %s)", m.Name(), exportList(m))
+	x, err := funcExport(m, f.fn)
+	if err != nil {
+		return err
 	}
 	if len(args) > 0 && f.fn != "" {
 		return usagef("ARGS are a WASI command's arguments: an export (--func %s) takes --input or --params", f.fn)
 	}
 	t := engine.Task{Module: m, Func: f.fn, Input: input, Args: args, Env: plan.env, Mounts: plan.mounts, Timeout: f.timeout}
 	if f.fn != "" {
-		x, ok := findExport(m, f.fn)
-		if !ok {
-			return usagef("module %s has no exported function %q (exports: %s)", m.Name(), f.fn, exportList(m))
-		}
 		if f.params != "" || !x.IsTask() {
 			if t.Params, err = parseParams(f.params, x); err != nil {
 				return usagef("--params: %v", err)
@@ -211,7 +201,7 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string, args []st
 	}
 
 	perRow := f.samples + f.tasks
-	prog, err := newProgress(f.progress, a.stderr, profileRuns(f.samples)*2+len(plan.modes)*len(plan.workers)*perRow)
+	prog, err := newProgress(f.progress, a.stdout, a.stderr, profileRuns(f.samples)*2+len(plan.modes)*len(plan.workers)*perRow)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect"))
 }
 
-// outcome of one in-process CLI run.
+// cliResult is the outcome of one in-process CLI run.
 type cliResult struct {
 	code           int
 	stdout, stderr string

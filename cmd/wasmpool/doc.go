@@ -5,6 +5,7 @@
 //	wasmpool map MODULE INPUT...       one task per input file (or per line with --lines)
 //	wasmpool batch FILE.jsonl|-        one task per JSON line, results as JSON lines
 //	wasmpool inspect MODULE            imports, exports, memory, kind
+//	wasmpool bench MODULE --func NAME  throughput and latency in each mode, for choosing one
 //	wasmpool worker --nats URL         serve a NATS cluster: run the tasks submitted to it
 //	wasmpool serve-nats                run a NATS JetStream broker for a small team
 //	wasmpool version

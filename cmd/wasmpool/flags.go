@@ -172,6 +172,23 @@ func parseMount(spec, baseDir string) (engine.Mount, error) {
 	return m, nil
 }
 
+// parseMounts reads repeated --mount flags, each host side an existing
+// directory.
+func parseMounts(specs []string) ([]engine.Mount, error) {
+	var mounts []engine.Mount
+	for _, spec := range specs {
+		m, err := parseMount(spec, "")
+		if err != nil {
+			return nil, usagef("--mount: %v", err)
+		}
+		if err := checkMount(m); err != nil {
+			return nil, &usageError{msg: err.Error()}
+		}
+		mounts = append(mounts, m)
+	}
+	return mounts, nil
+}
+
 // checkMount tells, before any guest runs, that a mount's host side is not
 // an existing directory.
 func checkMount(m engine.Mount) error {

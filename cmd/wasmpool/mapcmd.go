@@ -119,15 +119,10 @@ func (a *app) runMap(cmd *cobra.Command, f *mapFlags, path string, inputs []stri
 		return err
 	}
 	a.module = m.Name()
-	if f.fn == "" && !m.IsCommand() {
-		return usagef("module %s is not a WASI command: name the function with --func (exports: %s)", m.Name(), exportList(m))
-	}
-	if f.fn != "" {
-		if x, ok := findExport(m, f.fn); !ok {
-			return usagef("module %s has no exported function %q (exports: %s)", m.Name(), f.fn, exportList(m))
-		} else if len(x.Params) > 0 {
-			return usagef("%s %s takes parameters: map calls SDK tasks (signature () -> i32), which read their input", f.fn, x.Signature())
-		}
+	if x, err := funcExport(m, f.fn); err != nil {
+		return err
+	} else if len(x.Params) > 0 {
+		return usagef("%s %s takes parameters: map calls SDK tasks (signature () -> i32), which read their input", f.fn, x.Signature())
 	}
 	if err := s.startPool(ctx, &f.poolFlags, cfg, a.stderr); err != nil {
 		return err
@@ -137,7 +132,7 @@ func (a *app) runMap(cmd *cobra.Command, f *mapFlags, path string, inputs []stri
 	if lineSrc != nil {
 		total = -1
 	}
-	prog, err := newProgress(f.progress, a.stderr, total)
+	prog, err := newProgress(f.progress, a.stdout, a.stderr, total)
 	if err != nil {
 		return err
 	}

@@ -27,14 +27,18 @@ type progress struct {
 	failed int
 	start  time.Time
 	shown  bool // a status line is on screen
+	// ttyOut: stdout is a terminal too, so writeOut must clear the status
+	// line. Found once: writeOut runs for every result.
+	ttyOut bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
 // newProgress returns a running progress line for mode ("auto": only when
-// stderr is a terminal), or nil. total is -1 when not known yet.
-func newProgress(mode string, stderr io.Writer, total int) (*progress, error) {
+// stderr is a terminal), or nil. total is -1 when not known yet; stdout is
+// where writeOut will write the results.
+func newProgress(mode string, stdout, stderr io.Writer, total int) (*progress, error) {
 	switch mode {
 	case progressNever:
 		return nil, nil
@@ -46,7 +50,7 @@ func newProgress(mode string, stderr io.Writer, total int) (*progress, error) {
 	default:
 		return nil, usagef("--progress %q: want auto, always or never", mode)
 	}
-	p := &progress{w: stderr, total: total, start: time.Now(), stop: make(chan struct{})}
+	p := &progress{w: stderr, total: total, start: time.Now(), ttyOut: isTerminal(stdout), stop: make(chan struct{})}
 	p.wg.Add(1)
 	go p.tick(200 * time.Millisecond)
 	return p, nil
@@ -104,11 +108,11 @@ func printLine(p *progress, w io.Writer, line string) {
 	fmt.Fprintln(p.w, line)
 }
 
-// writeOut writes results to stdout. When stdout is the same terminal as the
-// status line, the status line is cleared first so the two never share a row;
-// otherwise stdout is not touched by progress at all.
+// writeOut writes results to stdout (w, as given to newProgress). When stdout
+// is the same terminal as the status line, the status line is cleared first so
+// the two never share a row; otherwise stdout is not touched by progress at all.
 func writeOut(p *progress, w io.Writer, b []byte) {
-	if p == nil || !isTerminal(w) {
+	if p == nil || !p.ttyOut {
 		_, _ = w.Write(b)
 		return
 	}

@@ -108,8 +108,8 @@ func (a *app) started(module string) {
 	a.module = module
 }
 
-// exactArgs etc. wrap cobra's argument checks so their errors are usage
-// errors with the --help hint.
+// minArgs and exactArgs check positional arguments as cobra's own checks
+// do, but their errors are usage errors with the --help hint.
 func minArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {

@@ -81,16 +81,9 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	if err != nil {
 		return err
 	}
-	var mounts []engine.Mount
-	for _, spec := range f.mounts {
-		m, err := parseMount(spec, "")
-		if err != nil {
-			return usagef("--mount: %v", err)
-		}
-		if err := checkMount(m); err != nil {
-			return &usageError{msg: err.Error()}
-		}
-		mounts = append(mounts, m)
+	mounts, err := parseMounts(f.mounts)
+	if err != nil {
+		return err
 	}
 	if f.params != "" && f.fn == "" {
 		return usagef("--params needs --func: the export to call")
@@ -118,12 +111,12 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	a.module = m.Name()
 
 	t := engine.Task{Module: m, Func: f.fn, Input: input, Args: args, Env: env, Mounts: mounts, Timeout: f.timeout}
+	x, err := funcExport(m, f.fn)
+	if err != nil {
+		return err
+	}
 	var results []engine.Export
 	if f.fn == "" {
-		if !m.IsCommand() {
-			return usagef("module %s is not a WASI command (it has no _start): name a function with --func (exports: %s)",
-				m.Name(), exportList(m))
-		}
 		switch {
 		case pcfg.Isolation == pool.InProcess:
 			// As wazero run does: the command's stdio is ours, as it happens
@@ -141,10 +134,6 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 			}
 		}
 	} else {
-		x, ok := findExport(m, f.fn)
-		if !ok {
-			return &usageError{msg: fmt.Sprintf("module %s has no exported function %q (exports: %s)", m.Name(), f.fn, exportList(m)), hint: true}
-		}
 		if f.params != "" || !x.IsTask() {
 			if t.Params, err = parseParams(f.params, x); err != nil {
 				return usagef("--params: %v", err)
@@ -213,16 +202,26 @@ func (a *app) readInput(name string) ([]byte, bool, error) {
 	return nil, false, nil
 }
 
-func findExport(m *engine.Module, name string) (engine.Export, bool) {
+// funcExport is the export --func names, or with no --func checks that the
+// module is a WASI command; either mistake is a usage error that lists what
+// the module exports.
+func funcExport(m *engine.Module, name string) (engine.Export, error) {
+	if name == "" {
+		if !m.IsCommand() {
+			return engine.Export{}, usagef("module %s is not a WASI command (it has no _start): name a function with --func (exports: %s)",
+				m.Name(), exportList(m))
+		}
+		return engine.Export{}, nil
+	}
 	for _, x := range m.Exports() {
 		if x.Name == name {
-			return x, true
+			return x, nil
 		}
 	}
-	return engine.Export{}, false
+	return engine.Export{}, usagef("module %s has no exported function %q (exports: %s)", m.Name(), name, exportList(m))
 }
 
-// exportList names the callable exports, marking SDK tasks, for messages.
+// exportList names the callable exports with their signatures, for messages.
 func exportList(m *engine.Module) string {
 	var names []string
 	for _, x := range m.Exports() {

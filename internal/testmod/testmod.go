@@ -215,26 +215,6 @@ func build(name string) (string, bool, error) {
 	return e.path, e.cached, e.err
 }
 
-// BuildAll builds every Go guest module into outDir/NAME.wasm and returns the
-// paths written, in name order.
-func BuildAll(outDir string) ([]string, error) {
-	names, err := Names()
-	if err != nil {
-		return nil, err
-	}
-	results := InstallAll(names, outDir)
-	var paths []string
-	var errs []error
-	for _, r := range results {
-		if r.Err != nil {
-			errs = append(errs, r.Err)
-			continue
-		}
-		paths = append(paths, r.Path)
-	}
-	return paths, errors.Join(errs...)
-}
-
 // Installed is the outcome of installing one module with InstallAll.
 type Installed struct {
 	Name   string
@@ -352,40 +332,50 @@ func buildUncached(name string) (path string, cached bool, err error) {
 	// engine names a module after its file, and errors should say fib.wasm.
 	dir := filepath.Join(CacheDir(), name+"-"+key[:16])
 	out := filepath.Join(dir, name+".wasm")
-	if fi, err := os.Stat(out); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-		return out, true, nil
+	flags := []string{"-trimpath"}
+	if reactor {
+		flags = append(flags, "-buildmode=c-shared")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", false, err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+name+"-*.wasm")
+	cached, err = goBuild(out, 0o644, goBin, root, buildEnv(), flags, "./modules/go/"+name)
 	if err != nil {
-		return "", false, err
+		return "", false, fmt.Errorf("building Go guest module %s (GOOS=wasip1 GOARCH=wasm): %w", name, err)
+	}
+	return out, cached, nil
+}
+
+// goBuild builds pkg (go build flags... -o out pkg, in root, with env) into
+// out, unless a non-empty file is there already, and reports whether one
+// was. The build goes to a temporary file renamed into place, so concurrent
+// test binaries building the same thing never see half a file.
+func goBuild(out string, perm os.FileMode, goBin, root string, env, flags []string, pkg string) (cached bool, err error) {
+	if fi, err := os.Stat(out); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+		return true, nil
+	}
+	dir, base := filepath.Split(out)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	ext := filepath.Ext(base) // NAME.wasm is built as .tmp-NAME-*.wasm
+	tmp, err := os.CreateTemp(dir, ".tmp-"+strings.TrimSuffix(base, ext)+"-*"+ext)
+	if err != nil {
+		return false, err
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 
-	args := []string{"build", "-trimpath"}
-	if reactor {
-		args = append(args, "-buildmode=c-shared")
-	}
-	args = append(args, "-o", tmp.Name(), "./modules/go/"+name)
+	args := append(append([]string{"build"}, flags...), "-o", tmp.Name(), pkg)
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = root
-	cmd.Env = buildEnv()
+	cmd.Env = env
 	var outBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
 	if err := cmd.Run(); err != nil {
-		return "", false, fmt.Errorf("building Go guest module %s (GOOS=wasip1 GOARCH=wasm %s %s): %v\n%s",
-			name, goBin, strings.Join(args, " "), err, strings.TrimSpace(outBuf.String()))
+		return false, fmt.Errorf("%s %s: %v\n%s", goBin, strings.Join(args, " "), err, strings.TrimSpace(outBuf.String()))
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", false, err
+	if err := os.Chmod(tmp.Name(), perm); err != nil {
+		return false, err
 	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return "", false, err
-	}
-	return out, false, nil
+	return false, os.Rename(tmp.Name(), out)
 }
 
 // goCommand finds the go binary: the one of the running toolchain's GOROOT
@@ -445,17 +435,18 @@ func buildEnv() []string {
 func cacheKey(root, name, goBin string) (key string, reactor bool, err error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "testmod v1\x00%s\x00%s\x00%s\x00", runtime.Version(), goBin, name)
-	add := func(rel string, optional bool) error {
+	// add hashes the file and returns its contents, for a look at them.
+	add := func(rel string, optional bool) ([]byte, error) {
 		b, err := os.ReadFile(filepath.Join(root, rel))
 		if optional && errors.Is(err, fs.ErrNotExist) {
-			return nil
+			return nil, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
 		h.Write(b)
-		return nil
+		return b, nil
 	}
 	for _, dir := range []string{filepath.Join("modules", "go", name), "guest"} {
 		var files []string
@@ -477,19 +468,19 @@ func cacheKey(root, name, goBin string) (key string, reactor bool, err error) {
 		}
 		slices.Sort(files)
 		for _, rel := range files {
-			if err := add(rel, false); err != nil {
+			b, err := add(rel, false)
+			if err != nil {
 				return "", false, err
 			}
 			if dir != "guest" && strings.HasSuffix(rel, ".go") && !reactor {
-				b, _ := os.ReadFile(filepath.Join(root, rel))
 				reactor = hasWasmExport(b)
 			}
 		}
 	}
-	if err := add("go.mod", false); err != nil {
+	if _, err := add("go.mod", false); err != nil {
 		return "", false, err
 	}
-	if err := add("go.sum", true); err != nil {
+	if _, err := add("go.sum", true); err != nil {
 		return "", false, err
 	}
 	return hex.EncodeToString(h.Sum(nil)), reactor, nil

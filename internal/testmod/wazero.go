@@ -1,7 +1,6 @@
 package testmod
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -87,38 +86,12 @@ func buildWazeroCLI() (string, error) {
 	}
 	dir := filepath.Join(CacheDir(), "wazero-cli-"+hex.EncodeToString(h.Sum(nil))[:16])
 	out := filepath.Join(dir, exe)
-	if fi, err := os.Stat(out); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
-		return out, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+exe+"-*")
-	if err != nil {
-		return "", err
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-
-	args := []string{"build"}
+	var flags []string
 	if raceEnabled {
-		args = append(args, "-race")
+		flags = append(flags, "-race")
 	}
-	args = append(args, "-o", tmp.Name(), wazeroCLIPackage)
-	cmd := exec.Command(goBin, args...)
-	cmd.Dir = root
-	cmd.Env = hostBuildEnv()
-	var outBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building wazero's CLI (%s %s): %v\n%s",
-			goBin, strings.Join(args, " "), err, strings.TrimSpace(outBuf.String()))
-	}
-	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return "", err
+	if _, err := goBuild(out, 0o755, goBin, root, hostBuildEnv(), flags, wazeroCLIPackage); err != nil {
+		return "", fmt.Errorf("building wazero's CLI: %w", err)
 	}
 	return out, nil
 }
