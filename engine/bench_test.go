@@ -68,37 +68,13 @@ func BenchmarkRunFresh(b *testing.B) {
 
 // BenchmarkWarmCall is one task on a reused instance: the unit of work of
 // the Threads mode.
-func BenchmarkWarmCall(b *testing.B) {
-	ctx := context.Background()
-	e := newEngine(b, engine.Config{})
-	rt, err := e.NewRuntime(ctx)
-	require.NoError(b, err)
-	defer rt.Close(ctx)
-	for _, bc := range []struct {
-		name string
-		m    *engine.Module
-		fn   string
-	}{
-		{"wat-noop", compileWAT(b, e, "noop"), "noop"},
-		{"go-upper", compileGo(b, e, "upper"), "upper"},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			task := engine.Task{Module: bc.m, Func: bc.fn, Input: []byte("x")}
-			inst, err := rt.Instantiate(ctx, task)
-			require.NoError(b, err)
-			defer inst.Close(ctx)
-			for b.Loop() {
-				if _, err := inst.Call(ctx, task); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
+func BenchmarkWarmCall(b *testing.B) { benchmarkWarmCall(b, 0) }
 
 // BenchmarkWarmCallTimeout is BenchmarkWarmCall with a timeout on every
 // task: what enforcing it adds to a warm call.
-func BenchmarkWarmCallTimeout(b *testing.B) {
+func BenchmarkWarmCallTimeout(b *testing.B) { benchmarkWarmCall(b, 10*time.Second) }
+
+func benchmarkWarmCall(b *testing.B, timeout time.Duration) {
 	ctx := context.Background()
 	e := newEngine(b, engine.Config{})
 	rt, err := e.NewRuntime(ctx)
@@ -113,7 +89,7 @@ func BenchmarkWarmCallTimeout(b *testing.B) {
 		{"go-upper", compileGo(b, e, "upper"), "upper"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			task := engine.Task{Module: bc.m, Func: bc.fn, Input: []byte("x"), Timeout: 10 * time.Second}
+			task := engine.Task{Module: bc.m, Func: bc.fn, Input: []byte("x"), Timeout: timeout}
 			inst, err := rt.Instantiate(ctx, task)
 			require.NoError(b, err)
 			defer inst.Close(ctx)
