@@ -64,28 +64,9 @@ func BenchmarkSubmitMany(b *testing.B) {
 // BenchmarkMapFib is CPU-bound work (a recursive fib(25) in a Go guest)
 // through Map with 1 and 2 workers: the ratio is the pool's scaling.
 func BenchmarkMapFib(b *testing.B) {
-	for _, mode := range modes {
-		for _, workers := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%s/workers=%d", mode, workers), func(b *testing.B) {
-				e := testEngine(b, engine.Config{}, nil)
-				p := newPool(b, e, pool.Config{Mode: mode, Workers: workers})
-				task := engine.Task{Module: goModule(b, e, "fib"), Func: "fib", Input: []byte("25")}
-				tasks := func(yield func(engine.Task) bool) {
-					for range b.N {
-						if !yield(task) {
-							return
-						}
-					}
-				}
-				b.ResetTimer()
-				for _, err := range p.Map(context.Background(), iter.Seq[engine.Task](tasks)) {
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-		}
-	}
+	benchmarkMap(b, func(b *testing.B, e *engine.Engine) engine.Task {
+		return engine.Task{Module: goModule(b, e, "fib"), Func: "fib", Input: []byte("25")}
+	})
 }
 
 // BenchmarkSubmitResultGo is BenchmarkSubmitResult for a Go guest (a
@@ -114,12 +95,20 @@ func BenchmarkSubmitResultGo(b *testing.B) {
 // BenchmarkMapNoop is no-op tasks through Map with 1 and 2 workers: the
 // pool's own overhead, which no work hides.
 func BenchmarkMapNoop(b *testing.B) {
+	benchmarkMap(b, func(b *testing.B, e *engine.Engine) engine.Task {
+		return engine.Task{Module: watModule(b, e, "noop"), Func: "noop"}
+	})
+}
+
+// benchmarkMap runs b.N copies of one task through Map, in each mode with 1
+// and 2 workers.
+func benchmarkMap(b *testing.B, taskFor func(*testing.B, *engine.Engine) engine.Task) {
 	for _, mode := range modes {
 		for _, workers := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/workers=%d", mode, workers), func(b *testing.B) {
 				e := testEngine(b, engine.Config{}, nil)
 				p := newPool(b, e, pool.Config{Mode: mode, Workers: workers})
-				task := engine.Task{Module: watModule(b, e, "noop"), Func: "noop"}
+				task := taskFor(b, e)
 				tasks := func(yield func(engine.Task) bool) {
 					for range b.N {
 						if !yield(task) {
