@@ -44,6 +44,7 @@ var sentinels = []struct {
 	{"output", engine.ErrOutputLimit},
 	{"no_function", engine.ErrNoFunction},
 	{"bad_module", engine.ErrBadModule},
+	{"bad_mount", engine.ErrBadMount},
 	{"shutdown", pool.ErrShutdown},
 	{"broken", pool.ErrBroken},
 	{"crash", pool.ErrWorkerCrashed}, // a worker's --isolation process died under the task

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,6 +58,7 @@ func TestErrorsKeepTheirIdentity(t *testing.T) {
 		&engine.Error{Module: "m", Err: errors.Join(engine.ErrCancelled, pool.ErrShutdown)},
 		&engine.Error{Module: "m", Err: ErrWorkerLost},
 		&engine.Error{Module: "m", Err: &pool.CrashError{PID: 7, Signal: "SIGKILL", OutOfMemory: true}},
+		&engine.Error{Module: "m", Err: fmt.Errorf("mount /x: %w", engine.ErrBadMount)},
 		errors.New("plain"),
 	} {
 		back := encodeError(err).decode("there.wasm")
@@ -64,7 +66,7 @@ func TestErrorsKeepTheirIdentity(t *testing.T) {
 		var ee *engine.Error
 		require.ErrorAs(t, back, &ee)
 		assert.Equal(t, "there.wasm", ee.Module, "named as the submitter knows it")
-		for _, target := range []error{engine.ErrTimeout, engine.ErrCancelled, pool.ErrShutdown, ErrWorkerLost, engine.ErrMemoryLimit, pool.ErrWorkerCrashed} {
+		for _, target := range []error{engine.ErrTimeout, engine.ErrCancelled, pool.ErrShutdown, ErrWorkerLost, engine.ErrMemoryLimit, pool.ErrWorkerCrashed, engine.ErrBadMount} {
 			assert.Equal(t, errors.Is(err, target), errors.Is(back, target), "%v is %v", err, target)
 		}
 		var trap, trap2 *engine.TrapError

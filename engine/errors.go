@@ -38,6 +38,11 @@ var (
 	// cannot run: it failed earlier (Broken), or the task is for another
 	// module or sandbox (see Fits). Build a new instance for the task.
 	ErrInstanceUnusable = errors.New("instance unusable")
+	// ErrBadMount means one of Task.Mounts cannot be given to the guest: its
+	// host path is empty, missing or not a directory, or two mounts share a
+	// guest path. The task's own mistake, not the module's; a missing
+	// directory also matches fs.ErrNotExist.
+	ErrBadMount = errors.New("bad mount")
 )
 
 // ctxSentinel is a sentinel that also matches a context error, so that

@@ -143,7 +143,8 @@ func (inst *Instance) instantiate(ctx context.Context, t *Task, start string) (e
 	}
 	cfg, err := inst.moduleConfig(ctx, t, start)
 	if err != nil {
-		return withDetail(ErrBadModule, err, "%v", err)
+		// moduleConfig fails only on a mount (fsConfig).
+		return withDetail(ErrBadMount, err, "%v", err)
 	}
 	ctx = experimental.WithMemoryAllocator(ctx, newMemoryAllocator(e.memLimit, &inst.rt.memories, &inst.mem))
 	mod, err := inst.rt.r.InstantiateModule(ctx, compiled, cfg)

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"io/fs"
 	"net"
 	"os"
 	"path"
@@ -119,9 +120,21 @@ func TestMounts(t *testing.T) {
 		assert.NotContains(t, string(res.Output), "secret")
 	}
 
+	// A mount the host cannot give is the task's mistake, not the module's.
 	_, err = runCmd(t, e, engine.Task{Args: []string{"ls", "/"}, Mounts: []engine.Mount{{HostPath: filepath.Join(rw, "nope"), GuestPath: "/x"}}})
-	require.ErrorIs(t, err, engine.ErrBadModule)
+	require.ErrorIs(t, err, engine.ErrBadMount)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	assert.NotErrorIs(t, err, engine.ErrBadModule)
 	assert.Contains(t, err.Error(), "nope")
+	file := filepath.Join(rw, "plain")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	for _, mounts := range [][]engine.Mount{
+		{{HostPath: file, GuestPath: "/x"}},
+		{{HostPath: rw, GuestPath: "/x"}, {HostPath: ro, GuestPath: "/x/"}},
+	} {
+		_, err = runCmd(t, e, engine.Task{Args: []string{"ls", "/"}, Mounts: mounts})
+		assert.ErrorIs(t, err, engine.ErrBadMount, "%v", mounts)
+	}
 }
 
 // TestOtherToolchainCommand runs the same WASI command built by C/wasi-libc,

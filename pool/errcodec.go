@@ -29,6 +29,8 @@ var remoteSentinels = []error{
 	context.DeadlineExceeded,
 	fs.ErrNotExist,
 	fs.ErrPermission,
+	engine.ErrInstanceUnusable,
+	engine.ErrBadMount,
 }
 
 // maxErrorText bounds each string of an encoded error: a wasm stack trace of

@@ -145,6 +145,7 @@ func TestSubprocessErrorsMatchInProcess(t *testing.T) {
 		}},
 		{"bad mount", engine.Task{Module: hostile, Func: "echo", Mounts: []engine.Mount{{HostPath: "/no/such/dir", GuestPath: "/x"}}}, func(t *testing.T, err error) {
 			assert.ErrorIs(t, err, os.ErrNotExist)
+			assert.ErrorIs(t, err, engine.ErrBadMount)
 		}},
 		{"guest stderr", engine.Task{Module: hostile, Func: "fail", Env: map[string]string{"A": "b"}, Args: []string{"x"}}, func(t *testing.T, err error) {
 			assert.ErrorContains(t, err, "hostile failure")

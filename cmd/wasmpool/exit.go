@@ -75,7 +75,7 @@ func exitCode(err error) int {
 			return exitFailed
 		}
 		return int(exit.Code)
-	case errors.Is(err, engine.ErrNoFunction):
+	case errors.Is(err, engine.ErrNoFunction), errors.Is(err, engine.ErrBadMount):
 		return exitUsage
 	case errors.Is(err, engine.ErrBadModule):
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
@@ -122,8 +122,8 @@ func errorKind(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &bad):
-		return kindBadLine
+	case errors.As(err, &bad), errors.Is(err, engine.ErrBadMount):
+		return kindBadLine // a mount the line names that the host running it cannot give
 	case errors.Is(err, engine.ErrCancelled), errors.Is(err, context.Canceled), errors.Is(err, pool.ErrShutdown):
 		return kindCancelled
 	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
