@@ -406,6 +406,11 @@ func (inst *Instance) Close(ctx context.Context) error {
 	}
 	mod := inst.mod
 	inst.mod = nil
+	// wazero's function handles hold their call stacks, which a deep
+	// recursion grows to tens of MB: drop them with the module, so that
+	// whatever still points at this Instance (a caller, a context's
+	// AfterFunc) does not keep them alive.
+	inst.fns = nil
 	err := mod.Close(ctx)
 	if inst.mem != nil {
 		// No call can be running (Close is the owner's, after its calls
