@@ -22,6 +22,10 @@ var (
 	// Config.MemoryLimitBytes allows (or declares a minimum above it), or
 	// declares tables over the engine's cap of 10,000,000 elements.
 	ErrMemoryLimit = errors.New("memory limit exceeded")
+	// ErrFuelExhausted means the task used up its Task.Fuel: it ran as many
+	// WebAssembly instructions as its budget allowed. It is never a trap of
+	// the guest's own.
+	ErrFuelExhausted = errors.New("fuel exhausted")
 	// ErrOutputLimit means the guest wrote more than Config.OutputLimitBytes to
 	// its output or to its stderr.
 	ErrOutputLimit = errors.New("output limit exceeded")

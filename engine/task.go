@@ -27,6 +27,10 @@ type Task struct {
 	Env     map[string]string // the guest's whole environment; the host's is never inherited
 	Mounts  []Mount           // the only host directories the guest can see; none by default
 	Timeout time.Duration     // 0: only the context bounds it
+	// Fuel is the task's budget of WebAssembly instructions; 0 means none.
+	// It is counted the same on every machine and run: a task that needs F
+	// succeeds with a budget of F and fails with ErrFuelExhausted below it.
+	Fuel uint64
 
 	// Streams, for a command (Func == ""), for a caller that passes the
 	// guest's stdio through as it happens, as a command line does: the
@@ -55,6 +59,7 @@ type Result struct {
 	ExitCode uint32        // a command's exit code (0 on success)
 	Duration time.Duration // time spent inside the sandbox
 	Wait     time.Duration // time spent queued before a worker took the task (set by a pool)
+	Fuel     uint64        // the instructions the task ran, when it had a Fuel budget
 }
 
 // sameSandbox reports whether a and b would build identical instances: the

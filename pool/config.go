@@ -51,6 +51,7 @@ type Config struct {
 	Workers           int           // 0 means runtime.GOMAXPROCS(0); negative is an error
 	QueueSize         int           // queued tasks before Submit blocks (backpressure); 0 means 64 × Workers
 	TaskTimeout       time.Duration // default for tasks without their own; 0 means none
+	TaskFuel          uint64        // default engine.Task.Fuel for tasks without their own; 0 means none
 	MaxTasksPerWorker int           // Threads: rebuild a worker's instance after N tasks; 0 means never
 	Init              *engine.Task  // called once on every new instance before its first task; failure breaks the pool
 	// IdleTimeout frees a Threads worker's warm instances after they sat

@@ -115,6 +115,9 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	if j.task.Timeout == 0 {
 		j.task.Timeout = p.cfg.TaskTimeout
 	}
+	if j.task.Fuel == 0 {
+		j.task.Fuel = p.cfg.TaskFuel
+	}
 	f.OnDone(p.finished(j))
 	if t.Module == nil {
 		prom.Resolve(engine.Result{}, fmt.Errorf("pool: the task has no module: %w", engine.ErrBadModule))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds modules/c/wasicat.c into testdata/c/wasicat.wasm (a WASI command).
+# Builds modules/c/wasicat.c into testdata/c/wasicat.wasm (a WASI command) and
+# modules/c/kernels.c into testdata/c/kernels.wasm (a reactor of benchmark tasks).
 # Needs clang, wasm-ld, wasi-libc and libclang-rt-*-dev-wasm32 (Debian layout:
 # headers in /usr/include/wasm32-wasi, libs in /usr/lib/wasm32-wasi).
 set -euo pipefail
@@ -13,3 +14,10 @@ mkdir -p testdata/c
   -Wl,--strip-all \
   -o testdata/c/wasicat.wasm modules/c/wasicat.c
 chmod 0644 testdata/c/wasicat.wasm
+
+# kernels: the C versions of the Go CPU benchmarks (fib, sha256, mixed), a
+# reactor whose exports are wasmpool tasks.
+"$CC" --target=wasm32-wasi --sysroot="$SYSROOT" -O2 -Wall -Wextra -mexec-model=reactor \
+  -Wl,--strip-all \
+  -o testdata/c/kernels.wasm modules/c/kernels.c
+chmod 0644 testdata/c/kernels.wasm
