@@ -30,6 +30,8 @@ type callState struct {
 	// limit); it wins over whatever error the interrupted guest then returns.
 	fault error
 	cc    *callContext
+	// fuelBudget is the call's Task.Fuel, for the message when it runs out.
+	fuelBudget uint64
 	// mem is the instance's linear memory, nil while it has none: wazero's
 	// Module.Memory returns a typed nil then, which compares unequal to nil.
 	mem **limitedMemory
@@ -40,8 +42,8 @@ type callStateKey struct{}
 // sleep is the guest's nanosleep (poll_oneoff on a clock, Go's time.Sleep).
 // wazero's own sleeps in time.Sleep, deaf to the call's context: a guest
 // asleep for an hour held its worker for the hour, whatever its timeout,
-// and a pool's Close waited on it. This one wakes when the context ends;
-// wazero then closes the instance at the guest's next call or loop.
+// and a pool's Close waited on it. This one ends when the call is stopped,
+// and unwinds the guest right there.
 func (st *callState) sleep(ns int64) {
 	if ns <= 0 {
 		return
@@ -50,18 +52,24 @@ func (st *callState) sleep(ns int64) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-st.cc.Done():
+	case <-*st.cc.done.Load():
+		panic(errStopped)
 	}
 }
 
 func stateFrom(ctx context.Context) *callState {
+	if x, ok := ctx.(*callCtx); ok { // the common case, without an interface call
+		if !x.current() {
+			return nil
+		}
+		return x.c.st
+	}
 	st, _ := ctx.Value(callStateKey{}).(*callState)
 	return st
 }
 
-// abort records why the task failed and stops the guest: the call's context
-// is cancelled, which wazero turns into closing the instance at the guest's
-// next function entry or loop header.
+// abort records why the task failed and stops the call; the host function
+// that calls it then unwinds the guest by panicking.
 func (st *callState) abort(err error) {
 	if st.fault == nil {
 		st.fault = err

@@ -7,50 +7,66 @@ import (
 	"time"
 )
 
-// callContext is the context every guest call of one instance runs under.
+// callContext is the state that stops one instance's calls: its timeout,
+// its caller's context, an Interrupt, a host-side fault. One is allocated per
+// instance and reset between calls.
 //
-// It exists for speed. A warm instance may run millions of short calls, and
+// Why per instance: a warm instance may run millions of short calls, and
 // building each call's context from the standard library (a timeout, a
 // cancel for host-side aborts, a value for the ABI's call state) cost three
 // allocations, a timer, a channel and a registration in the parent's child
-// map per call: more than the call itself. One callContext is allocated per
-// instance instead and reset between calls: its Done channel is reused until
-// it is closed, its timer is re-armed, and it links to the caller's context
-// only when that one can end at all (context.Background cannot).
+// map per call: more than the call itself. Here the timer is re-armed, the
+// Done channel is reused until it is closed, and the caller's context is
+// watched only when it can end at all (context.Background cannot).
 //
-// It must still behave as a real context for wazero, which watches Done to
-// stop running guest code (close-on-context-done) and reads Err to tell a
-// deadline from a cancel, and for embedders' host functions, which receive
-// it and may wait on Done or read the caller's values through Value.
+// What stops running guest code is not this context: instrumented code
+// yields to the host at least every tick (see interrupt.go), and the yield
+// reads halted and the deadline. The context (callCtx, one per call) is for
+// host functions: it is done when the call is stopped, so that a host
+// function blocked on I/O, a sleep or a read of stdin returns.
 type callContext struct {
 	st       *callState
 	onTimer  func() // method values, bound once: binding allocates
 	onParent func()
 
-	// done is read without the lock: wazero's watcher goroutine asks for it
-	// on another core while the call path holds mu, once per call. It is
-	// replaced only between calls, after a stop closed it.
+	// done is read without the lock by host functions of the current call.
+	// It is replaced only between calls, after a stop or a host function
+	// that watched it closed it.
 	done atomic.Pointer[chan struct{}]
-	// halted is set with err: the call path's common case, a call that was
-	// never stopped, is then answered without the lock.
+	// halted is set with err: the yield and the call path's common case,
+	// a call that was never stopped, are then answered without the lock.
 	halted atomic.Bool
+	// gen numbers the calls: a callCtx of an earlier call answers as a
+	// context that has ended (see callCtx).
+	gen atomic.Uint64
 
-	mu       sync.Mutex
-	parent   context.Context
-	closed   bool  // done is closed: a new one is needed for the next call
-	err      error // context.Canceled or context.DeadlineExceeded once stopped
-	cause    error // why it stopped: a timeout, the parent's cause, an interrupt, a host-side fault
-	timeout  time.Duration
-	deadline time.Time // of this call's own timeout; zero if none
-	active   bool      // a call is in progress
+	mu        sync.Mutex
+	parent    context.Context
+	closed    bool  // done is closed: a new one is needed for the next call
+	doneTaken bool  // a host function asked for Done during this call
+	err       error // context.Canceled or context.DeadlineExceeded once stopped
+	cause     error // why it stopped: a timeout, the parent's cause, an interrupt, a host-side fault
+	timeout   time.Duration
+	deadline  time.Time // of this call's own timeout; zero if none
+	active    bool      // a call is in progress
 	// broken records an Interrupt: the instance must not run again.
 	broken error
+
+	// stopAt is the earlier of the call's own deadline and its parent's,
+	// which the yield checks itself: a timer needs a P to fire, and when
+	// every P runs a guest the yield is where a P is given up. Written by
+	// begin and read by the yield, both on the goroutine running the call.
+	stopAt    time.Time
+	stopAtOwn bool // stopAt is the call's own deadline, not its parent's
 
 	// timer stays armed across calls: see arm. armedAt is when it fires,
 	// zero while it is not pending.
 	timer      *time.Timer
 	armedAt    time.Time
 	stopParent func() bool
+
+	ticks     ticker // the yields' pacing (interrupt.go)
+	startTick int32  // the tick the current call starts with
 }
 
 func newCallContext(st *callState) *callContext {
@@ -59,15 +75,17 @@ func newCallContext(st *callState) *callContext {
 	c.done.Store(&ch)
 	c.onTimer = c.timerFired
 	c.onParent = c.parentDone
+	c.ticks.reset()
 	return c
 }
 
-// begin readies the context for one call under parent, with its own timeout
-// if timeout > 0, counted from now (the caller's clock reading, which it
-// also uses to time the call: time.Now is not free on a hot path). It
-// returns false, with the context already stopped, if the call must not
-// start: the instance was interrupted or parent has ended.
-func (c *callContext) begin(parent context.Context, timeout time.Duration, now time.Time) bool {
+// begin readies the context for one call under parent, with its own
+// deadline if deadline is not zero (timeout is what it was counted from, for
+// messages), and returns the call's context. ok is false, with the context
+// already stopped, if the call must not start: the instance was interrupted
+// or parent has ended.
+func (c *callContext) begin(parent context.Context, deadline time.Time, timeout time.Duration, now time.Time) (ctx *callCtx, ok bool) {
+	gen := c.gen.Add(1)
 	c.mu.Lock()
 	if c.closed {
 		ch := make(chan struct{})
@@ -78,27 +96,33 @@ func (c *callContext) begin(parent context.Context, timeout time.Duration, now t
 	c.err, c.cause = nil, nil
 	c.halted.Store(false)
 	c.active = true
+	c.doneTaken = false
 	c.timeout = timeout
-	c.deadline = time.Time{}
-	if timeout > 0 {
-		c.deadline = now.Add(timeout)
-		c.arm(timeout)
+	c.deadline = deadline
+	c.stopAt, c.stopAtOwn = deadline, !deadline.IsZero()
+	if pd, ok := parent.Deadline(); ok && (c.stopAt.IsZero() || pd.Before(c.stopAt)) {
+		c.stopAt, c.stopAtOwn = pd, false
 	}
+	if !deadline.IsZero() {
+		c.arm(deadline.Sub(now))
+	}
+	ctx = &callCtx{c: c, gen: gen, parent: parent, deadline: c.stopAt}
 	if c.broken != nil {
 		c.stopLocked(context.Canceled, c.broken)
 		c.mu.Unlock()
-		return false
+		return ctx, false
 	}
 	c.mu.Unlock()
+	c.startTick = c.ticks.begin(now, c.stopAt)
 
 	if parent.Done() != nil {
 		if parent.Err() != nil {
 			c.parentDone()
-			return false
+			return ctx, false
 		}
 		c.stopParent = context.AfterFunc(parent, c.onParent)
 	}
-	return true
+	return ctx, true
 }
 
 // arm makes sure the timer fires by the current call's deadline, under mu.
@@ -107,32 +131,38 @@ func (c *callContext) begin(parent context.Context, timeout time.Duration, now t
 // so the timer is left armed between calls and only moved earlier. Firing
 // before the current call's deadline, it arms itself again for the rest
 // (timerFired).
-func (c *callContext) arm(timeout time.Duration) {
+func (c *callContext) arm(in time.Duration) {
 	switch {
 	case c.timer == nil:
-		c.timer = time.AfterFunc(timeout, c.onTimer)
+		c.timer = time.AfterFunc(in, c.onTimer)
 	case c.armedAt.IsZero() || c.deadline.Before(c.armedAt):
-		c.timer.Reset(timeout)
+		c.timer.Reset(in)
 	default:
 		return // already due to fire no later than this deadline
 	}
 	c.armedAt = c.deadline
 }
 
-// expire stops the call if it returned past its deadline, before its timer
-// could act: a timeout means "no result after this long", so a task that
-// overran it has timed out however its race with the timer went.
-func (c *callContext) expire(now time.Time) {
-	// The deadline is written by begin, on the goroutine that calls expire:
-	// no lock is needed to see that there is none.
-	if c.deadline.IsZero() {
-		return
+// expire stops the call if it is past its deadline (or its parent's),
+// before the timer could act: a timeout means "no result after this long",
+// so a task that overran it has timed out however its race with the timer
+// went. It reports whether the call is stopped.
+func (c *callContext) expire(now time.Time) bool {
+	// stopAt is written by begin, on the goroutine that calls expire: no
+	// lock is needed to see that there is none.
+	if c.stopAt.IsZero() || now.Before(c.stopAt) {
+		return c.halted.Load()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.active && !c.deadline.IsZero() && !now.Before(c.deadline) {
-		c.stopLocked(context.DeadlineExceeded, &timeoutCause{d: c.timeout})
+	if c.active {
+		if c.stopAtOwn {
+			c.stopLocked(context.DeadlineExceeded, &timeoutCause{d: c.timeout})
+		} else {
+			c.stopLocked(context.DeadlineExceeded, context.Cause(c.parent))
+		}
 	}
+	return true
 }
 
 // end detaches the context from the call that just returned. Stop and
@@ -146,6 +176,13 @@ func (c *callContext) end() {
 	c.mu.Lock()
 	c.active = false
 	c.parent = context.Background()
+	if c.doneTaken && !c.closed {
+		// A host function of this call may still wait on the channel (in a
+		// goroutine of its own): it must see the call end, and the next
+		// call must not share it.
+		close(*c.done.Load())
+		c.closed = true
+	}
 	c.mu.Unlock()
 }
 
@@ -224,8 +261,10 @@ func (c *callContext) stopLocked(err, cause error) {
 	}
 	c.err, c.cause = err, cause
 	c.halted.Store(true)
-	close(*c.done.Load())
-	c.closed = true
+	if !c.closed {
+		close(*c.done.Load())
+		c.closed = true
+	}
 }
 
 // stopped returns why the current call was stopped, or nils.
@@ -244,36 +283,89 @@ func (c *callContext) isBroken() bool {
 	return c.broken != nil
 }
 
-// Deadline is the earlier of the call's own deadline and its parent's.
-func (c *callContext) Deadline() (time.Time, bool) {
-	c.mu.Lock()
-	own, parent := c.deadline, c.parent
-	c.mu.Unlock()
-	d, ok := parent.Deadline()
-	if !own.IsZero() && (!ok || own.Before(d)) {
-		return own, true
-	}
-	return d, ok
+// callCtx is the context of one call: what wazero hands to host functions.
+// It is valid for that call only. A host function that keeps it (in a
+// goroutine of its own, say) sees it end when the call ends, and never sees
+// a later call's state: not its cancellation, not its values (another
+// tenant's, in a pool), not its call state.
+type callCtx struct {
+	c        *callContext
+	gen      uint64
+	parent   context.Context // this call's: its values stay readable
+	deadline time.Time
 }
 
-func (c *callContext) Done() <-chan struct{} { return *c.done.Load() }
+// current reports whether the call is the one in progress.
+func (x *callCtx) current() bool { return x.c.gen.Load() == x.gen }
 
-func (c *callContext) Err() error {
+func (x *callCtx) Deadline() (time.Time, bool) { return x.deadline, !x.deadline.IsZero() }
+
+// closedChan is the Done of a call that has ended.
+var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+func (x *callCtx) Done() <-chan struct{} {
+	c := x.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gen.Load() != x.gen || !c.active {
+		return closedChan
+	}
+	c.doneTaken = true
+	return *c.done.Load()
+}
+
+func (x *callCtx) Err() error {
+	c := x.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != x.gen || !c.active {
+		if c.gen.Load() == x.gen && c.err != nil {
+			return c.err
+		}
+		return context.Canceled // the call is over
+	}
 	return c.err
 }
 
-// Value answers the ABI's call-state key itself and defers everything else to
-// the caller's context, so host functions see the caller's values.
-func (c *callContext) Value(key any) any {
-	if _, ok := key.(callStateKey); ok {
-		return c.st
+// Value answers the ABI's call-state key itself (nil once the call is
+// over) and defers everything else to the call's parent, so that host
+// functions see the caller's values. It hides the parent's cancellation
+// from context.Cause, which would otherwise report the parent's cause (nil,
+// say) for a call that this context stopped: Cause then falls back to Err,
+// and the two agree.
+func (x *callCtx) Value(key any) any {
+	switch key.(type) {
+	case callStateKey:
+		if !x.current() {
+			return nil
+		}
+		return x.c.st
 	}
-	c.mu.Lock()
-	parent := c.parent
-	c.mu.Unlock()
-	return parent.Value(key)
+	if key == cancelCtxKey {
+		return nil
+	}
+	return x.parent.Value(key)
 }
 
-var _ context.Context = (*callContext)(nil)
+// cancelCtxKey is the key under which the standard library's contexts
+// find their cancellable ancestor (context.Cause asks for it): unexported,
+// so learnt from Cause itself.
+var cancelCtxKey = func() any {
+	p := &keyProbe{Context: context.Background()}
+	_ = context.Cause(p)
+	return p.key
+}()
+
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
+	}
+	return nil
+}
+
+var _ context.Context = (*callCtx)(nil)

@@ -96,6 +96,8 @@ func contextError(err, cause error, fn string) error {
 		return withDetail(ErrTimeout, nil, "function %q timed out after %v", fn, tc.d)
 	case errors.Is(err, context.DeadlineExceeded):
 		return withDetail(ErrTimeout, nil, "function %q timed out: the context's deadline passed", fn)
+	case errors.Is(cause, ErrClosed):
+		return closedError(fn)
 	case cause == nil || cause == context.Canceled:
 		return withDetail(ErrCancelled, nil, "function %q was cancelled", fn)
 	default:

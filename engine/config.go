@@ -29,12 +29,13 @@ type Config struct {
 	// Interpreter selects wazero's interpreter instead of its compiler:
 	// slower code, no native code generation.
 	Interpreter bool
-	// NoInterrupt runs guest code without the checks that let a timeout or
-	// a cancel stop it mid-computation (wazero's close-on-context-done),
-	// which cost Go guests 3.6-7.8x on loops. Timeouts then only stop a
-	// guest between calls (or inside a host function that watches its
-	// context); use subprocess isolation (pool.Subprocess) to enforce them:
-	// its worker processes run with NoInterrupt and are killed instead.
+	// NoInterrupt runs guest code without the checks that let a timeout, a
+	// cancel or Close stop it in the middle of a call: raw speed (the checks
+	// cost a few per cent), but a running guest is then stopped only between
+	// calls or in a host function that watches its context, and holds its
+	// goroutine's P until it returns (no timer on that P, no garbage
+	// collection anywhere, until then). For code you trust to return.
+	// Tasks with a Fuel budget are metered, and so stoppable, all the same.
 	NoInterrupt bool
 	// HostModules are capabilities granted to guests: host functions that a
 	// plugin may import. A module importing anything not granted here (nor

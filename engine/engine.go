@@ -17,6 +17,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmpool/wasmpool/internal/wasmbin"
 )
 
 // Engine compiles modules and runs tasks, each in its own sandbox. It is safe
@@ -28,7 +30,7 @@ type Engine struct {
 	outLimit int
 	cache    wazero.CompilationCache
 	rtConfig wazero.RuntimeConfig
-	bases    [3]wazero.ModuleConfig // see baseConfig
+	base     wazero.ModuleConfig // see newBaseConfig
 	shared   *Runtime
 
 	mu       sync.Mutex
@@ -82,7 +84,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.cache = wazero.NewCompilationCache()
 	}
 	e.rtConfig = runtimeConfig(cfg, e.cache)
-	e.bases = newBaseConfigs(cfg)
+	e.base = newBaseConfig(cfg)
 	e.shared, err = e.newRuntime(ctx)
 	if err != nil {
 		_ = e.cache.Close(ctx)
@@ -97,11 +99,11 @@ func runtimeConfig(cfg Config, cache wazero.CompilationCache) wazero.RuntimeConf
 		rc = wazero.NewRuntimeConfigInterpreter()
 	}
 	return rc.
-		// Timeouts and Cancel must stop a guest stuck in a loop; this is the
-		// only way wazero can interrupt running guest code. Code compiled
-		// with and without it differs, and wazero's cache keys tell the two
-		// apart, so both kinds can share a CacheDir.
-		WithCloseOnContextDone(!cfg.NoInterrupt).
+		// Never wazero's close-on-context-done: it leaves native code at
+		// every loop back-edge (several times slower on real loops) and
+		// checks nothing at function entries. The engine's instrumentation
+		// stops guests instead (interrupt.go).
+		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(maxWasmPages).
 		WithCompilationCache(cache)
 }
@@ -240,6 +242,9 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: fmt.Sprintf(
 			"the module declares a minimum memory of %s, over the limit of %s", formatBytes(minPages*wasmPageSize), formatBytes(e.memLimit))}}
 	}
+	if wasmbin.ImportsFrom(wasm, wasmbin.InterruptModule) {
+		return nil, bad(nil, "imports from host module %q, which is reserved for the engine's interruption checks", wasmbin.InterruptModule)
+	}
 	if facts.unsatisfiable != "" {
 		return nil, bad(nil, "imports %s, which this host does not provide (host modules export only functions)", facts.unsatisfiable)
 	}
@@ -264,33 +269,33 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 			pre = &preinit{globals: globals}
 		}
 	}
-	code := splice(wasm, edits...)
-	compiled, err := compileModule(ctx, e.shared.r, code)
+	base := splice(wasm, edits...)
+	plain, err := e.compileVariant(ctx, base, false)
 	repaired := false
-	if err != nil && e.cfg.CacheDir != "" && strings.Contains(err.Error(), "compilationcache") {
-		// A corrupt or truncated entry on disk: replace it and try once more,
-		// so a damaged cache never becomes a permanent failure.
-		if rerr := e.repairCacheEntry(ctx, code); rerr == nil {
-			repaired = true
-			compiled, err = compileModule(ctx, e.shared.r, code)
-		}
-	}
-	if err != nil && !bytes.Equal(code, wasm) {
+	var rerr *repairedError
+	switch {
+	case errors.As(err, &rerr):
+		repaired, plain = true, rerr.v
+	case err != nil && !bytes.Equal(base, wasm):
 		// The rewrites touch only well-formed sections, so a module that
 		// fails fails for another reason: report it on the user's own bytes,
 		// whose offsets the message may quote.
-		_, err = compileModule(ctx, e.shared.r, wasm)
+		if _, werr := compileModule(ctx, e.shared.r, wasm); werr != nil {
+			return nil, bad(werr, "not a valid WebAssembly module: %v", firstLine(werr.Error()))
+		}
+		fallthrough
+	case err != nil:
+		return nil, &Error{Module: name, Err: err}
 	}
 	elapsed := time.Since(start)
-	if err != nil {
-		return nil, bad(err, "not a valid WebAssembly module: %v", firstLine(err.Error()))
-	}
 	m := &Module{
+		e:           e,
 		name:        name,
 		digest:      digest,
 		wasm:        wasm,
-		code:        code,
-		compiled:    compiled,
+		base:        base,
+		plain:       plain,
+		metered:     &lazyVariant{},
 		preinit:     pre,
 		memMin:      minPages,
 		compileTime: elapsed,
@@ -298,17 +303,61 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 		cacheHit: !repaired && e.cfg.CacheDir != "" && cacheBefore >= 0 && e.cacheEntries() == cacheBefore,
 	}
 	if err := e.describe(m); err != nil {
-		_ = compiled.Close(ctx)
+		_ = plain.compiled.Close(ctx)
 		return nil, &Error{Module: name, Err: err}
 	}
 	return m, nil
+}
+
+// repairedError carries a variant compiled after its damaged cache entry
+// was replaced: a success, which compileNew must not count as a cache hit.
+type repairedError struct{ v variant }
+
+func (*repairedError) Error() string { return "repaired" }
+
+// compileVariant instruments base (unless the engine runs without
+// interruption checks and fuel is not wanted) and compiles it in the shared
+// runtime. An error is the module's: the caller names it.
+func (e *Engine) compileVariant(ctx context.Context, base []byte, fuel bool) (variant, error) {
+	code := base
+	if fuel || !e.cfg.NoInterrupt {
+		var err error
+		if code, err = wasmbin.Instrument(base, wasmbin.InstrumentOptions{Fuel: fuel}); err != nil {
+			// A module the pass cannot read is one wazero refuses too: let
+			// it say why. One it can read but not rewrite (a feature the
+			// engine does not enable) could not be stopped mid-call.
+			if _, werr := compileModule(ctx, e.shared.r, base); werr != nil {
+				return variant{}, withDetail(ErrBadModule, werr, "not a valid WebAssembly module: %v", firstLine(werr.Error()))
+			}
+			return variant{}, withDetail(ErrBadModule, err, "%v", err)
+		}
+	}
+	compiled, err := compileModule(ctx, e.shared.r, code)
+	if err != nil && e.cfg.CacheDir != "" && strings.Contains(err.Error(), "compilationcache") {
+		// A corrupt or truncated entry on disk: replace it and try once more,
+		// so a damaged cache never becomes a permanent failure.
+		if rerr := e.repairCacheEntry(ctx, code); rerr == nil {
+			if compiled, err = compileModule(ctx, e.shared.r, code); err == nil {
+				return variant{}, &repairedError{variant{code: code, compiled: compiled, fuel: fuel}}
+			}
+		}
+	}
+	if err != nil {
+		if !bytes.Equal(code, base) {
+			if _, berr := compileModule(ctx, e.shared.r, base); berr != nil {
+				err = berr
+			}
+		}
+		return variant{}, withDetail(ErrBadModule, err, "not a valid WebAssembly module: %v", firstLine(err.Error()))
+	}
+	return variant{code: code, compiled: compiled, fuel: fuel}, nil
 }
 
 // describe fills in the module's exports and imports and refuses imports
 // this host does not provide: better a clear error at compile time, naming
 // the import, than an instantiation failure on every task.
 func (e *Engine) describe(m *Module) error {
-	for name, def := range m.compiled.ExportedFunctions() {
+	for name, def := range m.plain.compiled.ExportedFunctions() {
 		m.exports = append(m.exports, Export{Name: name, Params: def.ParamTypes(), Results: def.ResultTypes()})
 		switch name {
 		case "_start":
@@ -319,14 +368,17 @@ func (e *Engine) describe(m *Module) error {
 	}
 	slices.SortFunc(m.exports, func(a, b Export) int { return strings.Compare(a.Name, b.Name) })
 
-	for _, def := range m.compiled.ImportedFunctions() {
+	for _, def := range m.plain.compiled.ImportedFunctions() {
 		mod, name, _ := def.Import()
+		if mod == wasmbin.InterruptModule {
+			continue // the instrumentation's own (a module's own is refused in compileNew)
+		}
 		m.imports = append(m.imports, Import{Module: mod, Name: name, Kind: "func", Params: def.ParamTypes(), Results: def.ResultTypes()})
 		if err := e.checkImport(mod, name, def); err != nil {
 			return err
 		}
 	}
-	if mems := m.compiled.ImportedMemories(); len(mems) > 0 {
+	if mems := m.plain.compiled.ImportedMemories(); len(mems) > 0 {
 		mod, name, _ := mems[0].Import()
 		return withDetail(ErrBadModule, nil, "imports memory %s, which this host does not provide (guests must define their own memory)", importName(mod, name))
 	}

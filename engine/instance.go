@@ -1,21 +1,16 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
-	mathrand "math/rand"
-	"slices"
+	"math"
 	"time"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmpool/wasmpool/internal/wasmbin"
 )
 
 // Instance is one live instance of a module: a warm sandbox that can run many
@@ -28,15 +23,22 @@ import (
 type Instance struct {
 	rt   *Runtime
 	task Task // the settings it was built with (args, env, mounts)
+	v    *variant
 	mod  api.Module
 	mem  *limitedMemory
 	st   callState
 	cc   *callContext // reused by every call: see callContext
 
+	// The instrumentation's counters, between calls (nil for code without
+	// them): the tick each call starts with, and the fuel left.
+	tickG, fuelG api.MutableGlobal
+
 	fns    map[string]*boundFunc
 	stack  []uint64
 	calls  int
 	broken bool // saw an error, or was closed; Interrupt marks cc instead
+	// entered: the call in progress is counted in the runtime's running.
+	entered bool
 }
 
 // boundFunc is an export looked up once per instance: wazero allocates on
@@ -63,6 +65,9 @@ func (rt *Runtime) newInstance(t Task) *Instance {
 		inst.st.output.sink = t.Stdout
 		inst.st.stderr.sink = t.Stderr
 	}
+	rt.mu.Lock()
+	rt.live[inst] = struct{}{}
+	rt.mu.Unlock()
 	return inst
 }
 
@@ -72,11 +77,17 @@ func (inst *Instance) outputLimitError() error {
 
 // Instantiate builds a warm instance of t.Module with t's arguments,
 // environment and mounts, running _initialize for a reactor. Call runs export
-// tasks on it; a command cannot be instantiated this way (use Run).
+// tasks on it; a command cannot be instantiated this way (use Run). The
+// instance can run tasks with a Fuel budget if t has one.
 func (rt *Runtime) Instantiate(ctx context.Context, t Task) (*Instance, error) {
 	if err := checkTask(&t); err != nil {
 		return nil, err
 	}
+	now := time.Now()
+	return rt.instantiate(ctx, t, deadlineOf(&t, now), now)
+}
+
+func (rt *Runtime) instantiate(ctx context.Context, t Task, deadline, now time.Time) (*Instance, error) {
 	m := t.Module
 	if t.Func == "" {
 		return nil, &Error{Module: m.name, Err: withDetail(ErrNoFunction, nil, "a command runs once per instance; use Run")}
@@ -96,12 +107,7 @@ func (rt *Runtime) Instantiate(ctx context.Context, t Task) (*Instance, error) {
 			init = "" // the template is what _initialize would leave
 		}
 	}
-	var err error
-	if inst.begin(ctx, &t, init, time.Now()) {
-		err = inst.instantiate(inst.cc, &t, init)
-	}
-	err = inst.classify(err, &t, time.Now())
-	inst.finish()
+	err := inst.instantiate(ctx, &t, init, deadline, now)
 	if err == nil && m.preinit != nil {
 		if tmpl != nil {
 			err = inst.restore(m.preinit, tmpl)
@@ -114,7 +120,7 @@ func (rt *Runtime) Instantiate(ctx context.Context, t Task) (*Instance, error) {
 	}
 	if err != nil {
 		inst.Close(context.WithoutCancel(ctx))
-		if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrCancelled) {
+		if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrCancelled) && !errors.Is(err, ErrFuelExhausted) {
 			// A trap in _initialize is the module's own; a timeout or a
 			// cancel reads the same whichever phase of the task it hit.
 			err = fmt.Errorf("instantiating: %w", err)
@@ -125,9 +131,24 @@ func (rt *Runtime) Instantiate(ctx context.Context, t Task) (*Instance, error) {
 	return inst, nil
 }
 
-// instantiate creates the wazero instance, running start (if not empty) as
-// its start function.
-func (inst *Instance) instantiate(ctx context.Context, t *Task, start string) (err error) {
+// instantiate creates the wazero instance and runs start (_initialize,
+// _start or nothing) on it, as one call stopped by deadline and ctx.
+func (inst *Instance) instantiate(ctx context.Context, t *Task, start string, deadline, now time.Time) error {
+	var err error
+	if cctx, ok := inst.begin(ctx, t, start, deadline, now); ok {
+		if err = inst.create(cctx, t); err == nil && start != "" {
+			inst.setCounters(t, start != "_initialize")
+			err = inst.runStart(cctx, start)
+		}
+	}
+	err = inst.classify(err, t, time.Now())
+	inst.finish()
+	return err
+}
+
+// create makes the wazero instance. A module's own start section runs in
+// it, under the call's context like the rest.
+func (inst *Instance) create(ctx context.Context, t *Task) (err error) {
 	// wazero may panic on inputs it does not expect (a memory allocator
 	// refusing a minimum, say): never let that reach the caller.
 	defer func() {
@@ -136,119 +157,107 @@ func (inst *Instance) instantiate(ctx context.Context, t *Task, start string) (e
 		}
 	}()
 	e := inst.rt.e
-	m := t.Module
-	compiled, err := inst.rt.compiledFor(ctx, m)
+	v, err := t.Module.variantFor(ctx, t.Fuel > 0)
 	if err != nil {
 		return err
 	}
-	cfg, err := inst.moduleConfig(ctx, t, start)
+	compiled, err := inst.rt.compiledFor(ctx, v)
+	if err != nil {
+		return err
+	}
+	cfg, err := inst.moduleConfig(ctx, t)
 	if err != nil {
 		// moduleConfig fails only on a mount (fsConfig).
 		return withDetail(ErrBadMount, err, "%v", err)
 	}
-	ctx = experimental.WithMemoryAllocator(ctx, newMemoryAllocator(e.memLimit, &inst.rt.memories, &inst.mem))
-	mod, err := inst.rt.r.InstantiateModule(ctx, compiled, cfg)
-	if mod != nil {
-		inst.mod = mod
+	actx := experimental.WithMemoryAllocator(ctx, newMemoryAllocator(e.memLimit, &inst.rt.memories, &inst.mem))
+	mod, err := inst.rt.r.InstantiateModule(actx, compiled, cfg)
+	if mod == nil {
+		return err
 	}
+	inst.mod, inst.v = mod, v
+	inst.tickG, _ = mod.ExportedGlobal(wasmbin.TickGlobalExport).(api.MutableGlobal)
+	inst.fuelG, _ = mod.ExportedGlobal(wasmbin.FuelGlobalExport).(api.MutableGlobal)
 	return err
 }
 
-// moduleConfig is the instance's sandbox. ctx is the call's: a streamed
-// stdin gives up waiting when it ends.
-func (inst *Instance) moduleConfig(ctx context.Context, t *Task, start string) (wazero.ModuleConfig, error) {
-	e := inst.rt.e
-	// Every With clones the config: start from the engine's prepared base,
-	// which holds everything that is the same for every instance.
-	cfg := e.baseConfig(start).
-		WithArgs(append([]string{t.Module.name}, t.Args...)...).
-		WithStderr(&inst.st.stderr)
-	if t.Func == "" {
-		var stdin io.Reader
-		if t.Stdin != nil {
-			stdin = newStreamReader(ctx, t.Stdin)
-		} else {
-			stdin = bytes.NewReader(t.Input)
+// runStart calls a start function the engine runs itself (see
+// newBaseConfig).
+func (inst *Instance) runStart(ctx context.Context, name string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("wazero panicked while running %s: %v", name, v)
 		}
-		cfg = cfg.WithStdout(&inst.st.output).WithStdin(stdin)
-	} else {
-		// An export's stdout is diagnostics: its result goes through the ABI.
-		cfg = cfg.WithStdout(&inst.st.stderr)
+	}()
+	fn := inst.mod.ExportedFunction(name)
+	if fn == nil {
+		return withDetail(ErrNoFunction, nil, "has no exported function %q", name)
 	}
-	// In name order: the guest's environ must not change from run to run
-	// with Go's map order.
-	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
-		cfg = cfg.WithEnv(k, t.Env[k])
-	}
-	if len(t.Mounts) > 0 {
-		fsc, err := fsConfig(t.Mounts)
-		if err != nil {
-			return nil, err
-		}
-		cfg = cfg.WithFSConfig(fsc)
-	}
-	if d := e.cfg.Deterministic; d != nil {
-		// A fresh source per instance: each one replays the same stream.
-		cfg = cfg.WithRandSource(mathrand.New(mathrand.NewSource(d.Seed)))
-	} else {
-		// The guest's sleeps wake when its call's context ends (see
-		// callState.sleep). wazero's hook takes no context, so it is bound
-		// to the instance here, not in the engine's base config.
-		cfg = cfg.WithNanosleep(inst.st.sleep)
-	}
-	return cfg, nil
+	_, err = fn.Call(ctx)
+	return err
 }
 
-// baseConfig returns the part of every instance's sandbox that does not
-// depend on the task: no name (anonymous instances never clash, however many
-// run at once), the clocks and random source of the engine's Config, and
-// start as the start function ("" for none).
-func (e *Engine) baseConfig(start string) wazero.ModuleConfig {
-	switch start {
-	case "":
-		return e.bases[0]
-	case "_initialize":
-		return e.bases[1]
-	case "_start":
-		return e.bases[2]
+// setCounters gives the instrumented code the call's tick and fuel: the
+// task's budget if metered, else as good as none (an instance built for
+// fuel also runs tasks without a budget).
+func (inst *Instance) setCounters(t *Task, metered bool) {
+	if inst.tickG != nil {
+		inst.tickG.Set(uint64(uint32(inst.cc.startTick)))
 	}
-	return e.bases[0].WithStartFunctions(start)
+	if inst.fuelG != nil {
+		budget := uint64(math.MaxInt64)
+		if metered && t.Fuel > 0 {
+			budget = min(t.Fuel, math.MaxInt64)
+		}
+		inst.fuelG.Set(budget)
+	}
 }
 
-func newBaseConfigs(cfg Config) [3]wazero.ModuleConfig {
-	base := wazero.NewModuleConfig().WithName("")
-	if d := cfg.Deterministic; d != nil {
-		wall := d.WalltimeUnixNano
-		base = base.WithWalltime(func() (int64, int32) { return wall / 1e9, int32(wall % 1e9) }, sys.ClockResolution(1))
-	} else {
-		// Sleeps are set per instance: see moduleConfig.
-		base = base.WithSysWalltime().WithSysNanotime().WithRandSource(cryptorand.Reader)
+// fuelUsed is what a task with a budget used, after the call ended with
+// err: exact when it succeeded, ran out or was stopped; after a trap, what
+// it had used when it last yielded or called the host, at least.
+func (inst *Instance) fuelUsed(t *Task, err error) uint64 {
+	if t.Fuel == 0 || inst.fuelG == nil {
+		return 0
 	}
-	return [3]wazero.ModuleConfig{
-		base.WithStartFunctions(),
-		base.WithStartFunctions("_initialize"),
-		base.WithStartFunctions("_start"),
+	if errors.Is(err, ErrFuelExhausted) {
+		return t.Fuel
 	}
+	budget := min(t.Fuel, math.MaxInt64)
+	left := int64(inst.fuelG.Get())
+	return uint64(min(max(int64(budget)-left, 0), int64(budget)))
 }
 
 // begin readies the call state and the call context for one task, and
-// reports whether the guest may run: false if the instance was interrupted or
-// ctx has already ended (classify then says which).
-func (inst *Instance) begin(ctx context.Context, t *Task, fn string, now time.Time) bool {
+// returns the call's context: ok is false if the guest must not run (the
+// instance was interrupted, ctx has ended, the runtime is closing; classify
+// then says which).
+func (inst *Instance) begin(ctx context.Context, t *Task, fn string, deadline, now time.Time) (*callCtx, bool) {
 	st := &inst.st
 	st.fn = fn
 	st.input = t.Input
 	st.fault = nil
+	st.fuelBudget = t.Fuel
 	if inst.mem != nil {
 		inst.mem.hit = false
 	}
-	return inst.cc.begin(ctx, t.Timeout, now)
+	cctx, ok := inst.cc.begin(ctx, deadline, t.Timeout, now)
+	if ok && !inst.rt.enter() {
+		inst.cc.interrupt(ErrClosed)
+		return cctx, false
+	}
+	inst.entered = ok
+	return cctx, ok
 }
 
 // finish ends the call begun by begin.
 func (inst *Instance) finish() {
 	inst.cc.end()
 	inst.st.input = nil
+	if inst.entered {
+		inst.entered = false
+		inst.rt.leave()
+	}
 }
 
 // Call runs one export task on the instance. t.Module must be the instance's
@@ -257,12 +266,20 @@ func (inst *Instance) Call(ctx context.Context, t Task) (Result, error) {
 	if err := checkTask(&t); err != nil {
 		return Result{}, err
 	}
+	now := time.Now()
+	return inst.call(ctx, t, deadlineOf(&t, now), now)
+}
+
+func (inst *Instance) call(ctx context.Context, t Task, deadline, start time.Time) (Result, error) {
 	m := inst.task.Module
 	if inst.broken || inst.mod == nil {
 		return Result{}, &Error{Module: m.name, Err: withDetail(ErrInstanceUnusable, nil, "this instance failed earlier and cannot be reused")}
 	}
 	if t.Module != m {
 		return Result{}, &Error{Module: m.name, Err: withDetail(ErrInstanceUnusable, nil, "the task is for module %q, not this instance's", t.Module.Name())}
+	}
+	if t.Fuel > 0 && inst.fuelG == nil {
+		return Result{}, &Error{Module: m.name, Err: withDetail(ErrInstanceUnusable, nil, "the task has a fuel budget and this instance was built without fuel metering")}
 	}
 	bf, err := inst.bind(t.Func, t.Params)
 	if err != nil {
@@ -276,9 +293,9 @@ func (inst *Instance) Call(ctx context.Context, t Task) (Result, error) {
 	stack := inst.stack[:n]
 	copy(stack, t.Params)
 
-	start := time.Now()
-	if inst.begin(ctx, &t, t.Func, start) {
-		err = bf.fn.CallWithStack(inst.cc, stack)
+	if cctx, ok := inst.begin(ctx, &t, t.Func, deadline, start); ok {
+		inst.setCounters(&t, true)
+		err = bf.fn.CallWithStack(cctx, stack)
 	}
 	end := time.Now()
 	elapsed := end.Sub(start)
@@ -293,6 +310,7 @@ func (inst *Instance) Call(ctx context.Context, t Task) (Result, error) {
 	}
 	failure := inst.st.failure.take()
 	res := Result{Output: inst.st.output.take(), Stderr: inst.st.stderr.take(), Duration: elapsed}
+	res.Fuel = inst.fuelUsed(&t, err)
 	if err != nil {
 		inst.broken = true
 		var te *TaskError
@@ -359,9 +377,10 @@ func paramsError(x Export, got int) error {
 }
 
 // Fits reports whether t can run on this instance: same module, arguments,
-// environment and mounts, and the instance is not broken.
+// environment and mounts, the instance is not broken, and it meters fuel if
+// the task has a budget.
 func (inst *Instance) Fits(t *Task) bool {
-	return !inst.Broken() && inst.mod != nil && sameSandbox(&inst.task, t)
+	return !inst.Broken() && inst.mod != nil && sameSandbox(&inst.task, t) && (t.Fuel == 0 || inst.fuelG != nil)
 }
 
 // Broken reports whether the instance saw an error or was interrupted, and
@@ -401,6 +420,9 @@ func (inst *Instance) MemoryBytes() uint64 {
 func (inst *Instance) Close(ctx context.Context) error {
 	inst.broken = true
 	inst.cc.release()
+	inst.rt.mu.Lock()
+	delete(inst.rt.live, inst)
+	inst.rt.mu.Unlock()
 	if inst.mod == nil {
 		return nil
 	}

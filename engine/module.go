@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"context"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -14,12 +16,18 @@ import (
 // so holding on to one costs nothing and comparing two is comparing content.
 // A Module belongs to the Engine that compiled it and lives as long as it.
 type Module struct {
-	name     string
-	digest   string
-	wasm     []byte                // the bytes as given: what Digest, Size and Bytes describe
-	code     []byte                // what is compiled: wasm checked and rewritten (see compileNew)
-	compiled wazero.CompiledModule // in the engine's shared runtime
-	preinit  *preinit              // nil unless pre-initialised (Config.Preinitialize)
+	e       *Engine
+	name    string
+	digest  string
+	wasm    []byte   // the bytes as given: what Digest, Size and Bytes describe
+	base    []byte   // wasm checked and rewritten (see compileNew), before instrumentation
+	preinit *preinit // nil unless pre-initialised (Config.Preinitialize)
+
+	// plain is the code tasks without a fuel budget run: instrumented with
+	// the interruption checks unless Config.NoInterrupt. metered, the same
+	// with the fuel counter too, is compiled when a task first needs it.
+	plain   variant
+	metered *lazyVariant // shared with the module's twins (same bytes, other name)
 
 	exports    []Export
 	imports    []Import
@@ -29,6 +37,38 @@ type Module struct {
 
 	compileTime time.Duration
 	cacheHit    bool
+}
+
+// variant is one compiled form of a module.
+type variant struct {
+	code     []byte                // what is compiled
+	compiled wazero.CompiledModule // in the engine's shared runtime
+	fuel     bool                  // counts fuel
+}
+
+type lazyVariant struct {
+	mu sync.Mutex
+	v  *variant
+}
+
+// variantFor returns the code a task runs: the metered one for a task with a
+// fuel budget, compiled on first use.
+func (m *Module) variantFor(ctx context.Context, fuel bool) (*variant, error) {
+	if !fuel {
+		return &m.plain, nil
+	}
+	l := m.metered
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.v == nil {
+		// A failure is not kept: it may be the caller's context ending.
+		v, err := m.e.compileVariant(ctx, m.base, true)
+		if err != nil {
+			return nil, err
+		}
+		l.v = &v
+	}
+	return l.v, nil
 }
 
 // Export is an exported function and its signature.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -22,8 +23,18 @@ type Runtime struct {
 	r wazero.Runtime
 
 	mu       sync.Mutex
-	compiled map[*Module]wazero.CompiledModule // nil for the shared runtime
+	compiled map[*variant]wazero.CompiledModule // nil for the shared runtime
 	closed   bool
+	live     map[*Instance]struct{} // what Close must stop
+
+	// running counts the calls in progress, and closing is set by Close,
+	// so that Close can wait for stopped guests to unwind before the code
+	// they run is released; drained is signalled when the last one ends
+	// while closing. (Atomics rather than mu: every call of every worker
+	// sharing a runtime would contend on it.)
+	running atomic.Int64
+	closing atomic.Bool
+	drained chan struct{}
 
 	memories memoryPool // linear memories of closed instances, for reuse
 }
@@ -35,7 +46,7 @@ func (e *Engine) NewRuntime(ctx context.Context) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt.compiled = map[*Module]wazero.CompiledModule{}
+	rt.compiled = map[*variant]wazero.CompiledModule{}
 	return rt, nil
 }
 
@@ -58,6 +69,9 @@ func (e *Engine) newRuntime(ctx context.Context) (*Runtime, error) {
 	if _, err := defineABI(r).Instantiate(ctx); err != nil {
 		return fail(fmt.Errorf("engine: installing the wasmpool ABI: %w", err))
 	}
+	if _, err := defineInterrupt(r).Instantiate(ctx); err != nil {
+		return fail(fmt.Errorf("engine: installing the interruption checks: %w", err))
+	}
 	for _, h := range e.cfg.HostModules {
 		b := r.NewHostModuleBuilder(h.Name)
 		if err := safeDefine(h, b); err != nil {
@@ -67,7 +81,7 @@ func (e *Engine) newRuntime(ctx context.Context) (*Runtime, error) {
 			return fail(fmt.Errorf("engine: host module %q: %w", h.Name, err))
 		}
 	}
-	rt := &Runtime{e: e, r: r}
+	rt := &Runtime{e: e, r: r, live: map[*Instance]struct{}{}, drained: make(chan struct{}, 1)}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -89,7 +103,11 @@ func safeDefine(h HostModule, b wazero.HostModuleBuilder) (err error) {
 	return nil
 }
 
-// Close releases the runtime and every instance in it.
+// Close releases the runtime and every instance in it. Calls still running
+// are stopped (they fail with ErrClosed); Close waits for them to unwind,
+// which instrumented code does within about a millisecond, until ctx ends or
+// for closeGrace at most: a host function that ignores its context could
+// otherwise hold it forever.
 func (rt *Runtime) Close(ctx context.Context) error {
 	rt.mu.Lock()
 	if rt.closed {
@@ -97,11 +115,55 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	rt.closed = true
+	live := make([]*Instance, 0, len(rt.live))
+	for inst := range rt.live {
+		live = append(live, inst)
+	}
 	rt.mu.Unlock()
+	rt.closing.Store(true)
+	for _, inst := range live {
+		inst.cc.interrupt(ErrClosed)
+	}
+	if rt.running.Load() > 0 {
+		grace := time.NewTimer(closeGrace)
+		defer grace.Stop()
+	wait:
+		for rt.running.Load() > 0 {
+			select {
+			case <-rt.drained:
+			case <-grace.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
+		}
+	}
 	rt.e.mu.Lock()
 	delete(rt.e.runtimes, rt)
 	rt.e.mu.Unlock()
-	return rt.r.Close(ctx)
+	return rt.r.Close(context.WithoutCancel(ctx))
+}
+
+// closeGrace bounds how long Close waits for stopped calls to unwind.
+const closeGrace = time.Second
+
+// enter registers a call about to run; false if the runtime is closing.
+func (rt *Runtime) enter() bool {
+	rt.running.Add(1)
+	if rt.closing.Load() {
+		rt.leave()
+		return false
+	}
+	return true
+}
+
+func (rt *Runtime) leave() {
+	if rt.running.Add(-1) == 0 && rt.closing.Load() {
+		select {
+		case rt.drained <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (rt *Runtime) isClosed() bool {
@@ -110,10 +172,10 @@ func (rt *Runtime) isClosed() bool {
 	return rt.closed
 }
 
-// compiledFor returns m's compiled code in this runtime. An isolated runtime
-// compiles on first use, which the shared compilation cache turns into a
-// lookup plus decoding.
-func (rt *Runtime) compiledFor(ctx context.Context, m *Module) (wazero.CompiledModule, error) {
+// compiledFor returns a variant's compiled code in this runtime. An
+// isolated runtime compiles on first use, which the shared compilation cache
+// turns into a lookup plus decoding.
+func (rt *Runtime) compiledFor(ctx context.Context, v *variant) (wazero.CompiledModule, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
@@ -121,42 +183,46 @@ func (rt *Runtime) compiledFor(ctx context.Context, m *Module) (wazero.CompiledM
 		return nil, ErrClosed
 	}
 	if rt.compiled == nil {
-		return m.compiled, nil
+		return v.compiled, nil
 	}
-	if c, ok := rt.compiled[m]; ok {
+	if c, ok := rt.compiled[v]; ok {
 		return c, nil
 	}
-	c, err := compileModule(ctx, rt.r, m.code)
+	c, err := compileModule(ctx, rt.r, v.code)
 	if err != nil {
 		// Not an *Error: the caller's wraps it, naming the module once.
 		return nil, withDetail(ErrBadModule, err, "compiling in a worker runtime: %v", firstLine(err.Error()))
 	}
-	rt.compiled[m] = c
+	rt.compiled[v] = c
 	return c, nil
 }
 
 // Run runs one task in a fresh instance and closes it: nothing of the task
-// survives it.
+// survives it. The task's Timeout bounds all of it, the instantiation (a
+// reactor's _initialize) included.
 func (rt *Runtime) Run(ctx context.Context, t Task) (Result, error) {
 	if err := checkTask(&t); err != nil {
 		return Result{}, err
 	}
+	now := time.Now()
+	deadline := deadlineOf(&t, now)
 	if t.Func == "" {
-		return rt.runCommand(ctx, t)
+		return rt.runCommand(ctx, t, deadline, now)
 	}
-	if t.Timeout > 0 {
-		// The task's timeout covers instantiation too: a reactor whose
-		// _initialize loops forever must still be stopped.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, t.Timeout, &timeoutCause{t.Timeout})
-		defer cancel()
-	}
-	inst, err := rt.Instantiate(ctx, t)
+	inst, err := rt.instantiate(ctx, t, deadline, now)
 	if err != nil {
 		return Result{}, err
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
-	return inst.Call(ctx, t)
+	return inst.call(ctx, t, deadline, time.Now())
+}
+
+// deadlineOf is when a task started at now must be over; zero for none.
+func deadlineOf(t *Task, now time.Time) time.Time {
+	if t.Timeout <= 0 {
+		return time.Time{}
+	}
+	return now.Add(t.Timeout)
 }
 
 func checkTask(t *Task) error {
@@ -166,25 +232,18 @@ func checkTask(t *Task) error {
 	return nil
 }
 
-// runCommand runs a WASI command: for a command, instantiating is running,
-// since wazero runs _start as part of instantiation.
-func (rt *Runtime) runCommand(ctx context.Context, t Task) (Result, error) {
+// runCommand runs a WASI command: instantiating it, then its _start.
+func (rt *Runtime) runCommand(ctx context.Context, t Task, deadline, start time.Time) (Result, error) {
 	m := t.Module
 	if !m.command {
 		return Result{}, &Error{Module: m.name, Err: withDetail(ErrNoFunction, nil,
 			"is not a WASI command (it has no _start); name one of its functions: %s", m.exportNames())}
 	}
 	inst := rt.newInstance(t)
-	start := time.Now()
-	var err error
-	if inst.begin(ctx, &t, "_start", start) {
-		err = inst.instantiate(inst.cc, &t, "_start")
-	}
+	err := inst.instantiate(ctx, &t, "_start", deadline, start)
 	end := time.Now()
-	elapsed := end.Sub(start)
-	err = inst.classify(err, &t, end)
-	inst.finish()
-	res := Result{Output: inst.st.output.take(), Stderr: inst.st.stderr.take(), Duration: elapsed}
+	res := Result{Output: inst.st.output.take(), Stderr: inst.st.stderr.take(), Duration: end.Sub(start)}
+	res.Fuel = inst.fuelUsed(&t, err)
 	inst.Close(context.WithoutCancel(ctx))
 	if err != nil {
 		if ee, ok := asExit(err); ok {

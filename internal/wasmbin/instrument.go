@@ -1049,3 +1049,62 @@ func nameMap(out []byte, r *reader, mapIdx func(uint32) uint32) ([]byte, error) 
 	}
 	return out, nil
 }
+
+// ImportsFrom reports whether wasm imports anything from the host module of
+// the given name (false for bytes it cannot read).
+func ImportsFrom(wasm []byte, module string) bool {
+	secs, err := sections(wasm)
+	if err != nil {
+		return false
+	}
+	for _, s := range secs {
+		if s.id != secImport {
+			continue
+		}
+		r := s.body
+		n, err := r.u32()
+		if err != nil {
+			return false
+		}
+		for range n {
+			mod, err := r.name("an import's module name")
+			if err != nil {
+				return false
+			}
+			if mod == module {
+				return true
+			}
+			if _, err := r.name("an import name"); err != nil {
+				return false
+			}
+			kind, err := r.byte()
+			if err != nil {
+				return false
+			}
+			switch kind {
+			case 0:
+				_, err = r.u32()
+			case 1:
+				if err = skipValueType(&r); err == nil {
+					_, _, _, _, err = limits(&r)
+				}
+			case 2:
+				_, _, _, _, err = limits(&r)
+			case 3:
+				if err = skipValueType(&r); err == nil {
+					_, err = r.byte()
+				}
+			case 4:
+				if _, err = r.byte(); err == nil {
+					_, err = r.u32()
+				}
+			default:
+				return false
+			}
+			if err != nil {
+				return false
+			}
+		}
+	}
+	return false
+}
