@@ -233,3 +233,10 @@ func TestEngineErrorsAreMatchable(t *testing.T) {
 	assert.Equal(t, "not_wasm.wasm", me.Module)
 	assert.False(t, errors.Is(err, engine.ErrTimeout))
 }
+
+func compileC(t testing.TB, e *engine.Engine, name string) *engine.Module {
+	t.Helper()
+	m, err := e.CompileFile(context.Background(), testmod.C(t, name))
+	require.NoError(t, err)
+	return m
+}
