@@ -26,13 +26,22 @@ type cappedBuffer struct {
 
 // Write implements io.Writer for WASI stdout/stderr.
 func (b *cappedBuffer) Write(p []byte) (int, error) {
+	var n int
+	var err error
 	if b.sink != nil {
-		return b.stream(p)
+		n, err = b.stream(p)
+	} else if b.append(p) {
+		n = len(p)
+	} else {
+		err = ErrOutputLimit
 	}
-	if !b.append(p) {
-		return 0, ErrOutputLimit
+	if b.overflow {
+		// Past the limit the task has failed: unwind the guest from its
+		// write (a WASI call) rather than let it spin on errors until its
+		// next yield, or for ever with Config.NoInterrupt.
+		panic(errStopped)
 	}
-	return len(p), nil
+	return n, err
 }
 
 // append adds p in full, or nothing, and reports whether it fit.

@@ -179,11 +179,18 @@ func trapFrom(err error, fn string) *TrapError {
 	return te
 }
 
-// trimStartPrefix drops the "module[NAME] function[_start] failed: " that
-// wazero puts before a trap in a start function (a command's _start, a
-// reactor's _initialize): the trap's text follows it, and the kind must be
-// read from that text as for any other call.
+// trimStartPrefix drops the "module[NAME] function[_start] failed: " (or
+// "start function[N] failed: ") that wazero puts before a trap in a start
+// function: the trap's text follows it, and the kind must be read from that
+// text as for any other call.
 func trimStartPrefix(msg string) string {
+	// A module's own start section (wazero names its function by index,
+	// which instrumentation changes).
+	if rest, ok := strings.CutPrefix(msg, "start function["); ok {
+		if i := strings.Index(rest, "] failed: "); i >= 0 {
+			return rest[i+len("] failed: "):]
+		}
+	}
 	if !strings.HasPrefix(msg, "module[") {
 		return msg
 	}
