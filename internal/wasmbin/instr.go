@@ -171,8 +171,9 @@ func (d *decoder) immediates(in *instr) error {
 		_, err = r.u32()
 		return err
 	case op == opI32Const:
-		_, err = r.s32()
-		return err
+		// Skipped, not range-checked: a value out of range is wazero's to
+		// refuse, with its own message, not a truncation.
+		return r.skipSLEB(32)
 	case op == opI64Const:
 		return r.skipSLEB(64)
 	case op == opF32Const:
