@@ -123,7 +123,7 @@ func (e *Engine) OutputLimit() int { return e.outLimit }
 // bytes. The module's Name is a short digest. Errors match ErrBadModule (or
 // ErrMemoryLimit for a module whose declared minimum memory is over the
 // limit, or whose tables' declared minima are over 10,000,000 elements).
-// Hostile bytes cost no more than their size: see modcheck.go.
+// Hostile bytes cost no more than their size: see wasmbin.Check.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	return e.compile(ctx, wasm, "", false)
 }
@@ -226,18 +226,18 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 		wasm = slices.Clone(wasm)
 	}
 	// The module's own declarations are checked before wazero decodes it:
-	// see modcheck.go for the host-crashing modules this keeps out.
-	facts, err := checkModule(wasm)
-	var le *limitErr
+	// see wasmbin.Check for the host-crashing modules this keeps out.
+	facts, err := wasmbin.Check(wasm)
+	var le *wasmbin.LimitError
 	switch {
-	case errors.As(err, &le) && le.memory:
-		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: le.msg}}
+	case errors.As(err, &le) && le.Memory:
+		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: le.Error()}}
 	case le != nil:
-		return nil, bad(err, "%v", le.msg)
+		return nil, bad(err, "%v", le.Error())
 	case err != nil:
 		return nil, bad(err, "not a valid WebAssembly module: %v", err)
 	}
-	minPages := facts.memMinPages
+	minPages := facts.MemoryMinPages
 	if minPages*wasmPageSize > e.memLimit {
 		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: fmt.Sprintf(
 			"the module declares a minimum memory of %s, over the limit of %s", formatBytes(minPages*wasmPageSize), formatBytes(e.memLimit))}}
@@ -245,31 +245,23 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 	if wasmbin.ImportsFrom(wasm, wasmbin.InterruptModule) {
 		return nil, bad(nil, "imports from host module %q, which is reserved for the engine's interruption checks", wasmbin.InterruptModule)
 	}
-	if facts.unsatisfiable != "" {
-		return nil, bad(nil, "imports %s, which this host does not provide (host modules export only functions)", facts.unsatisfiable)
+	if u := facts.Unsatisfiable; u != nil {
+		return nil, bad(nil, "imports %s %s, which this host does not provide (host modules export only functions)", u.Kind, importName(u.Module, u.Name))
 	}
 	// What is compiled, here and in every worker runtime: the checked bytes
 	// (tables capped), their data segments merged, their globals exported
 	// for pre-initialisation. Digest and Bytes stay those of the input.
-	// Each rewrite is an edit of the input, and they are applied in one
-	// pass (see splice).
 	cacheBefore := e.cacheEntries()
 	start := time.Now()
-	var edits []sectionEdit
-	if facts.tableCap != nil {
-		edits = append(edits, *facts.tableCap)
+	rw, err := wasmbin.Rewrite(wasm, facts, wasmbin.RewriteOptions{Preinitialize: e.cfg.Preinitialize})
+	if err != nil {
+		return nil, bad(err, "cannot rewrite the module: %v", err)
 	}
-	if edit, ok := dataEdit(wasm); ok {
-		edits = append(edits, edit)
-	}
+	base := rw.Wasm
 	var pre *preinit
-	if e.cfg.Preinitialize {
-		if edit, globals, ok := exportEdit(wasm); ok {
-			edits = append(edits, edit)
-			pre = &preinit{globals: globals}
-		}
+	if rw.Preinitializable {
+		pre = &preinit{globals: rw.GlobalExports}
 	}
-	base := splice(wasm, edits...)
 	plain, err := e.compileVariant(ctx, base, false)
 	repaired := false
 	var rerr *repairedError

@@ -63,7 +63,9 @@ func TestFuelIsExact(t *testing.T) {
 func TestFuelIsLinearInWork(t *testing.T) {
 	e := newEngine(t, engine.Config{})
 	loop := compileWAT(t, e, "xorshift")
-	f := func(n uint64) uint64 { return fuelOf(t, e, engine.Task{Module: loop, Func: "run", Params: []uint64{n}}) }
+	f := func(n uint64) uint64 {
+		return fuelOf(t, e, engine.Task{Module: loop, Func: "run", Params: []uint64{n}})
+	}
 	perIteration := f(2) - f(1)
 	require.NotZero(t, perIteration)
 	assert.Equal(t, f(1)+999*perIteration, f(1000))

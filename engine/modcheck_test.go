@@ -25,7 +25,7 @@ func allocatedBy(f func()) uint64 {
 }
 
 // Each of these tiny modules declares a count that wazero sized a buffer
-// from before reading the entries. Before modcheck.go, compiling any of them
+// from before reading the entries. Before wasmbin.Check, compiling any of them
 // killed the whole process with a fatal out-of-memory error (the data one
 // "only" allocated 4 GiB), which no recover catches.
 func TestHugeDeclaredCountsAreRefused(t *testing.T) {

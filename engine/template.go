@@ -21,9 +21,9 @@ import (
 // skips the Go runtime's start-up: most of a fresh instance's cost.
 //
 // Why it is exact, and isolates as well as a fresh instance: the module is
-// proven (scanCode) to have no state outside memory and globals that an
-// instruction can change, so memory and globals are the instance's whole
-// state; each instance is still a new wazero instance (its own WASI context,
+// proven (wasmbin.Facts.StateOnlyInMemoryAndGlobals) to have no state
+// outside memory and globals that an instruction can change, so memory and
+// globals are the instance's whole state; each instance is still a new wazero instance (its own WASI context,
 // its own table); and the template is captured before the first task runs,
 // so no task can leave anything in it.
 //

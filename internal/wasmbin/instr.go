@@ -171,8 +171,9 @@ func (d *decoder) immediates(in *instr) error {
 		_, err = r.u32()
 		return err
 	case op == opI32Const:
-		_, err = r.s32()
-		return err
+		// Skipped, not range-checked: a value out of range is wazero's to
+		// refuse, with its own message, not a truncation.
+		return r.skipSLEB(32)
 	case op == opI64Const:
 		return r.skipSLEB(64)
 	case op == opF32Const:
@@ -190,12 +191,12 @@ func (d *decoder) immediates(in *instr) error {
 		}
 		return d.misc(in.sub)
 	case op == opPrefixSIMD:
-		if in.sub, err = r.u32(); err != nil {
+		if in.sub, err = d.byteOpcode(); err != nil {
 			return err
 		}
 		return d.simd(in.sub)
 	case op == opPrefixAtomic:
-		if in.sub, err = r.u32(); err != nil {
+		if in.sub, err = d.byteOpcode(); err != nil {
 			return err
 		}
 		if in.sub == 0x03 { // atomic.fence
@@ -207,6 +208,30 @@ func (d *decoder) immediates(in *instr) error {
 		}
 	}
 	return errUnknownOpcode
+}
+
+// byteOpcode reads the opcode after the SIMD or the atomic prefix as wazero
+// does: as one byte, where the spec has a LEB128 number (wazero reads the
+// misc prefix's as one). The two agree on an opcode under 0x80, and on the
+// canonical encoding of a larger one, the opcode's byte then 0x01, which
+// wazero reads as a nop. On anything else they part: 0xfd 0x8c 0x00 is
+// v128.const and its sixteen bytes to the spec, i16x8.shr_s and unreachable
+// to wazero, which then runs the bytes a spec decoder skips. So that is an
+// instruction the decoder does not know.
+func (d *decoder) byteOpcode() (uint32, error) {
+	r := &d.r
+	b, err := r.byte()
+	if err != nil || b < 0x80 {
+		return uint32(b), err
+	}
+	next, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	if next != 0x01 {
+		return 0, errUnknownOpcode
+	}
+	return uint32(b), nil
 }
 
 func (d *decoder) misc(sub uint32) error {
@@ -238,7 +263,7 @@ func (d *decoder) simd(sub uint32) error {
 		}
 		_, err := r.byte()
 		return err
-	case sub <= 0x113: // the rest take no immediates (wazero validates the number)
+	case sub <= 0xff: // the rest take no immediates (wazero validates the number)
 		return nil
 	}
 	return errUnknownOpcode

@@ -95,7 +95,6 @@ const (
 	blockTypeEmpty   = 0x40
 	exportKindFunc   = 0
 	exportKindGlobal = 3
-	importKindFunc   = 0
 	globalMutable    = 1
 )
 
@@ -308,41 +307,15 @@ func readImports(r reader) (funcs []uint32, globals uint32, err error) {
 		return nil, 0, err
 	}
 	for range n {
-		for range 2 {
-			if _, err := r.name("an import name"); err != nil {
-				return nil, 0, err
-			}
-		}
-		kind, err := r.byte()
+		imp, err := readImport(&r)
 		if err != nil {
 			return nil, 0, err
 		}
-		switch kind {
-		case 0:
-			var t uint32
-			if t, err = r.u32(); err == nil {
-				funcs = append(funcs, t)
-			}
-		case 1:
-			if err = skipValueType(&r); err == nil {
-				_, _, _, _, err = limits(&r)
-			}
-		case 2:
-			_, _, _, _, err = limits(&r)
-		case 3:
+		switch imp.kind {
+		case importKindFunc:
+			funcs = append(funcs, imp.typeIdx)
+		case importKindGlobal:
 			globals++
-			if err = skipValueType(&r); err == nil {
-				_, err = r.byte()
-			}
-		case 4:
-			if _, err = r.byte(); err == nil {
-				_, err = r.u32()
-			}
-		default:
-			err = fmt.Errorf("invalid import kind 0x%x", kind)
-		}
-		if err != nil {
-			return nil, 0, err
 		}
 	}
 	return funcs, globals, r.errIfLeft("the import section")
@@ -1067,42 +1040,12 @@ func ImportsFrom(wasm []byte, module string) bool {
 			return false
 		}
 		for range n {
-			mod, err := r.name("an import's module name")
+			imp, err := readImport(&r)
 			if err != nil {
 				return false
 			}
-			if mod == module {
+			if imp.module == module {
 				return true
-			}
-			if _, err := r.name("an import name"); err != nil {
-				return false
-			}
-			kind, err := r.byte()
-			if err != nil {
-				return false
-			}
-			switch kind {
-			case 0:
-				_, err = r.u32()
-			case 1:
-				if err = skipValueType(&r); err == nil {
-					_, _, _, _, err = limits(&r)
-				}
-			case 2:
-				_, _, _, _, err = limits(&r)
-			case 3:
-				if err = skipValueType(&r); err == nil {
-					_, err = r.byte()
-				}
-			case 4:
-				if _, err = r.byte(); err == nil {
-					_, err = r.u32()
-				}
-			default:
-				return false
-			}
-			if err != nil {
-				return false
 			}
 		}
 	}

@@ -43,7 +43,9 @@ func header(wasm []byte) error {
 }
 
 // sections splits a binary into its sections, checking their order (each
-// at most once, custom sections anywhere) as wazero does.
+// at most once, custom sections anywhere) as wazero does. On an error it
+// also returns the sections before the one it could not read, so that Check
+// can report their errors first, in the order wazero would meet them.
 func sections(wasm []byte) ([]section, error) {
 	if err := header(wasm); err != nil {
 		return nil, err
@@ -55,19 +57,19 @@ func sections(wasm []byte) ([]section, error) {
 		start := r.off
 		id, err := r.byte()
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		size, err := r.u32()
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		var ok bool
 		if last, ok = sectionOrder(id, last); !ok {
-			return nil, fmt.Errorf("the %s section at offset %d is out of order", sectionName(id), start)
+			return out, fmt.Errorf("the %s section at offset %d is out of order", sectionName(id), start)
 		}
 		body, err := r.sub(uint64(size))
 		if err != nil {
-			return nil, fmt.Errorf("section %d at offset %d: %w", id, start, err)
+			return out, fmt.Errorf("section %d at offset %d: %w", id, start, err)
 		}
 		out = append(out, section{id: id, start: start, end: r.off, body: body})
 	}

@@ -14,7 +14,7 @@ done
 printf 'this is not a wasm module\n' > "$out/not_wasm.wasm"
 head -c 20 "$out/echo.wasm" > "$out/truncated.wasm"
 
-# Hostile declarations no assembler would write (see engine/modcheck.go):
+# Hostile declarations no assembler would write (see internal/wasmbin/check.go):
 # an import section claiming 2^32-1 entries in 9 bytes, and a function
 # declaring 10^8 locals. Before the engine checked them, the first killed the
 # host with a fatal out-of-memory and the second cost seconds and gigabytes.

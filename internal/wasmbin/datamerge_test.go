@@ -1,4 +1,4 @@
-package engine
+package wasmbin
 
 import (
 	"bytes"
@@ -62,7 +62,7 @@ func TestMergeDataSegmentsKeepsGoGuestsMemoryExact(t *testing.T) {
 	for _, name := range []string{"upper", "wasicmd", "jsonx"} {
 		t.Run(name, func(t *testing.T) {
 			wasm := testmod.Bytes(t, name)
-			merged := mergeDataSegments(wasm)
+			merged := mergeDataSegments(t, wasm)
 			require.Less(t, len(merged), len(wasm)*2, "the rewrite must not blow the module up")
 			before, err := activeSegmentCount(wasm)
 			require.NoError(t, err)
@@ -81,20 +81,33 @@ func TestMergeDataSegmentsKeepsGoGuestsMemoryExact(t *testing.T) {
 }
 
 func activeSegmentCount(wasm []byte) (int, error) {
-	r := reader{b: wasm[8:]}
-	for !r.done() {
-		id, _ := r.byte()
-		size, _ := r.u32()
-		body, err := r.bytes(uint64(size))
-		if err != nil {
-			return 0, err
-		}
-		if id == 11 {
-			n, err := (&reader{b: body}).u32()
+	secs, err := sections(wasm)
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range secs {
+		if s.id == secData {
+			n, err := s.body.u32()
 			return int(n), err
 		}
 	}
 	return 0, nil
+}
+
+// mergeDataSegments applies Rewrite's data merge alone (a Go guest's
+// tables are capped too). A module Check refuses is returned as it is: the
+// engine never rewrites one.
+func mergeDataSegments(t *testing.T, wasm []byte) []byte {
+	t.Helper()
+	facts, err := Check(wasm)
+	if err != nil {
+		return wasm
+	}
+	edit, ok := dataEdit(facts)
+	if !ok {
+		return wasm
+	}
+	return splice(wasm, edit)
 }
 
 // seg is one data segment of a hand-assembled module: flag 0 with an
@@ -125,7 +138,7 @@ func moduleWithData(minPages uint32, segs []seg, extra ...[]byte) []byte {
 			continue
 		}
 		body = append(body, 0, 0x41)
-		body = appendSLEB128(body, int64(s.offset))
+		body = appendSLEB(body, int64(s.offset))
 		body = append(body, 0x0b)
 		body = binary.AppendUvarint(body, uint64(len(s.data)))
 		body = append(body, s.data...)
@@ -143,7 +156,7 @@ func TestMergeDataSegmentsMergesAcrossSmallGapsOnly(t *testing.T) {
 		{offset: 2000, data: ""},       // empty: nothing to write
 		{offset: 12000, data: "after"}, // within the gap of "far"
 	})
-	merged := mergeDataSegments(wasm)
+	merged := mergeDataSegments(t, wasm)
 	n, err := activeSegmentCount(merged)
 	require.NoError(t, err)
 	// Sorted: 100..305 and the empty 2000 are under 4096 apart; 9000 is 7000
@@ -174,14 +187,14 @@ func TestMergeDataSegmentsLeavesInexactCasesAlone(t *testing.T) {
 		"not wasm":      []byte("hello, world"),
 	} {
 		t.Run(name, func(t *testing.T) {
-			assert.Equal(t, wasm, mergeDataSegments(wasm), "must be returned as it is")
+			assert.Equal(t, wasm, mergeDataSegments(t, wasm), "must be returned as it is")
 		})
 	}
 }
 
 func TestSLEB128RoundTrip(t *testing.T) {
 	for _, v := range []int32{0, 1, -1, 63, 64, -64, -65, 1 << 20, -1 << 31, 1<<31 - 1} {
-		r := reader{b: appendSLEB128(nil, int64(v))}
+		r := reader{b: appendSLEB(nil, int64(v))}
 		got, err := r.s32()
 		require.NoError(t, err)
 		assert.Equal(t, v, got)

@@ -1,4 +1,4 @@
-package engine
+package wasmbin
 
 import (
 	"context"
@@ -12,13 +12,13 @@ import (
 	"github.com/wasmpool/wasmpool/internal/testmod"
 )
 
-// FuzzModuleCheck holds checkModule to wazero's own decoder: a module the
-// check calls malformed must be one wazero refuses too (the check must not
-// cost users a module wazero can run), and capping the tables of a module
-// must not change whether it compiles. An input where the check is more
+// FuzzCheck holds Check to wazero's own decoder: a module the check calls
+// malformed must be one wazero refuses too (the check must not cost users a
+// module wazero can run), and Rewrite (capping the tables, merging the data
+// segments, exporting the globals) must not change whether it compiles. An input where the check is more
 // lenient than wazero is caught by the other half: wazero would then decode
 // something unchecked, and the hostile counts make that a crash.
-func FuzzModuleCheck(f *testing.F) {
+func FuzzCheck(f *testing.F) {
 	root, err := testmod.Root()
 	if err != nil {
 		f.Fatal(err)
@@ -33,8 +33,8 @@ func FuzzModuleCheck(f *testing.F) {
 	}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, wasm []byte) {
-		facts, err := checkModule(wasm)
-		var le *limitErr
+		facts, err := Check(wasm)
+		var le *LimitError
 		if errors.As(err, &le) {
 			return // over a limit: wazero would accept it, on purpose
 		}
@@ -42,7 +42,7 @@ func FuzzModuleCheck(f *testing.F) {
 		// does, without generating code.
 		r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 		defer r.Close(ctx)
-		var short *shortError
+		var short *ShortError
 		if errors.As(err, &short) {
 			// A count or length over the bytes left, or a truncated
 			// section: exactly what wazero sizes a buffer from before
@@ -53,18 +53,18 @@ func FuzzModuleCheck(f *testing.F) {
 		}
 		if err != nil {
 			if _, werr := r.CompileModule(ctx, wasm); werr == nil {
-				t.Fatalf("checkModule refused a module wazero accepts: %v", err)
+				t.Fatalf("Check refused a module wazero accepts: %v", err)
 			}
 			return
 		}
 		_, before := r.CompileModule(ctx, wasm)
-		code := wasm
-		if facts.tableCap != nil {
-			code = splice(wasm, *facts.tableCap)
+		rw, err := Rewrite(wasm, facts, RewriteOptions{Preinitialize: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-		_, after := r.CompileModule(ctx, code)
+		_, after := r.CompileModule(ctx, rw.Wasm)
 		if (before == nil) != (after == nil) {
-			t.Fatalf("capping the tables changed whether the module compiles: before %v, after %v", before, after)
+			t.Fatalf("the rewrite changed whether the module compiles: before %v, after %v", before, after)
 		}
 	})
 }
