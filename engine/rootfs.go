@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
-	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -26,11 +23,23 @@ import (
 // to create a symlink that points outside the mount, so that the host's own
 // tools, which follow symlinks, are not led out by the guest's either.
 //
+// Otherwise it answers every call as DirFS does, errno for errno
+// (TestWASIFilesystemMatchesWazero runs the same calls through both).
+//
 // Each operation opens the directory afresh: the guest's open files stay
 // valid without it, and there is no handle to close when the instance goes.
 type rootFS struct {
 	experimentalsys.UnimplementedFS
 	dir string // the host directory, absolute
+}
+
+// newMountFS is the filesystem of one mount of host directory dir.
+func newMountFS(dir string, readOnly bool) experimentalsys.FS {
+	fsys := &rootFS{dir: dir}
+	if readOnly {
+		return &readOnlyFS{fs: fsys}
+	}
+	return fsys
 }
 
 func (r *rootFS) String() string { return r.dir }
@@ -69,27 +78,11 @@ func toErrno(err error) experimentalsys.Errno {
 }
 
 func (r *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
-	name := rel(p)
-	var f *os.File
-	errno := r.in(func(root *os.Root) error {
-		if flag&experimentalsys.O_NOFOLLOW != 0 {
-			if info, err := root.Lstat(name); err == nil && info.Mode()&fs.ModeSymlink != 0 {
-				return syscall.ELOOP
-			}
-		}
-		var err error
-		f, err = root.OpenFile(name, osOpenFlag(flag), perm)
-		return err
-	})
+	f, errno := r.open(rel(p), flag, perm)
 	if errno != 0 {
 		return nil, errno
 	}
-	seeker, errno := seekerFor(f)
-	if errno != 0 {
-		_ = f.Close()
-		return nil, errno
-	}
-	file := &rootFile{File: seeker, fs: r, name: name, f: f, flag: flag}
+	file := &rootFile{fs: r, name: rel(p), f: f, flag: flag}
 	if flag&experimentalsys.O_DIRECTORY != 0 {
 		if isDir, errno := file.IsDir(); errno != 0 || !isDir {
 			_ = f.Close()
@@ -102,6 +95,28 @@ func (r *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode
 	return file, 0
 }
 
+// open opens name in the mount. os.Root follows a symlink in the last
+// element as in any other (inside the mount), so O_NOFOLLOW is checked
+// here, answering as the kernel does: ENOTDIR when a directory was asked
+// for, ELOOP otherwise, and O_CREAT|O_EXCL's EEXIST before either.
+func (r *rootFS) open(name string, flag experimentalsys.Oflag, perm fs.FileMode) (f *os.File, errno experimentalsys.Errno) {
+	errno = r.in(func(root *os.Root) error {
+		if flag&experimentalsys.O_NOFOLLOW != 0 && flag&(experimentalsys.O_CREAT|experimentalsys.O_EXCL) != experimentalsys.O_CREAT|experimentalsys.O_EXCL {
+			if info, err := root.Lstat(name); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+				if flag&experimentalsys.O_DIRECTORY != 0 {
+					return syscall.ENOTDIR
+				}
+				return syscall.ELOOP
+			}
+		}
+		var err error
+		f, err = root.OpenFile(name, osOpenFlag(flag), perm)
+		return err
+	})
+	return f, errno
+}
+
+// osOpenFlag maps the flags as wazero's DirFS does.
 func osOpenFlag(flag experimentalsys.Oflag) int {
 	var f int
 	switch flag & (experimentalsys.O_RDONLY | experimentalsys.O_RDWR | experimentalsys.O_WRONLY) {
@@ -123,7 +138,7 @@ func osOpenFlag(flag experimentalsys.Oflag) int {
 			f |= m.os
 		}
 	}
-	return f
+	return f | sysOpenFlag(flag)
 }
 
 func (r *rootFS) Lstat(p string) (st sys.Stat_t, errno experimentalsys.Errno) {
@@ -160,36 +175,64 @@ func (r *rootFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 	return r.in(func(root *os.Root) error { return root.Chmod(rel(p), perm) })
 }
 
+// Rename renames as rename(2) does, replacing an empty directory with a
+// directory (os.Root.Rename, like os.Rename, refuses to).
 func (r *rootFS) Rename(from, to string) experimentalsys.Errno {
-	return r.in(func(root *os.Root) error { return root.Rename(rel(from), rel(to)) })
+	from, to = rel(from), rel(to)
+	switch {
+	case from == to:
+		return 0 // as DirFS
+	// The mount itself has no name inside the mount: answer as rename(2)
+	// does for a directory and a name inside it.
+	case from == ".":
+		return experimentalsys.EINVAL // a directory into itself
+	case to == ".":
+		if _, errno := r.Lstat(from); errno != 0 {
+			return errno
+		}
+		return experimentalsys.ENOTEMPTY // onto a directory that holds it
+	}
+	return r.in(func(root *os.Root) error { return renameIn(root, from, to) })
 }
 
-// Rmdir removes a directory, and only a directory.
+// Rmdir removes a directory, and only a directory, as rmdir(2) does. The
+// mount itself stays: it is not empty, or the directory that holds it is
+// not the guest's to change (EACCES); DirFS would remove it.
 func (r *rootFS) Rmdir(p string) experimentalsys.Errno {
-	return r.in(func(root *os.Root) error {
-		info, err := root.Lstat(rel(p))
-		if err != nil {
-			return err
-		}
-		if !info.IsDir() {
-			return syscall.ENOTDIR
-		}
-		return root.Remove(rel(p))
-	})
+	if rel(p) == "." {
+		return r.in(func(root *os.Root) error {
+			d, err := root.Open(".")
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if names, _ := d.Readdirnames(1); len(names) > 0 {
+				return experimentalsys.ENOTEMPTY
+			}
+			return experimentalsys.EACCES
+		})
+	}
+	return r.in(func(root *os.Root) error { return rmdirIn(root, rel(p)) })
 }
 
-// Unlink removes anything but a directory.
+// Unlink removes anything but a directory, as unlink(2) does.
 func (r *rootFS) Unlink(p string) experimentalsys.Errno {
-	return r.in(func(root *os.Root) error {
-		info, err := root.Lstat(rel(p))
-		if err != nil {
-			return err
-		}
-		if info.IsDir() {
-			return syscall.EISDIR
-		}
-		return root.Remove(rel(p))
-	})
+	errno := r.in(func(root *os.Root) error { return unlinkIn(root, rel(p)) })
+	if errno == experimentalsys.EPERM { // as DirFS: Linux's answer for a directory
+		errno = experimentalsys.EISDIR
+	}
+	return errno
+}
+
+// parentOf splits name into the directory that holds it and its last
+// element, which keeps any trailing slash (rename(2) and its kin give a
+// trailing slash a meaning of its own).
+func parentOf(name string) (dir, base string) {
+	i := strings.LastIndex(strings.TrimRight(name, "/"), "/")
+	if i < 0 {
+		return ".", name
+	}
+	return name[:i], name[i+1:]
 }
 
 func (r *rootFS) Link(oldName, newName string) experimentalsys.Errno {
@@ -216,7 +259,12 @@ func (r *rootFS) Readlink(p string) (target string, errno experimentalsys.Errno)
 	return target, errno
 }
 
+// Utimens sets the times of p, following a symlink. As DirFS, it does
+// nothing at all when both times are left as they are.
 func (r *rootFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
+	if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
+		return 0
+	}
 	return r.in(func(root *os.Root) error { return root.Chtimes(rel(p), toTime(atim), toTime(mtim)) })
 }
 
@@ -227,120 +275,3 @@ func toTime(ns int64) time.Time {
 	}
 	return time.Unix(0, ns)
 }
-
-// rootFile is a file or directory the guest opened in a rootFS.
-//
-// Its Seek is wazero's own, from the file wazero's AdaptFS makes around the
-// same *os.File (see seekerFor): go vet insists that a method named Seek
-// return an error, and sys.File's returns an Errno. Every other method is
-// rootFile's.
-type rootFile struct {
-	experimentalsys.File
-	fs   *rootFS
-	name string
-	f    *os.File
-	flag experimentalsys.Oflag
-}
-
-// seekerFor wraps f in wazero's fs.File adapter, for its Seek.
-func seekerFor(f *os.File) (experimentalsys.File, experimentalsys.Errno) {
-	return (&sysfs.AdaptFS{FS: openedFS{f}}).OpenFile(".", experimentalsys.O_RDONLY, 0)
-}
-
-// openedFS is an fs.FS whose only file is one already open.
-type openedFS struct{ f *os.File }
-
-func (o openedFS) Open(string) (fs.File, error) { return o.f, nil }
-
-func (f *rootFile) SetAppend(bool) experimentalsys.Errno { return experimentalsys.ENOSYS }
-
-func (f *rootFile) Stat() (sys.Stat_t, experimentalsys.Errno) {
-	info, err := f.f.Stat()
-	if err != nil {
-		return sys.Stat_t{}, toErrno(err)
-	}
-	return sys.NewStat_t(info), 0
-}
-
-func (f *rootFile) Dev() (uint64, experimentalsys.Errno) {
-	st, errno := f.Stat()
-	return st.Dev, errno
-}
-
-func (f *rootFile) Ino() (sys.Inode, experimentalsys.Errno) {
-	st, errno := f.Stat()
-	return st.Ino, errno
-}
-
-func (f *rootFile) IsDir() (bool, experimentalsys.Errno) {
-	st, errno := f.Stat()
-	return st.Mode.IsDir(), errno
-}
-
-func (f *rootFile) IsAppend() bool { return f.flag&experimentalsys.O_APPEND != 0 }
-
-func (f *rootFile) Read(buf []byte) (int, experimentalsys.Errno) {
-	if len(buf) == 0 {
-		return 0, 0
-	}
-	n, err := f.f.Read(buf)
-	return n, toErrno(err) // io.EOF is no errno
-}
-
-func (f *rootFile) Pread(buf []byte, off int64) (int, experimentalsys.Errno) {
-	if off < 0 {
-		return 0, experimentalsys.EINVAL
-	}
-	n, err := f.f.ReadAt(buf, off)
-	return n, toErrno(err)
-}
-
-func (f *rootFile) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.Errno) {
-	entries, err := f.f.ReadDir(n)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, toErrno(err)
-	}
-	dirents := make([]experimentalsys.Dirent, 0, len(entries))
-	for _, e := range entries {
-		d := experimentalsys.Dirent{Name: e.Name(), Type: e.Type()}
-		if info, err := e.Info(); err == nil {
-			d.Ino = sys.NewStat_t(info).Ino
-		}
-		dirents = append(dirents, d)
-	}
-	return dirents, 0
-}
-
-func (f *rootFile) Write(buf []byte) (int, experimentalsys.Errno) {
-	if len(buf) == 0 {
-		return 0, 0
-	}
-	n, err := f.f.Write(buf)
-	return n, toErrno(err)
-}
-
-func (f *rootFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
-	if off < 0 {
-		return 0, experimentalsys.EINVAL
-	}
-	n, err := f.f.WriteAt(buf, off)
-	return n, toErrno(err)
-}
-
-func (f *rootFile) Truncate(size int64) experimentalsys.Errno {
-	if size < 0 {
-		return experimentalsys.EINVAL
-	}
-	return toErrno(f.f.Truncate(size))
-}
-
-func (f *rootFile) Sync() experimentalsys.Errno     { return toErrno(f.f.Sync()) }
-func (f *rootFile) Datasync() experimentalsys.Errno { return toErrno(f.f.Sync()) }
-
-// Utimens sets the times through the mount, by the name the file was opened
-// under: inside the mount whatever has happened to it since.
-func (f *rootFile) Utimens(atim, mtim int64) experimentalsys.Errno {
-	return f.fs.Utimens(f.name, atim, mtim)
-}
-
-func (f *rootFile) Close() experimentalsys.Errno { return toErrno(f.f.Close()) }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
@@ -104,11 +103,7 @@ func fsConfig(mounts []Mount) (wazero.FSConfig, error) {
 		seen[guest] = true
 		// A mount is a rootFS (see rootfs.go), not wazero's DirFS, which
 		// follows symlinks out of the directory.
-		var fsys experimentalsys.FS = &rootFS{dir: host}
-		if m.ReadOnly {
-			fsys = &sysfs.ReadFS{FS: fsys}
-		}
-		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(fsys, guest)
+		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(newMountFS(host, m.ReadOnly), guest)
 	}
 	return cfg, nil
 }
