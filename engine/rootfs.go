@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -242,10 +243,13 @@ func (r *rootFS) Link(oldName, newName string) experimentalsys.Errno {
 // Symlink creates a symlink only if its target, read from the link's
 // directory, stays inside the mount.
 func (r *rootFS) Symlink(target, link string) experimentalsys.Errno {
-	if path.IsAbs(target) {
-		return experimentalsys.EPERM
-	}
-	if to := path.Join(path.Dir(rel(link)), target); to == ".." || strings.HasPrefix(to, "../") {
+	// A guest's symlink must lead inside the mount for whoever follows it,
+	// the host's own tools included, wherever it or its directory is
+	// renamed to later: so it is relative and never climbs. A lexical check
+	// of where it points today is not enough: with r -> ".", the target
+	// "r/../outside" looks like "outside" under the mount, and is its
+	// parent's "outside" to a resolver that follows r first.
+	if path.IsAbs(target) || slices.Contains(strings.Split(target, "/"), "..") {
 		return experimentalsys.EPERM
 	}
 	return r.in(func(root *os.Root) error { return root.Symlink(target, rel(link)) })
