@@ -67,7 +67,7 @@ gobench:
 # Their seed corpora, and any regression inputs in testdata/fuzz, already run
 # in make test. A failure leaves the input in PKG/testdata/fuzz/TARGET/.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./engine:FuzzCompile ./engine:FuzzABI ./internal/wasmbin:FuzzCheck ./internal/wasmbin:FuzzScanCode \
+FUZZ_TARGETS := ./engine:FuzzCompile ./engine:FuzzABI ./internal/wasmbin:FuzzCheck ./internal/wasmbin:FuzzInstrument ./internal/wasmbin:FuzzScanCode \
 	./pool:FuzzChildFrames ./pool:FuzzPoolFrames ./internal/wire:FuzzReader ./internal/wire:FuzzDecoder \
 	./cmd/wasmpool:FuzzParseTaskLine
 fuzz:

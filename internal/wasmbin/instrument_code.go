@@ -259,9 +259,10 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32) ([]byte, e
 	// counted from inside the check), or, for resume < 0, goes on after the
 	// check.
 	tickCheck := func(out []byte, weight uint32, saved bitset, resume int) []byte {
+		weight = min(max(weight, 1), maxWeight)
 		out = getT(out)
 		out = append(out, opI32Const)
-		out = appendSLEB(out, int64(max(weight, 1)))
+		out = appendSLEB(out, int64(weight))
 		out = append(out, opI32Sub)
 		out = appendLocal(out, opLocalTee, tLocal)
 		if mem {
@@ -273,6 +274,14 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32) ([]byte, e
 		out = fuelOut(out)
 		out = append(out, opCall)
 		out = appendU32(out, in.yield)
+		if resume >= 0 {
+			// The branch back runs this check again, which charges the
+			// weight again: pay it in advance, or a tick smaller than the
+			// weight would yield for ever.
+			out = append(out, opI32Const)
+			out = appendSLEB(out, int64(weight))
+			out = append(out, opI32Add)
+		}
 		out = setT(out)
 		out = in.copyLocals(out, saved, localIndex, false)
 		out = fuelIn(out)
@@ -374,6 +383,10 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32) ([]byte, e
 	}
 	return out, nil
 }
+
+// maxWeight caps what one check charges, so that a tick plus a weight
+// stays far from overflowing an i32 (ticks are at most 2^23).
+const maxWeight = 1 << 24
 
 // maxRegisterPressure is how many integer values a loop may keep live (in
 // locals) before the counters go to memory in its function: of amd64's 14
