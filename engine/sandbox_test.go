@@ -299,15 +299,19 @@ func TestSymlinksCannotLeaveAMount(t *testing.T) {
 	_, err = os.Stat(filepath.Join(outside, "new.txt"))
 	assert.True(t, os.IsNotExist(err), "nothing was created outside the mount")
 
-	// The guest cannot make a link out either; a link inside is fine.
-	for _, target := range []string{"../../../../etc/passwd", "/etc/passwd", "sub/../../outside/secret.txt"} {
+	// The guest cannot make a link out either, nor one that climbs at all
+	// (renamed, or followed through another link, it could lead out); a
+	// link down the tree is fine.
+	require.NoError(t, os.Symlink(".", filepath.Join(dir, "self")))
+	for _, target := range []string{"../../../../etc/passwd", "/etc/passwd", "sub/../../outside/secret.txt",
+		"sub/../in.txt", "self/../outside/secret.txt"} {
 		_, err := runCmd(t, e, engine.Task{Args: []string{"ln", target, "/data/mine"}, Mounts: mounts})
 		var exit *engine.ExitError
 		require.ErrorAs(t, err, &exit, "creating a link to %s", target)
 		_, err = os.Lstat(filepath.Join(dir, "mine"))
 		require.True(t, os.IsNotExist(err), "no link to %s was made", target)
 	}
-	_, err = runCmd(t, e, engine.Task{Args: []string{"ln", "sub/../in.txt", "/data/mine"}, Mounts: mounts})
+	_, err = runCmd(t, e, engine.Task{Args: []string{"ln", "self/in.txt", "/data/mine"}, Mounts: mounts})
 	require.NoError(t, err)
 	res, err := runCmd(t, e, engine.Task{Args: []string{"cat", "/data/mine"}, Mounts: mounts})
 	require.NoError(t, err)
