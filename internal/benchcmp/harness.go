@@ -33,6 +33,9 @@ type Config struct {
 	ColdRuns    int    // timed runs of each command in the cold-start measure; 0 skips it
 	RSSTasks    [2]int // isolated tasks before the two RSS readings; zeros skip it
 	CacheDir    string // the engine's compiled-code cache; "" is testmod's shared one
+	// SkipInterruption leaves out issue 12's measures (interrupt.go);
+	// OnlyInterruption measures nothing else.
+	SkipInterruption, OnlyInterruption bool
 
 	Out      io.Writer // the table
 	Progress io.Writer // the progress line; nil for none
@@ -158,11 +161,28 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	defer pre.Close(context.WithoutCancel(ctx))
 
 	wls := workloads(c)
-	if err := runGo(ctx, c, engines{e, pre}, mods, wls, rep, prog); err != nil {
-		return nil, err
+	if !c.OnlyInterruption {
+		if err := runGo(ctx, c, engines{e, pre}, mods, wls, rep, prog); err != nil {
+			return nil, err
+		}
+		runPython(ctx, c, wls, rep, prog)
 	}
-	runPython(ctx, c, wls, rep, prog)
-	if c.ColdRuns > 0 {
+	if !c.SkipInterruption {
+		if rep.Interruption, err = measureKernels(ctx, c, e, prog); err != nil {
+			return nil, err
+		}
+		prog.say("stop latency: a 1 ms timeout with every P busy")
+		if rep.StopLatency, err = measureStopLatency(ctx, c, e); err != nil {
+			return nil, err
+		}
+		if c.ColdRuns > 0 {
+			prog.say("wasmpool run vs wazero run")
+			if rep.CLIRun, err = measureCLIRun(ctx, c, prog); err != nil {
+				rep.Notes = append(rep.Notes, "wasmpool run vs wazero run not measured: "+err.Error())
+			}
+		}
+	}
+	if c.ColdRuns > 0 && !c.OnlyInterruption {
 		prog.say("cold start: building the CLI and the anchor")
 		cs, err := measureColdStart(ctx, c, mods["sha256"], prog)
 		if err != nil {
@@ -170,7 +190,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 		rep.ColdStart = cs
 	}
-	if c.RSSTasks[0] > 0 {
+	if c.RSSTasks[0] > 0 && !c.OnlyInterruption {
 		prog.say(fmt.Sprintf("RSS: %d isolated tasks in a child process", c.RSSTasks[1]))
 		rss, err := measureRSS(ctx, mods["noop"], cacheDir, c.RSSTasks)
 		if err != nil {

@@ -24,8 +24,12 @@ type Report struct {
 	Cells     []Cell     `json:"cells"`
 	ColdStart *ColdStart `json:"cold_start,omitempty"`
 	RSS       *RSS       `json:"rss,omitempty"`
-	Targets   []Target   `json:"targets"`
-	Notes     []string   `json:"notes,omitempty"`
+	// Issue 12's measures (interrupt.go).
+	Interruption []KernelCost `json:"interruption,omitempty"`
+	StopLatency  *StopLatency `json:"stop_latency,omitempty"`
+	CLIRun       *CLIRun      `json:"cli_run,omitempty"`
+	Targets      []Target     `json:"targets"`
+	Notes        []string     `json:"notes,omitempty"`
 }
 
 // Meta says where and how the figures were taken.
@@ -252,7 +256,9 @@ isolated   a fresh instance per task (wasmpool processes; wazero bare:
 	}
 	_ = tw.Flush()
 
-	fmt.Fprintln(w, "\ntargets (issue 4), from this run:")
+	r.writeInterruption(w)
+
+	fmt.Fprintln(w, "\ntargets (issues 4 and 12), from this run:")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  measure\tmeasured\ttarget\tmet\tanchor (same run)\t")
 	for _, t := range r.Targets {

@@ -19,7 +19,6 @@ type Target struct {
 
 // The targets' thresholds (issue 4).
 const (
-	goalThreadsNoop  = time.Microsecond
 	goalIsolatedNoop = 15 * time.Microsecond
 	goalIsolatedGo   = time.Millisecond
 	goalScalingSlack = 0.1
@@ -35,7 +34,7 @@ type anchorRef struct{ workload, system string }
 
 func (r *Report) targets(c Config) []Target {
 	ts := []Target{
-		r.latencyTarget("Threads: no-op Submit->Result, timeout enforced", "noop+timeout", sysThreads, goalThreadsNoop,
+		r.latencyTarget("Threads: no-op Submit->Result, timeout enforced", "noop+timeout", sysThreads, goalNoopTimeout,
 			anchorRef{"noop+timeout", sysPyThread}),
 		r.latencyTarget("Processes: isolated no-op, tiny module", "noop-isolated", sysProcesses, goalIsolatedNoop,
 			anchorRef{"noop-isolated", sysBare}, anchorRef{"noop-isolated", sysPyProcess}),
@@ -51,6 +50,7 @@ func (r *Report) targets(c Config) []Target {
 	}
 	ts = append(ts, r.subprocessTarget())
 	ts = append(ts, r.coldStartTarget(c), r.rssTarget(c))
+	ts = append(ts, r.interruptTargets()...)
 	return ts
 }
 

@@ -29,3 +29,9 @@ chmod 0644 testdata/c/kernels.wasm
   -Wl,--strip-all \
   -o testdata/c/wasifs.wasm modules/c/wasifs.c
 chmod 0644 testdata/c/wasifs.wasm
+
+# nbody: a CPU-bound WASI command, for `wasmpool run` against `wazero run`.
+"$CC" --target=wasm32-wasi --sysroot="$SYSROOT" -O2 -Wall -Wextra \
+  -Wl,--strip-all \
+  -o testdata/c/nbody.wasm modules/c/nbody.c -lm
+chmod 0644 testdata/c/nbody.wasm

@@ -39,7 +39,14 @@ type callKey struct{}
 // New compiles wasm in a new runtime with wazero's default settings, through
 // cache if it is not nil (the caller closes it).
 func New(ctx context.Context, wasm []byte, cache wazero.CompilationCache) (*Runtime, error) {
-	rc := wazero.NewRuntimeConfig()
+	return NewWithConfig(ctx, wasm, cache, false)
+}
+
+// NewWithConfig is New with wazero's close-on-context-done set as asked:
+// how wazero alone stops a guest (at loop back-edges) when a call's context
+// ends.
+func NewWithConfig(ctx context.Context, wasm []byte, cache wazero.CompilationCache, closeOnContextDone bool) (*Runtime, error) {
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(closeOnContextDone)
 	if cache != nil {
 		rc = rc.WithCompilationCache(cache)
 	}

@@ -33,6 +33,7 @@ func main() {
 	cli := flag.String("wasmpool", "", "wasmpool binary for the cold-start measure (default: build one)")
 	coldRuns := flag.Int("cold-runs", -1, "timed runs per command in the cold-start measure (0 skips it)")
 	rss := flag.String("rss", "", "isolated task counts of the two RSS readings, e.g. 1000,100000 (0,0 skips it)")
+	only := flag.String("only", "", `"interruption" measures only what stopping a guest costs (issue 12)`)
 	flag.Parse()
 
 	c := benchcmp.Default()
@@ -49,6 +50,13 @@ func main() {
 		c.ColdRuns = *coldRuns
 	}
 	c.Python, c.WasmpoolBin = *python, *cli
+	switch *only {
+	case "":
+	case "interruption":
+		c.OnlyInterruption = true
+	default:
+		usage("-only %q: the one part that can be measured alone is interruption", *only)
+	}
 	var err error
 	if c.Workers, err = ints(*workers); err != nil || len(c.Workers) == 0 {
 		usage("-workers %q: want positive numbers separated by commas", *workers)
