@@ -61,12 +61,18 @@ static int wc(int n, char **paths) {
     return status;
 }
 
+/* Each block points at the one before, so that the compiler cannot drop
+ * the allocations as unused. */
+static void *volatile blocks;
+
 static int nomem(void) {
     size_t total = 0;
     for (;;) {
-        void *p = malloc(1 << 20);
+        void **p = malloc(1 << 20);
         if (p == NULL) break;
         memset(p, 1, 1 << 20);
+        *p = blocks;
+        blocks = p;
         total += 1 << 20;
     }
     fprintf(stderr, "ctool: out of memory after %zu MiB\n", total >> 20);
