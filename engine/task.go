@@ -61,6 +61,7 @@ type Result struct {
 	Duration time.Duration // time spent inside the sandbox
 	Wait     time.Duration // time spent queued before a worker took the task (set by a pool)
 	Fuel     uint64        // the instructions the task ran, when it had a Fuel budget
+	Worker   string        // the cluster worker that ran the task (set by cluster.Executor); "" here
 }
 
 // sameSandbox reports whether a and b would build identical instances: the
