@@ -9,20 +9,23 @@
  *                  way is)
  *   wc PATH...     print "LINES WORDS BYTES PATH" for each file, as wc does
  *   fail TEXT      print TEXT on stdout, flush it, exit 1
- *   nomem          allocate until malloc returns NULL, say so on stderr and
- *                  exit 3: a program that handles running out of memory
- *   trap           trap (unreachable) three calls deep
+ *   nomem [TEXT]   print TEXT, then allocate until malloc returns NULL, say
+ *                  so on stderr and exit 3: a program that handles running
+ *                  out of memory
+ *   trap [TEXT]    print TEXT, then trap (unreachable) three calls deep
  *   spin TEXT      print TEXT on stdout, flush it, then compute a naive
- *                  fib(90), which would take centuries, by recursion
+ *                  fib(90), which would take centuries
+ *   sleep TEXT     print TEXT on stdout, flush it, then sleep for an hour
  *
  * A usage error exits 2.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int usage(void) {
-    fputs("usage: ctool cat|wc PATH...|fail TEXT|nomem|trap|spin TEXT\n", stderr);
+    fputs("usage: ctool cat|wc PATH...|fail TEXT|nomem [TEXT]|trap [TEXT]|spin TEXT|sleep TEXT\n", stderr);
     return 2;
 }
 
@@ -96,25 +99,34 @@ __attribute__((noinline)) static unsigned long long fib(unsigned long long n) {
     return fib(n - 1) + fib(n - 2);
 }
 
+/* say prints the optional TEXT argument and flushes it: what a program
+ * wrote before it failed must reach whoever runs it. */
+static void say(int argc, char **argv) {
+    if (argc == 3) {
+        puts(argv[2]);
+        fflush(stdout);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return usage();
     const char *cmd = argv[1];
     if (strcmp(cmd, "cat") == 0 && argc == 2) return cat();
     if (strcmp(cmd, "wc") == 0) return wc(argc - 2, argv + 2);
-    if (strcmp(cmd, "fail") == 0 && argc == 3) {
-        puts(argv[2]);
-        fflush(stdout);
-        return 1;
-    }
-    if (strcmp(cmd, "nomem") == 0 && argc == 2) return nomem();
-    if (strcmp(cmd, "trap") == 0 && argc == 2) {
+    if (argc > 3) return usage();
+    say(argc, argv);
+    if (strcmp(cmd, "fail") == 0 && argc == 3) return 1;
+    if (strcmp(cmd, "nomem") == 0) return nomem();
+    if (strcmp(cmd, "trap") == 0) {
         checkInput(2);
         return 0;
     }
     if (strcmp(cmd, "spin") == 0 && argc == 3) {
-        puts(argv[2]);
-        fflush(stdout);
         printf("%llu\n", fib(90));
+        return 0;
+    }
+    if (strcmp(cmd, "sleep") == 0 && argc == 3) {
+        sleep(3600);
         return 0;
     }
     return usage();
