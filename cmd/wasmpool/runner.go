@@ -28,6 +28,8 @@ type runOptions struct {
 	window    int  // most jobs submitted but not yet emitted
 	unordered bool // emit in completion order instead of input order
 	failFast  bool // stop at the first failure, cancelling the rest
+	// submitted, if set, is told of each task as it is submitted.
+	submitted func(*future.Future[engine.Result])
 }
 
 // summary is how a run ended.
@@ -123,6 +125,9 @@ func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opt
 			}
 			inflight++
 			f := p.Submit(runCtx, j.task)
+			if opts.submitted != nil {
+				opts.submitted(f)
+			}
 			f.OnDone(func(f *future.Future[engine.Result]) {
 				res, err := f.Result(context.Background())
 				done <- outcome{job: j, res: res, err: err}
