@@ -238,6 +238,21 @@ func isTerminal(f any) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
+// piped reports whether stdin is there to be read to its end: a pipe, a
+// file, or (in tests) any reader; not a terminal, where nobody may be
+// typing, nor a character device such as /dev/null, nor a closed stdin.
+func piped(stdin any) bool {
+	if stdin == nil {
+		return false
+	}
+	f, ok := stdin.(*os.File)
+	if !ok {
+		return true
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice == 0
+}
+
 // statModule checks, before anything is compiled, that the module file
 // exists and is a file: a typo is a usage error naming the path as given.
 func statModule(path string) (os.FileInfo, error) {

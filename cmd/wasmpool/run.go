@@ -133,7 +133,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 				t.Stdin = a.stdin
 			}
 			t.Stdout, t.Stderr = a.stdout, a.stderr
-		case !haveInput && a.stdin != nil && !isTerminal(a.stdin):
+		case !haveInput && piped(a.stdin):
 			// Streams do not cross into a worker process: it gets stdin
 			// whole, and the output comes back when the command ends.
 			if t.Input, err = io.ReadAll(a.stdin); err != nil {
@@ -149,7 +149,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 		if haveInput && !x.IsTask() {
 			return usagef("--input: function %q %s is not an SDK task (signature () -> i32); use --params", f.fn, x.Signature())
 		}
-		if !haveInput && t.Params == nil && a.stdin != nil && !isTerminal(a.stdin) {
+		if !haveInput && t.Params == nil && piped(a.stdin) {
 			// "echo hi | wasmpool run upper.wasm --func upper": the pipe is
 			// the input, as for any filter. A terminal is not read: nobody
 			// may be typing, and the task would wait for them.

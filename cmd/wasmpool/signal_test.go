@@ -128,7 +128,7 @@ func TestSIGTERMStopsWhatRuns(t *testing.T) {
 		// wait for this guest to reach one (the Go runtime cannot preempt
 		// compiled wasm), and the process would hang whatever it did:
 		// GOGC=off keeps this case about the signal.
-		{"run, recursion", "", []string{"GOGC=off"}, []string{"run", fibcmd}, "started", "started\n"},
+		{"run, recursion", "", []string{"GOGC=off"}, []string{"run", fibcmd, "--", "forever"}, "started", "started\n"},
 		{"map", "fail\nspin\n", nil, []string{"map", tool, "--lines", "-", "--workers", "2", "--", "{}", "started"},
 			"fail\twasmpool: ", "fail\tstarted\nfail\twasmpool: "},
 		{"map, worker processes", "fail\nspin\n", nil, []string{"map", tool, "--lines", "-", "--workers", "2", "--isolation", "process",
