@@ -128,14 +128,17 @@ func (s *session) close(ctx context.Context) {
 func (s *session) options(f *poolFlags, prog *progress) runOptions {
 	opts := runOptions{window: s.window, unordered: f.unordered, failFast: f.failFast}
 	if s.warnNoWorker != nil {
+		notices := make(chan string, 1)
+		opts.notices = notices
+		opts.notify = func(n string) { printLine(prog, s.warnNoWorker, n) }
 		opts.submitted = func(fut *future.Future[engine.Result]) {
 			if s.noWorker != nil {
 				return // the first task's is the one that tells
 			}
 			s.noWorker = time.AfterFunc(noWorkerAfter, func() {
 				if fut.State() == future.Pending {
-					printLine(prog, s.warnNoWorker, fmt.Sprintf("wasmpool: no worker has taken a task in %v: the tasks wait in the "+
-						"queue until one does (start one with 'wasmpool worker --nats URL')", noWorkerAfter))
+					notices <- fmt.Sprintf("wasmpool: no worker has taken a task in %v: the tasks wait in the "+
+						"queue until one does (start one with 'wasmpool worker --nats URL')", noWorkerAfter)
 				}
 			})
 		}

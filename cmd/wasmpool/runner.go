@@ -30,6 +30,10 @@ type runOptions struct {
 	failFast  bool // stop at the first failure, cancelling the rest
 	// submitted, if set, is told of each task as it is submitted.
 	submitted func(*future.Future[engine.Result])
+	// notices, if set, are lines to print on stderr while the run waits,
+	// printed by runJobs' own goroutine, which writes everything else.
+	notices <-chan string
+	notify  func(string)
 }
 
 // summary is how a run ended.
@@ -139,7 +143,13 @@ func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opt
 		if inflight == 0 {
 			break
 		}
-		o := <-done
+		var o outcome
+		select {
+		case o = <-done:
+		case n := <-opts.notices:
+			opts.notify(n)
+			continue
+		}
 		inflight--
 		deliver(o)
 	}
