@@ -77,8 +77,8 @@ input's output to DIR/INPUT.out (a line's to DIR/line-N.out) instead, and
 its stderr and failure, if any, to DIR/INPUT.err; a relative INPUT keeps its
 path under DIR.
 
-A WASI command runs in a fresh instance for every input whatever --mode
-says; --mode thread (warm instances reused) is for SDK tasks.
+A WASI command runs in a fresh instance for every input: --mode thread
+(warm instances reused) is for SDK tasks, and refused for a command.
 
 ` + exitHelp,
 		Example: `  wasmpool map sha256.wasm --func sha256 --mode process --workers 4 *.txt
