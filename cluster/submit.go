@@ -292,6 +292,6 @@ func (x *Executor) buildResult(rec *record, r *wireResult, raw []byte) (engine.R
 	if err != nil {
 		return engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", err)}
 	}
-	res := engine.Result{Output: out, Stderr: stderr, Values: r.Values, ExitCode: r.ExitCode, Duration: r.Duration, Wait: r.Wait}
+	res := engine.Result{Output: out, Stderr: stderr, Values: r.Values, ExitCode: r.ExitCode, Duration: r.Duration, Wait: r.Wait, Worker: r.Worker}
 	return res, r.Err.decode(rec.module)
 }

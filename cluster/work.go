@@ -103,8 +103,23 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		w.stats.requeued.Add(1)
 		_ = msg.Nak()
 	default:
+		w.logTask(wt, res, err)
 		w.finish(msg, wt, res, err, hb)
 	}
+}
+
+// logTask says, once per task run, what ran and how it ended: an operator
+// watching a worker sees its work, not only its trouble.
+func (w *Worker) logTask(wt *wireTask, res engine.Result, err error) {
+	fn := wt.Func
+	if fn == "" {
+		fn = "_start"
+	}
+	if err != nil {
+		w.log.Info("task failed", "task", wt.ID, "module", wt.Name, "func", fn, "duration", res.Duration, "err", err)
+		return
+	}
+	w.log.Info("task done", "task", wt.ID, "module", wt.Name, "func", fn, "duration", res.Duration)
 }
 
 func (w *Worker) drop(msg jetstream.Msg) {

@@ -6,12 +6,20 @@ import "io"
 // ExitError to say why and for a runtime's last words before a trap.
 const streamTail = 4 << 10
 
+// streamKeep is how far a streamed tail may grow before it is cut back to
+// streamTail: cutting copies streamTail bytes, so doing it once per
+// streamKeep bytes written keeps the copy a small fraction of the traffic
+// (a byte-at-a-time filter writes its whole output through here).
+const streamKeep = 16 * streamTail
+
 // cappedBuffer collects guest output up to a limit and never holds more: a
 // guest flooding its output costs the host at most the limit.
 //
 // With a sink it streams instead: each write goes on to the sink at once,
-// still counted against the limit, and buf keeps only the last streamTail
-// bytes of it.
+// and buf keeps only the last streamTail bytes or so of it. Streamed output
+// is not capped: the limit protects the host's memory, and passing output
+// through holds none of it (a command line's stdout may well be gigabytes,
+// as `wazero run`'s or `cat`'s is).
 type cappedBuffer struct {
 	buf      []byte
 	limit    int
@@ -20,8 +28,7 @@ type cappedBuffer struct {
 	// call can be stopped at once instead of letting the guest spin on errors.
 	onOverflow func()
 
-	sink    io.Writer
-	written int // bytes passed to sink
+	sink io.Writer
 }
 
 // Write implements io.Writer for WASI stdout/stderr.
@@ -54,16 +61,15 @@ func (b *cappedBuffer) append(p []byte) bool {
 	return true
 }
 
-// stream passes p on to the sink in full, or nothing past the limit.
+// stream passes p on to the sink and keeps its tail.
 func (b *cappedBuffer) stream(p []byte) (int, error) {
-	if b.overflow || len(p) > b.limit-b.written {
-		b.exceeded()
-		return 0, ErrOutputLimit
-	}
 	n, err := b.sink.Write(p)
-	b.written += n
-	b.buf = append(b.buf, p[:n]...)
-	if len(b.buf) > streamTail {
+	if n > streamTail {
+		b.buf = append(b.buf[:0], p[n-streamTail:n]...)
+	} else {
+		b.buf = append(b.buf, p[:n]...)
+	}
+	if len(b.buf) > streamKeep {
 		b.buf = append(b.buf[:0], b.buf[len(b.buf)-streamTail:]...)
 	}
 	return n, err
@@ -87,7 +93,6 @@ func (b *cappedBuffer) take() []byte {
 		out = nil
 	}
 	b.buf = nil
-	b.written = 0
 	b.overflow = false
 	return out
 }

@@ -19,9 +19,9 @@ func (c *timeoutCause) Is(target error) bool { return target == context.Deadline
 
 // classify turns what wazero returned for one call, which ended at now, into
 // the error the user sees, in order of what is most telling: a host-side
-// fault (ABI misuse, output limit) first, then the memory limit, then why the
-// call context was stopped (timeout, cancel, interrupt), then the closing of
-// its runtime, then the guest's own exit or trap.
+// fault (ABI misuse, output limit) first, then why the call context was
+// stopped (timeout, cancel, interrupt), then the guest's own exit, then the
+// memory limit, then the closing of its runtime, then the guest's trap.
 func (inst *Instance) classify(err error, t *Task, now time.Time) error {
 	st := &inst.st
 	if st.fault != nil {
@@ -45,9 +45,6 @@ func (inst *Instance) classify(err error, t *Task, now time.Time) error {
 		}
 		return nil
 	}
-	if inst.mem != nil && inst.mem.hit {
-		return inst.memoryLimitError(fn)
-	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		code := exit.ExitCode()
@@ -67,10 +64,15 @@ func (inst *Instance) classify(err error, t *Task, now time.Time) error {
 			}
 			return nil
 		}
+		// The guest's own exit wins over the memory limit it may have hit:
+		// a program that handles malloc failing says so with its code.
 		return &ExitError{Code: code, Stderr: tail(st.stderr.buf, 4<<10)}
 	}
 	if stopErr != nil {
 		return contextError(stopErr, cause, fn)
+	}
+	if inst.mem != nil && inst.mem.hit {
+		return inst.memoryLimitError(fn)
 	}
 	var de *detailError
 	if errors.As(err, &de) {

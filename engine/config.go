@@ -20,8 +20,10 @@ type Config struct {
 	// MemoryLimitBytes caps each instance's linear memory. 0 means 256 MiB.
 	// It is rounded up to whole 64 KiB pages.
 	MemoryLimitBytes uint64
-	// OutputLimitBytes caps a task's output and, separately, its stderr.
-	// 0 means 16 MiB.
+	// OutputLimitBytes caps a task's output and, separately, its stderr,
+	// as the host collects them into the Result. 0 means 16 MiB. Output
+	// streamed through Task.Stdout and Task.Stderr is not collected, and
+	// not capped.
 	OutputLimitBytes int
 	// CacheDir holds compiled code on disk, shared by every process that
 	// points at it. "" keeps compiled code in memory only.

@@ -133,8 +133,14 @@ type ExitError struct {
 
 func (e *ExitError) Error() string {
 	msg := fmt.Sprintf("exited with code %d", e.Code)
-	if last := lastLine(e.Stderr); last != "" {
-		msg += ": " + last
+	// A Go or Rust runtime's last words come before the stack it prints:
+	// "panic: boom", not the last frame of its trace.
+	why := runtimeAbort(e.Stderr)
+	if why == "" {
+		why = lastLine(e.Stderr)
+	}
+	if why != "" {
+		msg += ": " + why
 	}
 	return msg
 }

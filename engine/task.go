@@ -35,10 +35,11 @@ type Task struct {
 	// guest's stdio through as it happens, as a command line does: the
 	// guest reads Stdin when it asks for input, instead of Input, and what it
 	// writes goes to Stdout and Stderr at once, instead of into
-	// Result.Output and Result.Stderr. OutputLimitBytes still caps each. A
-	// read of Stdin that blocks does not hold up a timeout or a cancel (the
-	// abandoned read completes in the background when Stdin returns). An
-	// export ignores them.
+	// Result.Output and Result.Stderr. OutputLimitBytes does not cap them:
+	// it bounds what the host holds, and a stream holds nothing (only the
+	// last 4 KiB of Stderr, for the ExitError). A read of Stdin that blocks
+	// does not hold up a timeout or a cancel (the abandoned read completes
+	// in the background when Stdin returns). An export ignores them.
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
@@ -59,6 +60,7 @@ type Result struct {
 	Duration time.Duration // time spent inside the sandbox
 	Wait     time.Duration // time spent queued before a worker took the task (set by a pool)
 	Fuel     uint64        // the instructions the task ran, when it had a Fuel budget
+	Worker   string        // the cluster worker that ran the task (set by cluster.Executor); "" here
 }
 
 // sameSandbox reports whether a and b would build identical instances: the

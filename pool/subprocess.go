@@ -117,7 +117,14 @@ func (pw *procWorker) handle(j *job) {
 		defer cancel(nil)
 		j.bind(cancelTarget(cancel))
 		defer j.unbind()
-		return pw.run(ctx, j.task)
+		start := time.Now()
+		res, err := pw.run(ctx, j.task)
+		if err != nil && res.Duration == 0 {
+			// Stopped or lost before the worker process could answer (a
+			// kill, a crash): the time it held the task is all there is.
+			res.Duration = time.Since(start)
+		}
+		return res, err
 	})
 	if ran && pw.c == nil {
 		pw.replace()

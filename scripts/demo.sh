@@ -87,8 +87,11 @@ expect 124 "" "$BIN" run "$MODDIR/hostile.wasm" --func spin --timeout 200ms --is
 step "map: fib over several inputs on a pool of 4 process-like workers (fresh sandbox per task)"
 printf '1\n10\n20\n30\n' >"$TMP/ns.txt"
 STDIN=$TMP/ns.txt
-expect 0 $'1\n55\n6765\n832040' "$BIN" map "$MODDIR/fib.wasm" --func fib --mode process --workers 4 --lines - --progress never
+expect 0 $'1\t1\n10\t55\n20\t6765\n30\t832040' "$BIN" map "$MODDIR/fib.wasm" --func fib --mode process --workers 4 --lines - --progress never
 STDIN=/dev/null
+
+step "map: a C tool (wc) over a directory tree, each file passed by name ({}) through a read-only mount"
+(cd "$ROOT" && expect 0 "*" "$BIN" map testdata/c/ctool.wasm examples/texts --glob '*.txt' --mount .:/:ro --progress never -- wc {})
 
 step "batch: one task per JSON line, each its own module, through both modes"
 cat >"$TMP/tasks.jsonl" <<JSON

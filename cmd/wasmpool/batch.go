@@ -16,14 +16,8 @@ import (
 
 // resultLine is one line of batch output, as DESIGN.md specifies it.
 type resultLine struct {
-	Line int  `json:"line"`
-	OK   bool `json:"ok"`
-	payload
-	Stderr     string  `json:"stderr,omitempty"`
-	ExitCode   uint32  `json:"exit_code"`
-	Error      string  `json:"error,omitempty"`
-	ErrorKind  string  `json:"error_kind,omitempty"`
-	DurationMS float64 `json:"duration_ms"`
+	Line int `json:"line"`
+	taskFields
 }
 
 func (a *app) batchCmd() *cobra.Command {
@@ -43,11 +37,18 @@ batch file's directory, or the current one for -):
 
 Result line (output as text when it is valid UTF-8, else output_base64):
   {"line": 1, "ok": true, "output": "text", "stderr": "...", "exit_code": 0,
-   "error": "...", "error_kind": "...", "duration_ms": 1.2}
+   "error": "...", "error_kind": "...", "stack": "...", "duration_ms": 1.2,
+   "worker": "..."}
+A failed task keeps its output and stderr: what it wrote before it failed.
+exit_code is the guest's own exit code when it exited (a command that ran
+to its end: 0), and absent when it did not (an export, a trap, a timeout).
+stack is a trap's wasm stack; worker names the cluster worker (--nats).
 error_kind is one of trap, timeout, cancelled, memory, output, exit, task,
 bad_module, no_function, bad_line, crash (a worker process died: --isolation
-process). A malformed line gets a bad_line result and the batch goes on. Each
-module is compiled once.
+process). A malformed line, or one naming a module file that is not there,
+gets a bad_line result and the batch goes on. Each module is compiled once.
+
+A WASI command runs in a fresh instance whatever --mode says.
 
 ` + exitHelp,
 		Args: exactArgs(1, "FILE.jsonl (or - for stdin)"),
@@ -91,20 +92,10 @@ func (a *app) runBatch(cmd *cobra.Command, f *poolFlags, name string) error {
 
 	mods := &moduleSet{e: e, byPath: map[string]compiled{}}
 	next := batchJobs(src, baseDir, func(t task) (*job, error) { return mods.job(a, t) })
-	sum := runJobs(ctx, s.x, next, s.options(f), prog, func(o outcome) {
-		rl := resultLine{Line: o.job.meta.(int), OK: o.err == nil, Stderr: string(o.res.Stderr),
-			ExitCode: o.res.ExitCode, DurationMS: millis(o.res.Duration)}
-		if o.err == nil {
-			rl.payload = newPayload(o.res.Output)
-		} else {
-			var exit *engine.ExitError
-			if errors.As(o.err, &exit) {
-				rl.ExitCode = exit.Code
-			}
-			rl.Error, rl.ErrorKind = errorLine(o.job.label, o.err), errorKind(o.err)
-			if rl.ErrorKind == kindBadLine {
-				rl.Error = oneLine(o.err.Error()) // names the line, not a module
-			}
+	sum := runJobs(ctx, s.x, next, s.options(f, prog), prog, func(o outcome) {
+		rl := resultLine{Line: o.job.meta.(int), taskFields: newTaskFields(o.job.task, o.res, o.err, o.job.label)}
+		if rl.ErrorKind == kindBadLine {
+			rl.Error = oneLine(o.err.Error()) // names the line, not a module
 		}
 		writeOut(prog, a.stdout, jsonLine(rl))
 	})

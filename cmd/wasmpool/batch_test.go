@@ -82,7 +82,10 @@ func checkBatch(t *testing.T, r cliResult) {
 	assert.True(t, res[5].OK)
 	require.NotNil(t, res[5].Text)
 	assert.Equal(t, "hello from wasm\n", *res[5].Text)
-	assert.Equal(t, uint32(0), res[5].ExitCode)
+	require.NotNil(t, res[5].ExitCode, "a command that ran to its end exited 0")
+	assert.Equal(t, uint32(0), *res[5].ExitCode)
+	assert.Nil(t, res[1].ExitCode, "an export does not exit")
+	assert.Nil(t, res[4].ExitCode, "a trap is no exit")
 
 	// The first failure in input order is the malformed line.
 	assert.Equal(t, exitUsage, r.code)
@@ -132,13 +135,24 @@ func TestBatchFailFast(t *testing.T) {
 	assert.Len(t, res, 1, "nothing after the failure is reported")
 }
 
+// A module file that is not there is the line's mistake, as it is run's
+// (status 2, error_kind bad_line); a file that is not WebAssembly is a bad
+// module (status 3), as it is for run.
 func TestBatchMissingModule(t *testing.T) {
 	r := cli(t, "", "batch", batchFile(t, `{"module": "nope.wasm"}`, `{"module": "nope.wasm"}`))
 	res := parseResults(t, r.stdout)
 	require.Len(t, res, 2)
-	assert.Equal(t, kindBadModule, res[1].ErrorKind)
+	assert.Equal(t, kindBadLine, res[1].ErrorKind)
 	assert.Contains(t, res[1].Error, "nope.wasm")
 	assert.Equal(t, exitUsage, r.code)
+	assert.Equal(t, exitUsage, cli(t, "", "run", "nope.wasm").code)
+
+	r = cli(t, `{"module": "`+wat(t, "not_wasm")+`"}`, "batch", "-")
+	res = parseResults(t, r.stdout)
+	require.Len(t, res, 1)
+	assert.Equal(t, kindBadModule, res[1].ErrorKind)
+	assert.Equal(t, exitBadModule, r.code)
+	assert.Equal(t, exitBadModule, cli(t, "", "run", wat(t, "not_wasm")).code)
 }
 
 func TestParseTaskLine(t *testing.T) {

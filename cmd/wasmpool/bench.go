@@ -18,27 +18,30 @@ import (
 
 type benchFlags struct {
 	engineFlags
-	fn       string
-	input    string
-	params   string
-	env      []string
-	mounts   []string
-	tasks    int
-	samples  int
-	workers  string
-	mode     string
-	timeout  time.Duration
-	progress string
-	json     bool
+	fn        string
+	input     string
+	params    string
+	env       []string
+	mounts    []string
+	tasks     int
+	samples   int
+	workers   string
+	mode      string
+	isolation string
+	quick     bool
+	timeout   time.Duration
+	progress  string
+	json      bool
 }
 
 // benchRow is one mode and worker count's measurement.
 type benchRow struct {
-	Mode    string  `json:"mode"`
-	Workers int     `json:"workers"`
-	Tasks   int     `json:"tasks"` // run in the row, latency and throughput phases together
-	Failed  int     `json:"failed"`
-	PerSec  float64 `json:"tasks_per_s"`
+	Mode      string  `json:"mode"`
+	Isolation string  `json:"isolation"` // in-process, or process (each worker in a worker process)
+	Workers   int     `json:"workers"`
+	Tasks     int     `json:"tasks"` // run in the row, latency and throughput phases together
+	Failed    int     `json:"failed"`
+	PerSec    float64 `json:"tasks_per_s"`
 	// Latency: one task at a time, the round trip Submit -> Result.
 	Samples int           `json:"latency_samples"`
 	P50     time.Duration `json:"latency_p50_ns"`
@@ -55,12 +58,15 @@ func (a *app) benchCmd() *cobra.Command {
 		Long: `Measure one task of your module the way a pool runs it, to choose a mode.
 
 For each mode (thread-like: warm instances reused; process-like: a fresh
-instance per task) and each worker count, it measures the latency of one
+instance per task), each isolation (guest code in this process, or each
+worker in a worker process of its own) and each worker count, it measures
+the latency of one
 task at a time (the round trip Submit -> Result: median, p90, p99), then the
 throughput with tasks in flight. It also measures what one instance costs:
 the time to instantiate the module, the time of a call on a warm instance,
 and the linear memory after instantiation and after tasks. It then says
-which mode it recommends and why.
+which mode and isolation it recommends and why. --quick measures fewer
+tasks on the fewest and the most workers, for a first answer in seconds.
 
 The task is given as to wasmpool run: --func NAME with --input (an SDK task)
 or --params (any other export), or a WASI command with its ARGS after --;
@@ -83,10 +89,12 @@ is that of the first failure.`,
 	fs.StringVar(&f.params, "params", "", `raw arguments for a non-SDK export, comma-separated, e.g. "1,2"`)
 	fs.StringArrayVar(&f.env, "env", nil, "environment variable KEY=VALUE for the guest (repeat)")
 	fs.StringArrayVar(&f.mounts, "mount", nil, "host directory HOST:GUEST[:ro] the guest may see (repeat)")
-	fs.IntVar(&f.tasks, "tasks", 1000, "tasks per mode and worker count for the throughput measure")
-	fs.IntVar(&f.samples, "samples", 200, "tasks per mode and worker count run one at a time, for the latency measure")
-	fs.StringVar(&f.workers, "workers", "", "worker counts to measure, e.g. 1,2,4 (default: 1, 2, 4... up to one per CPU)")
+	fs.IntVar(&f.tasks, "tasks", 500, "tasks per row (mode, isolation, worker count) for the throughput measure (--quick: 100)")
+	fs.IntVar(&f.samples, "samples", 100, "tasks per row run one at a time, for the latency measure (--quick: 20)")
+	fs.StringVar(&f.workers, "workers", "", "worker counts to measure, e.g. 1,2,4 (default: 1, 2, 4... up to one per CPU; --quick: 1 and one per CPU)")
 	fs.StringVar(&f.mode, "mode", "both", "thread, process or both")
+	fs.StringVar(&f.isolation, "isolation", "both", "in-process, process (each worker in a worker process) or both")
+	fs.BoolVar(&f.quick, "quick", false, "a first answer in seconds: fewer tasks and at most about a second per row, the fewest and the most workers")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop each task after this long (default none)")
 	fs.StringVar(&f.progress, "progress", progressAuto, "progress line on stderr: auto (when a terminal), always or never")
 	fs.BoolVar(&f.json, "json", false, "print the results as one JSON object instead of a table")
@@ -96,14 +104,32 @@ is that of the first failure.`,
 
 // benchPlan is what the flags ask for, checked.
 type benchPlan struct {
-	modes   []pool.Mode
-	workers []int
-	env     map[string]string
-	mounts  []engine.Mount
+	modes      []pool.Mode
+	isolations []string
+	workers    []int
+	env        map[string]string
+	mounts     []engine.Mount
 }
 
-func (f *benchFlags) check() (benchPlan, error) {
+func (f *benchFlags) check(changed func(string) bool) (benchPlan, error) {
 	var p benchPlan
+	if f.quick {
+		if !changed("tasks") {
+			f.tasks = 100
+		}
+		if !changed("samples") {
+			f.samples = 20
+		}
+	}
+	switch f.isolation {
+	case "both":
+		p.isolations = []string{isolationInProcess, "process"}
+	default:
+		if _, err := pool.ParseIsolation(f.isolation); err != nil {
+			return p, usagef("--isolation: %v (or both)", err)
+		}
+		p.isolations = []string{f.isolation}
+	}
 	if f.mode == "both" {
 		p.modes = []pool.Mode{pool.Threads, pool.Processes}
 	} else {
@@ -124,6 +150,9 @@ func (f *benchFlags) check() (benchPlan, error) {
 	var err error
 	if p.workers, err = workerCounts(f.workers, runtime.GOMAXPROCS(0)); err != nil {
 		return p, err
+	}
+	if f.quick && f.workers == "" && len(p.workers) > 2 {
+		p.workers = []int{p.workers[0], p.workers[len(p.workers)-1]}
 	}
 	if p.env, err = parseEnv(f.env); err != nil {
 		return p, err
@@ -161,7 +190,7 @@ func workerCounts(s string, cpus int) ([]int, error) {
 }
 
 func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string, args []string) error {
-	plan, err := f.check()
+	plan, err := f.check(cmd.Flags().Changed)
 	if err != nil {
 		return err
 	}
@@ -201,31 +230,42 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string, args []st
 	}
 
 	perRow := f.samples + f.tasks
-	prog, err := newProgress(f.progress, a.stdout, a.stderr, profileRuns(f.samples)*2+len(plan.modes)*len(plan.workers)*perRow)
+	rows := len(plan.modes) * len(plan.isolations) * len(plan.workers)
+	runs := profileRuns(f.samples)
+	if f.quick {
+		runs = min(runs, 5)
+	}
+	total := runs*2 + rows*perRow
+	if f.quick {
+		total = -1 // rows stop on time as well as on count
+	}
+	prog, err := newProgress(f.progress, a.stdout, a.stderr, total)
 	if err != nil {
 		return err
 	}
 	res := benchResult{Module: m.Name(), Func: f.fn, InputBytes: len(input), GOMAXPROCS: runtime.GOMAXPROCS(0)}
-	res.Instance = profileInstance(ctx, e, t, profileRuns(f.samples), prog)
+	res.Instance = profileInstance(ctx, e, t, runs, prog)
 	status := exitOK
 	for _, mode := range plan.modes {
-		for _, w := range plan.workers {
-			if ctx.Err() != nil {
-				break
+		for _, iso := range plan.isolations {
+			for _, w := range plan.workers {
+				if ctx.Err() != nil {
+					break
+				}
+				row, st, err := a.benchRow(e, mode, iso, w, f, t, prog)
+				if err != nil {
+					prog.finish()
+					return err
+				}
+				if status == exitOK {
+					status = st
+				}
+				res.Rows = append(res.Rows, row)
 			}
-			row, st, err := a.benchRow(e, mode, w, f, t, prog)
-			if err != nil {
-				prog.finish()
-				return err
-			}
-			if status == exitOK {
-				status = st
-			}
-			res.Rows = append(res.Rows, row)
 		}
 	}
 	prog.finish()
-	res.Recommended, res.Why = recommend(&res, t.Func == "")
+	res.Recommended, res.RecommendedIsolation, res.Why = recommend(&res, t.Func == "")
 	if f.json {
 		writeOut(nil, a.stdout, jsonIndent(res))
 	} else {
@@ -244,20 +284,35 @@ func (a *app) runBench(cmd *cobra.Command, f *benchFlags, path string, args []st
 // benchRow measures one mode and worker count: a warm-up (a task per
 // worker, not counted), the latency of f.samples tasks one at a time, then
 // the throughput of f.tasks tasks with 4 per worker in flight.
-func (a *app) benchRow(e *engine.Engine, mode pool.Mode, workers int, f *benchFlags, t engine.Task, prog *progress) (benchRow, int, error) {
+func (a *app) benchRow(e *engine.Engine, mode pool.Mode, iso string, workers int, f *benchFlags, t engine.Task, prog *progress) (benchRow, int, error) {
 	ctx := a.ctx
-	p, err := pool.New(e, pool.Config{Mode: mode, Workers: workers})
+	cfg := pool.Config{Mode: mode, Workers: workers}
+	if err := (&isolationFlag{isolation: iso}).apply(&cfg); err != nil {
+		return benchRow{}, 0, err
+	}
+	p, err := pool.New(e, cfg)
 	if err != nil {
 		return benchRow{}, 0, usagef("%v", err)
 	}
 	defer p.Close()
-	row := benchRow{Mode: mode.String(), Workers: workers}
+	row := benchRow{Mode: mode.String(), Isolation: iso, Workers: workers}
 	warm := make([]*future.Future[engine.Result], workers)
 	for i := range warm {
 		warm[i] = p.Submit(ctx, t)
 	}
 	for _, fu := range warm {
 		_ = fu.Err(ctx) // a failing task fails below too, and is counted there
+	}
+
+	// --quick bounds each row's time as well as its tasks: a task of 100ms
+	// would otherwise make a "quick" run take minutes.
+	var budget time.Duration
+	if f.quick {
+		budget = quickRowBudget
+	}
+	rowStart := time.Now()
+	over := func(share time.Duration, done int) bool {
+		return budget > 0 && done >= 3 && time.Since(rowStart) > share
 	}
 
 	var firstErr error
@@ -270,8 +325,8 @@ func (a *app) benchRow(e *engine.Engine, mode pool.Mode, workers int, f *benchFl
 			status = failureStatus(err)
 		}
 	}
-	for range f.samples {
-		if ctx.Err() != nil {
+	for i := range f.samples {
+		if ctx.Err() != nil || over(budget/3, i) {
 			break
 		}
 		start := time.Now()
@@ -287,7 +342,7 @@ func (a *app) benchRow(e *engine.Engine, mode pool.Mode, workers int, f *benchFl
 
 	n := 0
 	next := func() (*job, bool) {
-		if n >= f.tasks {
+		if n >= f.tasks || over(budget, n) {
 			return nil, false
 		}
 		n++
@@ -308,8 +363,8 @@ func (a *app) benchRow(e *engine.Engine, mode pool.Mode, workers int, f *benchFl
 		row.PerSec = float64(sum.total) / wall.Seconds()
 	}
 	if firstErr != nil {
-		printLine(prog, a.stderr, fmt.Sprintf("wasmpool: %s, %d worker(s): %d of %d tasks failed, the first: %s",
-			mode, workers, row.Failed, row.Tasks, errorLine(t.Module.Name(), firstErr)))
+		printLine(prog, a.stderr, fmt.Sprintf("wasmpool: %s, %s, %d worker(s): %d of %d tasks failed, the first: %s",
+			mode, iso, workers, row.Failed, row.Tasks, errorLine(t.Module.Name(), firstErr)))
 	}
 	slices.Sort(latency)
 	slices.Sort(sandbox)
@@ -318,6 +373,9 @@ func (a *app) benchRow(e *engine.Engine, mode pool.Mode, workers int, f *benchFl
 	row.Sandbox = percentile(sandbox, 50)
 	return row, status, nil
 }
+
+// quickRowBudget is about how long --quick spends on one row.
+const quickRowBudget = time.Second
 
 func percentile(sorted []time.Duration, p int) time.Duration {
 	if len(sorted) == 0 {

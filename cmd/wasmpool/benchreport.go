@@ -18,24 +18,50 @@ type benchResult struct {
 	Instance    instanceProfile `json:"instance"`
 	Rows        []benchRow      `json:"rows"`
 	Recommended string          `json:"recommended_mode,omitempty"` // thread or process; "" when no task succeeded
-	Why         string          `json:"why"`
+	// RecommendedIsolation is in-process or process; "" when no task
+	// succeeded.
+	RecommendedIsolation string `json:"recommended_isolation,omitempty"`
+	Why                  string `json:"why"`
 }
 
 // processesGoodEnough: when process-like workers reach this share of the
 // thread-like throughput, isolation is cheap enough to recommend them.
 const processesGoodEnough = 0.8
 
-// recommend picks a mode from the figures, and says why in a sentence or two.
-func recommend(r *benchResult, command bool) (mode, why string) {
+// workerProcessesWorth: worker processes are recommended when they give at
+// least this much more throughput than in-process workers of the same mode
+// (they cost a round trip over a pipe per task, and a process per worker).
+const workerProcessesWorth = 1.1
+
+// recommend picks a mode and an isolation from the figures, and says why in
+// a sentence or two that never contradicts them.
+func recommend(r *benchResult, command bool) (mode, iso, why string) {
+	mode, why = recommendMode(r, command)
+	if mode == "" {
+		return "", "", why
+	}
+	iso, isoWhy := recommendIsolation(r, mode)
+	return mode, iso, why + isoWhy
+}
+
+// bestPerSec is the best throughput of the rows of mode (threads or
+// processes) and isolation ("" for any) in which no task failed.
+func bestPerSec(r *benchResult, mode, iso string) float64 {
+	best := 0.0
+	for _, row := range r.Rows {
+		if row.Failed == 0 && row.Mode == mode && (iso == "" || row.Isolation == iso) {
+			best = max(best, row.PerSec)
+		}
+	}
+	return best
+}
+
+func recommendMode(r *benchResult, command bool) (mode, why string) {
 	p := r.Instance
-	best := map[string]float64{}
 	ok := 0
 	for _, row := range r.Rows {
 		if row.Failed < row.Tasks {
 			ok++
-		}
-		if row.Failed == 0 {
-			best[row.Mode] = max(best[row.Mode], row.PerSec)
 		}
 	}
 	switch {
@@ -49,26 +75,52 @@ func recommend(r *benchResult, command bool) (mode, why string) {
 			"between tasks, so use process-like workers (a fresh instance costs %s), unless sharing that state is the point.",
 			fmtDur(p.Instantiate))
 	}
-	threads, processes := best["threads"], best["processes"]
+	threads, processes := bestPerSec(r, "threads", ""), bestPerSec(r, "processes", "")
 	if threads > 0 && processes > 0 {
 		share := processes / threads
 		if share >= processesGoodEnough {
-			return "process", fmt.Sprintf("A fresh instance (%s) is cheap next to the task itself (%s on a warm instance): "+
-				"process-like workers reach %.0f%% of thread-like throughput and give every task a clean sandbox.",
-				fmtDur(p.Instantiate), fmtDur(p.Call), share*100)
+			return "process", fmt.Sprintf("Process-like workers reach %.0f%% of thread-like throughput (a fresh instance: %s; "+
+				"a call on a warm one: %s) and give every task a clean sandbox.", share*100, fmtDur(p.Instantiate), fmtDur(p.Call))
 		}
-		return "thread", fmt.Sprintf("A call on a warm instance (%s) is cheaper than a fresh instance (%s): thread-like "+
-			"workers run %sx the tasks per second, and no state carried over in %d tasks on one instance%s. "+
-			"Use process-like workers if tasks must not see each other.",
-			fmtDur(p.Call), fmtDur(p.Instantiate), fmtTimes(1/share), p.Runs, carryNote(p))
+		costs := ""
+		if p.Call < p.Instantiate {
+			// Said only when it is what the figures show.
+			costs = fmt.Sprintf(": a call on a warm instance (%s) is cheaper than a fresh instance (%s)", fmtDur(p.Call), fmtDur(p.Instantiate))
+		}
+		return "thread", fmt.Sprintf("Thread-like workers ran %sx the tasks per second of process-like ones%s; "+
+			"no state carried over in %d tasks on one instance%s. Use process-like workers if tasks must not see each other.",
+			fmtTimes(1/share), costs, p.Runs, carryNote(p))
 	}
 	// One mode measured: decide from the instance's costs.
 	if p.Call > 0 && p.Instantiate <= p.Call/4 {
 		return "process", fmt.Sprintf("A fresh instance (%s) is cheap next to the task itself (%s on a warm instance), "+
 			"so process-like workers isolate every task for little.", fmtDur(p.Instantiate), fmtDur(p.Call))
 	}
-	return "thread", fmt.Sprintf("A call on a warm instance (%s) is cheaper than a fresh instance (%s), and no state "+
-		"carried over in %d tasks on one instance%s.", fmtDur(p.Call), fmtDur(p.Instantiate), p.Runs, carryNote(p))
+	if p.Call < p.Instantiate {
+		return "thread", fmt.Sprintf("A call on a warm instance (%s) is cheaper than a fresh instance (%s), and no state "+
+			"carried over in %d tasks on one instance%s.", fmtDur(p.Call), fmtDur(p.Instantiate), p.Runs, carryNote(p))
+	}
+	return "thread", fmt.Sprintf("A fresh instance (%s) is not cheap next to a call on a warm one (%s), and no state "+
+		"carried over in %d tasks on one instance%s.", fmtDur(p.Instantiate), fmtDur(p.Call), p.Runs, carryNote(p))
+}
+
+// recommendIsolation says where the workers of mode should run: in this
+// process, unless worker processes were measured and were clearly faster.
+func recommendIsolation(r *benchResult, mode string) (iso, why string) {
+	rowMode := map[string]string{"thread": "threads", "process": "processes"}[mode]
+	in, out := bestPerSec(r, rowMode, isolationInProcess), bestPerSec(r, rowMode, "process")
+	switch {
+	case out > 0 && (in == 0 || out >= in*workerProcessesWorth):
+		if in == 0 {
+			return "process", ""
+		}
+		return "process", fmt.Sprintf(" With --isolation process its workers ran %sx the tasks per second of in-process ones, "+
+			"and a guest that brings down its process fails only its own task.", fmtTimes(out/in))
+	case out > 0 && in > 0:
+		return isolationInProcess, fmt.Sprintf(" In process: worker processes (--isolation process) ran %sx the "+
+			"tasks per second, not enough to pay for a process per worker.", fmtTimes(out/in))
+	}
+	return isolationInProcess, ""
 }
 
 func carryNote(p instanceProfile) string {
@@ -100,16 +152,20 @@ func writeBench(w io.Writer, r *benchResult, f *benchFlags) {
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "mode\tworkers\ttasks\tfailed\ttasks/s\tp50\tp90\tp99\tin sandbox p50\t")
+	fmt.Fprintln(tw, "mode\tisolation\tworkers\ttasks\tfailed\ttasks/s\tp50\tp90\tp99\tin sandbox p50\t")
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t\n", row.Mode, row.Workers, row.Tasks, row.Failed, row.PerSec,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t\n", row.Mode, row.Isolation, row.Workers, row.Tasks, row.Failed, row.PerSec,
 			fmtDur(row.P50), fmtDur(row.P90), fmtDur(row.P99), fmtDur(row.Sandbox))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "(p50/p90/p99: latency of one task at a time, the round trip Submit -> Result, %d per row;\n"+
-		" tasks/s: %d tasks per row, 4 per worker in flight; in sandbox: time inside the guest per task)\n\n", f.samples, f.tasks)
+	upTo := ""
+	if f.quick {
+		upTo = "up to " // each row also stops after about a second
+	}
+	fmt.Fprintf(w, "(p50/p90/p99: latency of one task at a time, the round trip Submit -> Result, %s%d per row;\n"+
+		" tasks/s: %s%d tasks per row, 4 per worker in flight; in sandbox: time inside the guest per task)\n\n", upTo, f.samples, upTo, f.tasks)
 	if r.Recommended != "" {
-		fmt.Fprintf(w, "recommended: --mode %s. %s\n", r.Recommended, r.Why)
+		fmt.Fprintf(w, "recommended: --mode %s --isolation %s. %s\n", r.Recommended, r.RecommendedIsolation, r.Why)
 	} else {
 		fmt.Fprintln(w, r.Why)
 	}

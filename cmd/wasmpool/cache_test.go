@@ -76,6 +76,7 @@ func killMidWrite(t *testing.T, cache, module string) bool {
 // while it writes to it: the others, and later runs, still work, and the
 // cache serves them.
 func TestDiskCacheSharedByProcessesOneKilled(t *testing.T) {
+	t.Parallel()
 	// A C command (wasicat copies stdin to stdout): small enough to compile
 	// quickly under -race, big enough that its entry takes a while to write.
 	module := testmod.C(t, "wasicat")

@@ -15,9 +15,9 @@ import (
 
 func TestMain(m *testing.M) {
 	// --isolation process starts this test binary as "worker --child", the
-	// way wasmpool starts itself: be wasmpool then.
+	// way wasmpool starts itself: be wasmpool then, signals and all.
 	if len(os.Args) > 1 && os.Args[1] == "worker" {
-		os.Exit(runContext(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		main()
 	}
 	// The test binary doubles as the CLI, for tests that need separate
 	// processes (see cache_test.go).

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,13 +22,16 @@ import (
 // map and batch on a cluster print exactly what they print on a pool.
 
 func TestMapOnEmbeddedNode(t *testing.T) {
+	t.Parallel()
 	files := writeFiles(t, "one", "two\n", "three")
 	for _, mode := range []string{"thread", "process"} {
 		t.Run(mode, func(t *testing.T) {
-			args := append([]string{"map", gomod(t, "upper"), "--func", "upper", "--mode", mode, "--workers", "2", "--nats-embedded"}, files...)
-			r := cli(t, "", args...)
+			args := append([]string{"map", gomod(t, "upper"), "--func", "upper", "--mode", mode, "--workers", "2"}, files...)
+			local := cli(t, "", args...)
+			r := cli(t, "", append(args, "--nats-embedded")...)
 			assert.Equal(t, exitOK, r.code, r.stderr)
-			assert.Equal(t, "ONE\nTWO\nTHREE\n", r.stdout)
+			assert.Equal(t, local.stdout, r.stdout, "as on a local pool")
+			assert.Equal(t, files[0]+"\tONE\n"+files[1]+"\tTWO\n"+files[2]+"\tTHREE\n", r.stdout)
 			assert.Empty(t, r.stderr, "no port, nothing to announce")
 		})
 	}
@@ -45,7 +49,8 @@ func TestWorkerServesBatch(t *testing.T) {
 	var werr syncBuffer
 	worker := make(chan int, 1)
 	go func() {
-		worker <- runContext(wctx, []string{"worker", "--nats", url, "--workers", "2", "--mode", "process"}, strings.NewReader(""), io.Discard, &werr)
+		worker <- runContext(wctx, []string{"worker", "--nats", url, "--workers", "2", "--mode", "process", "--name", "w1"},
+			strings.NewReader(""), io.Discard, &werr)
 	}()
 
 	batch := `{"module": "` + gomod(t, "upper") + `", "func": "upper", "input": "hi"}
@@ -67,10 +72,84 @@ func TestWorkerServesBatch(t *testing.T) {
 	assert.Equal(t, kindTrap, lines[1].ErrorKind)
 	assert.Contains(t, lines[1].Error, "unreachable.wasm")
 	assert.Equal(t, kindTimeout, lines[2].ErrorKind)
+	for i, l := range lines {
+		assert.Equal(t, "w1", l.Worker, "line %d names the worker that ran it", i+1)
+	}
 
 	stop() // SIGINT
 	assert.Equal(t, exitOK, <-worker, werr.String())
-	assert.Contains(t, werr.String(), "worker started")
+	log := werr.String()
+	assert.Contains(t, log, "worker started")
+	// One line per task, saying how it ended.
+	assert.Equal(t, 1, strings.Count(log, "msg=\"task done\""), log)
+	assert.Equal(t, 2, strings.Count(log, "msg=\"task failed\""), log)
+	assert.Contains(t, log, "module=upper.wasm func=upper")
+}
+
+// The messages of the cluster commands, as users meet them: a connection
+// error is one line that names the server without its token and without a
+// module it has nothing to do with; a port in use is said at once; a bad
+// port is a usage error.
+func TestClusterMessages(t *testing.T) {
+	in := writeFiles(t, "x")
+	r := cli(t, "", "map", gomod(t, "upper"), "--func", "upper", "--nats", "nats://s3cret@127.0.0.1:1", in[0])
+	assert.Equal(t, exitFailed, r.code)
+	line := singleLine(t, r.stderr)
+	assert.NotContains(t, line, "s3cret")
+	assert.NotContains(t, line, "upper.wasm")
+	assert.Contains(t, line, "cannot connect to NATS at nats://***@127.0.0.1:1")
+	r = cli(t, "", "worker", "--nats", "nats://me:pa55@127.0.0.1:1,nats://t0k3n@127.0.0.2:1")
+	assert.NotContains(t, r.stderr, "pa55")
+	assert.NotContains(t, r.stderr, "t0k3n")
+	assert.Contains(t, r.stderr, "nats://me:***@127.0.0.1:1,nats://***@127.0.0.2:1")
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	for _, args := range [][]string{
+		{"serve-nats", "--listen", taken.Addr().String(), "--store", ""},
+		{"map", gomod(t, "upper"), "--func", "upper", "--nats-embedded=" + taken.Addr().String(), in[0]},
+	} {
+		r = cli(t, "", args...)
+		assert.Equal(t, exitFailed, r.code, "%q", args)
+		assert.Contains(t, singleLine(t, r.stderr), "address already in use", "%q", args)
+	}
+	for _, addr := range []string{":99999", ":-2", ":http", "4222"} {
+		r = cli(t, "", "serve-nats", "--listen", addr, "--store", "")
+		assert.Equal(t, exitUsage, r.code, "%s: %s", addr, r.stderr)
+	}
+}
+
+// With no worker to take them, map's tasks wait in the queue: map says so,
+// rather than showing a bar stuck at 0.
+func TestMapSaysWhenNoWorkerCame(t *testing.T) {
+	defer func(d time.Duration) { noWorkerAfter = d }(noWorkerAfter)
+	noWorkerAfter = 50 * time.Millisecond
+	srv, err := embedded.StartServer(embedded.ServerConfig{Listen: "127.0.0.1:-1"})
+	require.NoError(t, err)
+	defer srv.Shutdown()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(ctx, []string{"map", gomod(t, "upper"), "--func", "upper", "--lines", "-", "--nats", srv.ClientURL()},
+			strings.NewReader("hi\n"), &stdout, &stderr)
+	}()
+	timeout := time.After(time.Minute)
+	for !strings.Contains(stderr.String(), "no worker has taken a task") {
+		select {
+		case <-stderr.written():
+		case code := <-done:
+			t.Fatalf("map ended with %d before saying anything: %s", code, stderr.String())
+		case <-timeout:
+			t.Fatalf("map never said no worker came: %q", stderr.String())
+		}
+	}
+	cancel()
+	assert.Equal(t, exitCancelled, <-done)
+	assert.Contains(t, stderr.String(), "'wasmpool worker --nats URL'")
 }
 
 // serve-nats announces its URL; map submits there; local workers run it.
@@ -101,7 +180,7 @@ func TestServeNATSWithLocalWorkers(t *testing.T) {
 	}
 	r := cli(t, "10\n20\n", "map", gomod(t, "fib"), "--func", "fib", "--lines", "-", "--nats", url)
 	assert.Equal(t, exitOK, r.code, r.stderr)
-	assert.Equal(t, "55\n6765\n", r.stdout)
+	assert.Equal(t, "10\t55\n20\t6765\n", r.stdout)
 	stop()
 	assert.Equal(t, exitOK, <-served, serr.String())
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/spf13/pflag"
@@ -61,19 +62,22 @@ func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Confi
 	}
 	var x *cluster.Executor
 	if f.nats != "" {
-		nc, err := cluster.Connect(f.nats, "wasmpool submitter")
+		nc, err := connectNATS(f.nats, "wasmpool submitter")
 		if err != nil {
 			return err
 		}
 		s.after = append(s.after, nc.Close)
 		if x, err = cluster.New(ctx, nc, xcfg); err != nil {
-			return err
+			return hostError{fmt.Errorf("NATS at %s: %w", redactURLs(f.nats), err)}
 		}
 		s.x = x
+		s.warnNoWorker = stderr
 	} else {
 		listen := f.embedded
 		if listen == noListen {
 			listen = ""
+		} else if err := checkListen("--nats-embedded", listen); err != nil {
+			return err
 		}
 		cfg.TaskTimeout = 0 // travels with each task
 		n, err := embedded.Start(ctx, s.e, embedded.Config{

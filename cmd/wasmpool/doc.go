@@ -2,7 +2,7 @@
 // pool of workers.
 //
 //	wasmpool run MODULE [-- ARGS...]   one task: a WASI command (its stdio passed through), or --func NAME
-//	wasmpool map MODULE INPUT...       one task per input file (or per line with --lines)
+//	wasmpool map MODULE INPUT...       one task per input file, file of a directory, or line (--lines)
 //	wasmpool batch FILE.jsonl|-        one task per JSON line, results as JSON lines
 //	wasmpool inspect MODULE            imports, exports, memory, kind
 //	wasmpool bench MODULE --func NAME  throughput and latency in each mode, for choosing one
@@ -23,7 +23,8 @@
 //	72   the guest went over the output limit (--output-limit)
 //	73   a worker process died under the task (--isolation process)
 //	124  the task timed out (--timeout), as coreutils' timeout(1)
-//	130  interrupted (SIGINT or SIGTERM): running tasks were cancelled
+//	130  interrupted (SIGINT or SIGTERM): running tasks were cancelled; a
+//	     guest that does not stop within a second is left behind
 //
 // For run of a WASI command, a non-zero exit code of the guest is the exit
 // status of wasmpool itself (a code over 255 becomes 1). map and batch exit 0

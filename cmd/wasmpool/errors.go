@@ -27,7 +27,7 @@ func usagef(format string, args ...any) error {
 // fileError is a usage error about a file the user named (no hint: the
 // flags were right, the file is not).
 func fileError(what, path string, err error) error {
-	return &usageError{msg: fmt.Sprintf("%s %s: %v", what, path, cleanPathError(err))}
+	return &usageError{msg: fmt.Sprintf("%s %q: %v", what, path, cleanPathError(err))}
 }
 
 // exitStatus ends the command with a status after everything worth saying
@@ -58,8 +58,11 @@ func cleanPathError(err error) error {
 // anything past the first line (a wasm stack trace, say) is left out.
 func errorLine(module string, err error) string {
 	msg := err.Error()
-	var ee *engine.Error
-	if module != "" && !errors.As(err, &ee) && !strings.Contains(msg, module) {
+	var (
+		ee *engine.Error
+		he hostError
+	)
+	if module != "" && !errors.As(err, &ee) && !errors.As(err, &he) && !strings.Contains(msg, module) {
 		msg = fmt.Sprintf("module %q: %s", module, msg)
 	}
 	return oneLine(msg)

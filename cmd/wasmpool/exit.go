@@ -77,13 +77,18 @@ func exitCode(err error) int {
 		return int(exit.Code)
 	case errors.Is(err, engine.ErrNoFunction), errors.Is(err, engine.ErrBadMount):
 		return exitUsage
+	case isMissingFile(err):
+		return exitUsage // the file, not its content
 	case errors.Is(err, engine.ErrBadModule):
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-			return exitUsage // the file, not its content
-		}
 		return exitBadModule
 	}
 	return exitFailed
+}
+
+// isMissingFile reports whether a module could not be read at all (missing,
+// or not readable): then it is the path that is wrong.
+func isMissingFile(err error) bool {
+	return errors.Is(err, engine.ErrBadModule) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission))
 }
 
 // failureStatus is exitCode for one task among many (map, batch): there a
@@ -122,8 +127,11 @@ func errorKind(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &bad), errors.Is(err, engine.ErrBadMount):
-		return kindBadLine // a mount the line names that the host running it cannot give
+	case errors.As(err, &bad), errors.Is(err, engine.ErrBadMount), isMissingFile(err):
+		// A mount the line names that the host running it cannot give, or a
+		// module file that is not there: the line's mistake (status 2, as
+		// for run), not a module's content.
+		return kindBadLine
 	case errors.Is(err, engine.ErrCancelled), errors.Is(err, context.Canceled), errors.Is(err, pool.ErrShutdown):
 		return kindCancelled
 	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

@@ -28,13 +28,19 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) add(fs *pflag.FlagSet) {
+	f.addCompile(fs)
+	fs.StringVar(&f.outputLimit, "output-limit", "",
+		"cap on the output and on the stderr the host collects for a task, each (default 16MiB; passed-through output is not capped)")
+	fs.BoolVar(&f.preinit, "preinitialize", false,
+		"start fresh instances of a reactor from a copy of its state after _initialize (faster; they share its clock reading and random seed)")
+}
+
+// addCompile adds only the flags that bear on compiling a module (inspect's).
+func (f *engineFlags) addCompile(fs *pflag.FlagSet) {
 	fs.StringVar(&f.memory, "memory", "", "memory limit per instance, e.g. 64MiB, 1GiB (default 256MiB)")
-	fs.StringVar(&f.outputLimit, "output-limit", "", "cap on a task's output and on its stderr, each (default 16MiB)")
 	fs.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), `compiled-code cache shared across runs ("" for none)`)
 	fs.BoolVar(&f.noCache, "no-cache", false, "do not use the on-disk compiled-code cache")
 	fs.BoolVar(&f.interpreter, "interpreter", false, "use wazero's interpreter instead of its compiler")
-	fs.BoolVar(&f.preinit, "preinitialize", false,
-		"start fresh instances of a reactor from a copy of its state after _initialize (faster; they share its clock reading and random seed)")
 }
 
 // defaultCacheDir is $WASMPOOL_CACHE_DIR, or wasmpool/compiled under the
@@ -57,8 +63,8 @@ func (f *engineFlags) config() (engine.Config, error) {
 		if err != nil {
 			return cfg, usagef("--memory: %v", err)
 		}
-		if n == 0 {
-			return cfg, usagef("--memory: the limit must be more than 0")
+		if n < wasmPage {
+			return cfg, usagef("--memory %s: less than one 64KiB page, the unit WebAssembly memory comes in", f.memory)
 		}
 		if n > 4<<30 {
 			return cfg, usagef("--memory %s: over the 4GiB a 32-bit guest can address", f.memory)
@@ -71,7 +77,7 @@ func (f *engineFlags) config() (engine.Config, error) {
 			return cfg, usagef("--output-limit: %v", err)
 		}
 		if n == 0 || n > math.MaxInt32 {
-			return cfg, usagef("--output-limit %s: want more than 0 and at most 2GiB", f.outputLimit)
+			return cfg, usagef("--output-limit %s: want more than 0 and less than 2GiB", f.outputLimit)
 		}
 		cfg.OutputLimitBytes = int(n)
 	}
@@ -103,12 +109,16 @@ func (f *engineFlags) newEngine(ctx context.Context, fs *pflag.FlagSet, stderr i
 	return e, nil
 }
 
-// sizeUnits: binary for K/M/G and KiB/MiB/GiB, decimal for KB/MB/GB.
+// wasmPage is WebAssembly's unit of memory.
+const wasmPage = 64 << 10
+
+// sizeUnits: binary for K/M/G/T and KiB/MiB/GiB/TiB, decimal for KB/MB/GB/TB.
 var sizeUnits = map[string]uint64{
 	"": 1, "b": 1,
 	"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
 	"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
 	"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+	"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
 }
 
 // parseSize reads a byte count: "1048576", "64MiB", "256MB", "1.5GiB", "64k".
@@ -121,7 +131,7 @@ func parseSize(s string) (uint64, error) {
 	}
 	mult, ok := sizeUnits[unit]
 	if num == "" || !ok {
-		return 0, fmt.Errorf("invalid size %q: want bytes or a number with KiB, MiB, GiB, KB, MB or GB", s)
+		return 0, fmt.Errorf("invalid size %q: want bytes or a number with KiB, MiB, GiB, TiB, KB, MB, GB or TB", s)
 	}
 	if !strings.Contains(num, ".") {
 		n, err := strconv.ParseUint(num, 10, 64)
@@ -194,10 +204,10 @@ func parseMounts(specs []string) ([]engine.Mount, error) {
 func checkMount(m engine.Mount) error {
 	info, err := os.Stat(m.HostPath)
 	if err != nil {
-		return fmt.Errorf("mount %s: %v", m.HostPath, cleanPathError(err))
+		return fmt.Errorf("mount %q: %v", m.HostPath, cleanPathError(err))
 	}
 	if !info.IsDir() {
-		return fmt.Errorf("mount %s: not a directory", m.HostPath)
+		return fmt.Errorf("mount %q: not a directory", m.HostPath)
 	}
 	return nil
 }
@@ -228,6 +238,21 @@ func isTerminal(f any) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
+// piped reports whether stdin is there to be read to its end: a pipe, a
+// file, or (in tests) any reader; not a terminal, where nobody may be
+// typing, nor a character device such as /dev/null, nor a closed stdin.
+func piped(stdin any) bool {
+	if stdin == nil {
+		return false
+	}
+	f, ok := stdin.(*os.File)
+	if !ok {
+		return true
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice == 0
+}
+
 // statModule checks, before anything is compiled, that the module file
 // exists and is a file: a typo is a usage error naming the path as given.
 func statModule(path string) (os.FileInfo, error) {
@@ -236,7 +261,7 @@ func statModule(path string) (os.FileInfo, error) {
 		return nil, fileError("module", path, err)
 	}
 	if info.IsDir() {
-		return nil, &usageError{msg: fmt.Sprintf("module %s: is a directory, not a .wasm file", path)}
+		return nil, &usageError{msg: fmt.Sprintf("module %q: is a directory, not a .wasm file", path)}
 	}
 	return info, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -87,21 +86,20 @@ to compile (or whether it came from the cache).`,
 			}
 			r := describe(m)
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				_, err := a.stdout.Write(jsonIndent(r))
+				return err
 			}
 			return r.write(a)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.add(cmd.Flags())
+	f.addCompile(cmd.Flags())
 	return cmd
 }
 
 func describe(m *engine.Module) inspectReport {
 	r := inspectReport{
-		Name: m.Name(), Digest: m.Digest(), Size: m.Size(),
+		Name: m.Name(), Digest: "sha256:" + m.Digest(), Size: m.Size(),
 		MemoryMinBytes: m.MemoryMinBytes(),
 		CompileTimeMS:  float64(m.CompileTime().Microseconds()) / 1000,
 		CacheHit:       m.CacheHit(),
@@ -110,6 +108,7 @@ func describe(m *engine.Module) inspectReport {
 		Exports:        []inspectExport{},
 	}
 	usesABI := false
+	seen := map[inspectImport]bool{}
 	for _, im := range m.Imports() {
 		class := classOther
 		switch im.Module {
@@ -119,7 +118,12 @@ func describe(m *engine.Module) inspectReport {
 			class = classABI
 			usesABI = true
 		}
-		r.Imports = append(r.Imports, inspectImport{Module: im.Module, Name: im.Name, Kind: im.Kind, Signature: im.Signature(), Class: class})
+		ii := inspectImport{Module: im.Module, Name: im.Name, Kind: im.Kind, Signature: im.Signature(), Class: class}
+		if seen[ii] {
+			continue // a module may import the same function twice (Go's do): it needs it once
+		}
+		seen[ii] = true
+		r.Imports = append(r.Imports, ii)
 	}
 	initialize := false
 	for _, x := range m.Exports() {
@@ -170,7 +174,7 @@ func (r inspectReport) write(a *app) error {
 		cache = "cache hit"
 	}
 	fmt.Fprintf(w, "module\t%s\n", r.Name)
-	fmt.Fprintf(w, "digest\tsha256:%s\n", r.Digest)
+	fmt.Fprintf(w, "digest\t%s\n", r.Digest)
 	fmt.Fprintf(w, "size\t%s\n", humanBytes(uint64(r.Size)))
 	fmt.Fprintf(w, "kind\t%s\n", r.kindLine())
 	fmt.Fprintf(w, "memory\tmin %s\n", humanBytes(r.MemoryMinBytes))

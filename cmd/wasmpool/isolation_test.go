@@ -8,6 +8,7 @@ import (
 )
 
 func TestRunIsolationProcess(t *testing.T) {
+	t.Parallel()
 	spin := gomod(t, "hostile")
 	r := cli(t, "", "run", spin, "--func", "spin", "--timeout", "200ms", "--isolation", "process")
 	assert.Equal(t, exitTimeout, r.code)
@@ -28,6 +29,7 @@ func TestRunIsolationProcess(t *testing.T) {
 }
 
 func TestMapAndBatchIsolationProcess(t *testing.T) {
+	t.Parallel()
 	fib := gomod(t, "fib")
 	lines := "10\n20\nnope\n25\n"
 	for _, mode := range []string{"thread", "process"} {

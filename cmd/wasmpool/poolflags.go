@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
 	"github.com/wasmpool/wasmpool/pool"
 )
 
@@ -105,9 +106,16 @@ type session struct {
 	x      pool.Executor
 	window int
 	after  []func() // closed after the executor, in order
+	// warnNoWorker, when set (--nats), is where to say that no worker has
+	// taken the first task noWorkerAfter after it was submitted.
+	warnNoWorker io.Writer
+	noWorker     *time.Timer
 }
 
 func (s *session) close(ctx context.Context) {
+	if s.noWorker != nil {
+		s.noWorker.Stop()
+	}
 	if s.x != nil {
 		_ = s.x.Close()
 	}
@@ -117,8 +125,25 @@ func (s *session) close(ctx context.Context) {
 	_ = s.e.Close(context.WithoutCancel(ctx))
 }
 
-func (s *session) options(f *poolFlags) runOptions {
-	return runOptions{window: s.window, unordered: f.unordered, failFast: f.failFast}
+func (s *session) options(f *poolFlags, prog *progress) runOptions {
+	opts := runOptions{window: s.window, unordered: f.unordered, failFast: f.failFast}
+	if s.warnNoWorker != nil {
+		notices := make(chan string, 1)
+		opts.notices = notices
+		opts.notify = func(n string) { printLine(prog, s.warnNoWorker, n) }
+		opts.submitted = func(fut *future.Future[engine.Result]) {
+			if s.noWorker != nil {
+				return // the first task's is the one that tells
+			}
+			s.noWorker = time.AfterFunc(noWorkerAfter, func() {
+				if fut.State() == future.Pending {
+					notices <- fmt.Sprintf("wasmpool: no worker has taken a task in %v: the tasks wait in the "+
+						"queue until one does (start one with 'wasmpool worker --nats URL')", noWorkerAfter)
+				}
+			})
+		}
+	}
+	return opts
 }
 
 // startPool creates the pool on e, or connects to the cluster the flags

@@ -113,7 +113,7 @@ func (a *app) started(module string) {
 func minArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
-			return usagef("%s: missing %s", cmd.CommandPath(), what)
+			return usagef("%s: missing %s", cmd.Name(), what)
 		}
 		return nil
 	}
@@ -122,10 +122,10 @@ func minArgs(n int, what string) cobra.PositionalArgs {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
-			return usagef("%s: missing %s", cmd.CommandPath(), what)
+			return usagef("%s: missing %s", cmd.Name(), what)
 		}
 		if len(args) > n {
-			return usagef("%s: unexpected argument %q", cmd.CommandPath(), args[n])
+			return usagef("%s: unexpected argument %q", cmd.Name(), args[n])
 		}
 		return nil
 	}

@@ -24,6 +24,7 @@ type runFlags struct {
 	mounts  []string
 	timeout time.Duration
 	params  string
+	verbose bool
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -39,15 +40,20 @@ reads and writes them (stdin is the file named by --input instead, if given),
 and its exit code is wasmpool's.
 
 With --func NAME, the export is called: an SDK task (signature () -> i32)
-gets its input from --input FILE|- and its output is printed on stdout; any
-other export is called with --params "1,2" and its results are printed.
+gets its input from --input FILE|- (or, without --input, from stdin when it
+is a pipe or a file, not a terminal) and its output is printed on stdout;
+any other export is called with --params "1,2" and its results are printed.
+
+A trap prints one line naming the module and the trap, then, for a command
+(or with --verbose), the guest's wasm stack as wazero prints it: function
+names, and source lines when the module carries DWARF.
 
 The guest sees only what it is given: --env variables (none of the host's)
 and --mount directories (no other file).
 
 ` + exitHelp,
 		Example: `  wasmpool run hello.wasm
-  echo hi | wasmpool run upper.wasm --func upper --input -
+  echo hi | wasmpool run upper.wasm --func upper
   wasmpool run add.wasm --func add --params 2,3
   wasmpool run tool.wasm --env K=V --mount ./data:/data:ro -- ls /data`,
 		Args: minArgs(1, "MODULE"),
@@ -62,6 +68,7 @@ and --mount directories (no other file).
 	fs.StringArrayVar(&f.mounts, "mount", nil, "host directory HOST:GUEST[:ro] the guest may see (repeat)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop the task after this long, e.g. 500ms, 2s (default none)")
 	fs.StringVar(&f.params, "params", "", `raw arguments for a non-SDK export, comma-separated, e.g. "1,2"`)
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "on a trap of an export, print the guest's wasm stack too (a command's is always printed)")
 	f.engineFlags.add(fs)
 	f.isolationFlag.add(fs)
 	return cmd
@@ -126,7 +133,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 				t.Stdin = a.stdin
 			}
 			t.Stdout, t.Stderr = a.stdout, a.stderr
-		case !haveInput && a.stdin != nil && !isTerminal(a.stdin):
+		case !haveInput && piped(a.stdin):
 			// Streams do not cross into a worker process: it gets stdin
 			// whole, and the output comes back when the command ends.
 			if t.Input, err = io.ReadAll(a.stdin); err != nil {
@@ -140,7 +147,15 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 			}
 		}
 		if haveInput && !x.IsTask() {
-			return usagef("--input: %s %s is not an SDK task (signature () -> i32); use --params", f.fn, x.Signature())
+			return usagef("--input: function %q %s is not an SDK task (signature () -> i32); use --params", f.fn, x.Signature())
+		}
+		if !haveInput && t.Params == nil && piped(a.stdin) {
+			// "echo hi | wasmpool run upper.wasm --func upper": the pipe is
+			// the input, as for any filter. A terminal is not read: nobody
+			// may be typing, and the task would wait for them.
+			if t.Input, err = io.ReadAll(a.stdin); err != nil {
+				return fmt.Errorf("reading stdin: %w", err)
+			}
 		}
 		results = []engine.Export{x}
 	}
@@ -155,6 +170,12 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 		if errors.As(err, &exit) && f.fn == "" && exitCode(err) == int(exit.Code) {
 			// A command's own exit code is wasmpool's: it said what it had to.
 			return &exitStatus{code: int(exit.Code)}
+		}
+		if stack := trapStack(err); stack != "" && (f.fn == "" || f.verbose) {
+			// As wazero run does for a command: the line, then where.
+			report(a.stderr, "%s", errorLine(a.module, err))
+			writeStack(a.stderr, "", stack)
+			return &exitStatus{code: exitCode(err)}
 		}
 		return err
 	}
@@ -208,7 +229,7 @@ func (a *app) readInput(name string) ([]byte, bool, error) {
 func funcExport(m *engine.Module, name string) (engine.Export, error) {
 	if name == "" {
 		if !m.IsCommand() {
-			return engine.Export{}, usagef("module %s is not a WASI command (it has no _start): name a function with --func (exports: %s)",
+			return engine.Export{}, usagef("module %q is not a WASI command (it has no _start): name a function with --func (exports: %s)",
 				m.Name(), exportList(m))
 		}
 		return engine.Export{}, nil
@@ -218,7 +239,10 @@ func funcExport(m *engine.Module, name string) (engine.Export, error) {
 			return x, nil
 		}
 	}
-	return engine.Export{}, usagef("module %s has no exported function %q (exports: %s)", m.Name(), name, exportList(m))
+	if list := exportList(m); list != "none" || !m.IsCommand() {
+		return engine.Export{}, usagef("module %q has no exported function %q (exports: %s)", m.Name(), name, list)
+	}
+	return engine.Export{}, usagef("module %q has no exported function %q: it is a WASI command, run without --func", m.Name(), name)
 }
 
 // exportList names the callable exports with their signatures, for messages.

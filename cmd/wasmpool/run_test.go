@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -56,6 +57,27 @@ func TestRunSDKTask(t *testing.T) {
 	in := writeFiles(t, "from a file")
 	r = cli(t, "", "run", upper, "--func", "upper", "--input", in[0])
 	assert.Equal(t, "FROM A FILE", r.stdout)
+
+	// echo hello | wasmpool run upper.wasm --func upper: a pipe is the input.
+	r = cli(t, "hello", "run", upper, "--func", "upper")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "HELLO", r.stdout)
+}
+
+// The output limit caps what the host holds, not what passes through: run
+// of a command streams 20 MB through a getchar/putchar filter over a 16 MiB
+// limit, as wazero run would, while the same output collected (in a worker
+// process, which sends it back whole) is held to the limit.
+func TestRunPassesThroughMoreThanTheOutputLimit(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("0123456789abcdef", 20e6/16)
+	r := cli(t, big, "run", ctool(t), "--", "cat")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.True(t, r.stdout == big, "stdout is %d bytes, want %d", len(r.stdout), len(big))
+
+	r = cli(t, big, "run", ctool(t), "--isolation", "process", "--", "cat")
+	assert.Equal(t, exitOutputLimit, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "output limit exceeded")
 }
 
 func TestRunTaskFailure(t *testing.T) {
@@ -118,7 +140,25 @@ func TestRunUsageErrors(t *testing.T) {
 		})
 	}
 	r := cli(t, "", "run", "/no/such/dir/missing.wasm")
-	assert.Contains(t, r.stderr, "/no/such/dir/missing.wasm")
+	assert.Contains(t, r.stderr, `module "/no/such/dir/missing.wasm": `)
+
+	// The messages a newcomer meets first, word for word.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "wasmpool: run: missing MODULE\n"},
+		{[]string{"batch"}, "wasmpool: batch: missing FILE.jsonl (or - for stdin)\n"},
+		{[]string{"run", add, "--func", "add", "--memory", "1KiB"}, "wasmpool: --memory 1KiB: less than one 64KiB page"},
+		{[]string{"run", add, "--func", "add", "--memory", "1TiB"}, "wasmpool: --memory 1TiB: over the 4GiB a 32-bit guest can address"},
+		{[]string{"run", wat(t, "hello"), "--func", "main"}, `wasmpool: module "hello.wasm" has no exported function "main": it is a WASI command, run without --func`},
+		{[]string{"run", add}, `wasmpool: module "add.wasm" is not a WASI command (it has no _start): name a function with --func (exports: add (i32, i32) -> i32)`},
+		{[]string{"run", add, "--mount", "/no/such/dir:/data"}, `wasmpool: mount "/no/such/dir": no such file or directory`},
+	} {
+		r := cli(t, "", c.args...)
+		assert.Equal(t, exitUsage, r.code, "%q", c.args)
+		assert.True(t, strings.HasPrefix(r.stderr, c.want), "%q:\n got %q\nwant %q", c.args, r.stderr, c.want)
+	}
 }
 
 func TestRunBadModule(t *testing.T) {
@@ -165,6 +205,32 @@ func TestInspect(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
 	assert.Equal(t, kindCommand, rep.Kind)
+	assert.Contains(t, r.stdout, `"signature": "(i32, i32, i32, i32) -> i32"`, "-> as it reads, not \\u003e")
+	assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, rep.Digest, "as the text shows it")
+
+	// A Go command imports some WASI functions twice: they are listed once.
+	r = cli(t, "", "inspect", "--json", gomod(t, "wasicmd"))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	names := map[string]int{}
+	for _, im := range rep.Imports {
+		names[im.Module+"."+im.Name]++
+	}
+	assert.Equal(t, 1, names["wasi_snapshot_preview1.fd_write"], "%v", names)
+	for name, n := range names {
+		assert.Equal(t, 1, n, name)
+	}
+	text := cli(t, "", "inspect", gomod(t, "wasicmd"))
+	assert.Contains(t, text.stdout, fmt.Sprintf("imports (%d):", len(rep.Imports)))
+
+	// Only the flags that bear on compiling a module.
+	help := cli(t, "", "inspect", "--help").stdout
+	for _, flag := range []string{"--output-limit", "--preinitialize", "--timeout"} {
+		assert.NotContains(t, help, flag)
+	}
+	for _, flag := range []string{"--cache-dir", "--memory", "--json"} {
+		assert.Contains(t, help, flag)
+	}
 }
 
 func TestInspectCacheHit(t *testing.T) {

@@ -28,6 +28,12 @@ type runOptions struct {
 	window    int  // most jobs submitted but not yet emitted
 	unordered bool // emit in completion order instead of input order
 	failFast  bool // stop at the first failure, cancelling the rest
+	// submitted, if set, is told of each task as it is submitted.
+	submitted func(*future.Future[engine.Result])
+	// notices, if set, are lines to print on stderr while the run waits,
+	// printed by runJobs' own goroutine, which writes everything else.
+	notices <-chan string
+	notify  func(string)
 }
 
 // summary is how a run ended.
@@ -123,6 +129,9 @@ func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opt
 			}
 			inflight++
 			f := p.Submit(runCtx, j.task)
+			if opts.submitted != nil {
+				opts.submitted(f)
+			}
 			f.OnDone(func(f *future.Future[engine.Result]) {
 				res, err := f.Result(context.Background())
 				done <- outcome{job: j, res: res, err: err}
@@ -134,7 +143,13 @@ func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opt
 		if inflight == 0 {
 			break
 		}
-		o := <-done
+		var o outcome
+		select {
+		case o = <-done:
+		case n := <-opts.notices:
+			opts.notify(n)
+			continue
+		}
 		inflight--
 		deliver(o)
 	}

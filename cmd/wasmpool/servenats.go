@@ -81,11 +81,12 @@ func (a *app) runServeNATS(cmd *cobra.Command, f *serveFlags) error {
 	if f.workers < 0 || f.ackWait <= 0 || f.grace < 0 {
 		return usagef("--workers, --ack-wait and --grace cannot be negative (and --ack-wait not 0)")
 	}
-	if _, _, err := net.SplitHostPort(f.listen); err != nil {
-		return usagef("--listen %q: want HOST:PORT, such as :4222", f.listen)
-	}
-	ctx := a.ctx
 	a.started("")
+	if err := checkListen("--listen", f.listen); err != nil {
+		return err
+	}
+	stopGrace.Store(int64(f.grace + time.Second))
+	ctx := a.ctx
 	srv, err := embedded.StartServer(embedded.ServerConfig{StoreDir: f.store, Listen: f.listen, Token: f.token})
 	if err != nil {
 		return err

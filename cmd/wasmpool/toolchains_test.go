@@ -22,6 +22,8 @@ package main
 // happen. Where wasmpool differs on purpose, TestToolchainsDifferOnPurpose
 // and TestToolchainsTimeoutWhileReadingStdin pin the difference down;
 // README's "WASI commands from other toolchains" section lists them all.
+// TestTrapStackAsUnderWazero compares a trap's stack, names and source lines
+// from DWARF included, with wazero's.
 
 import (
 	"bufio"
@@ -408,8 +410,8 @@ func TestToolchainsDifferOnPurpose(t *testing.T) {
 			assert.Contains(t, ref.stderr, "wasicat: /data/out.txt: "+enosys, "wazero's stderr")
 			assert.Contains(t, got.stderr, "wasicat: /data/out.txt: "+erofs, "wasmpool's stderr")
 
-			// A trap: wazero exits 1 and prints the error with a wasm stack
-			// trace; wasmpool exits 70 with one line. What the guest itself
+			// A trap: wazero exits 1, wasmpool 70; each prints one line of
+			// its own, then the same wasm stack trace. What the guest itself
 			// wrote before trapping (a Rust panic message) is the same.
 			tc = diffCase{args: []string{"-t"}}
 			ref, got = runWazero(t, wasm, tc), runWasmpool(t, wasm, tc)
@@ -422,13 +424,51 @@ func TestToolchainsDifferOnPurpose(t *testing.T) {
 			require.True(t, ok, "wasmpool's stderr: %q", got.stderr)
 			assert.Equal(t, refGuest, gotGuest, "what the guest wrote to stderr")
 			assert.Contains(t, refErr, "unreachable")
-			assert.Contains(t, singleLine(t, gotErr), "trapped")
-			assert.Contains(t, gotErr, "unreachable")
+			gotLine, gotStack, _ := strings.Cut(gotErr, "\n")
+			assert.Contains(t, gotLine, "trapped")
+			assert.Contains(t, gotLine, "unreachable")
+			_, refStack, ok := strings.Cut(refErr, "\n")
+			require.True(t, ok, "wazero printed no stack: %q", refErr)
+			assert.True(t, strings.HasPrefix(refStack, "wasm stack trace:\n"), refStack)
+			assert.Equal(t, refStack, gotStack, "the same wasm stack trace")
 			if toolchain == "rust" {
 				// The panic's own line says why, also in wasmpool's one line.
 				assert.Contains(t, gotGuest, "panicked at 'wasicat: trap requested'")
 				assert.Contains(t, gotErr, "panicked at 'wasicat: trap requested'")
 			}
 		})
+	}
+}
+
+// TestTrapStackAsUnderWazero: a command that traps prints, after wasmpool's
+// one line, the wasm stack wazero prints, with function names from the name
+// section and source lines from DWARF; an export's with --verbose, and
+// map --verbose the same, each line tagged with its input.
+func TestTrapStackAsUnderWazero(t *testing.T) {
+	tool := ctool(t)
+	ref := runWazero(t, tool, diffCase{args: []string{"trap"}})
+	_, refStack, ok := strings.Cut(ref.stderr, "\nwasm stack trace:\n")
+	require.True(t, ok, "wazero's stderr: %q", ref.stderr)
+	assert.Contains(t, refStack, ".crash(i32)\n\t\t0x")
+	assert.Contains(t, refStack, "modules/c/ctool.c:")
+
+	got := cli(t, "", "run", tool, "--", "trap")
+	assert.Equal(t, exitTrap, got.code)
+	line, stack, ok := strings.Cut(got.stderr, "\nwasm stack trace:\n")
+	require.True(t, ok, "wasmpool's stderr: %q", got.stderr)
+	assert.Equal(t, `wasmpool: module "ctool.wasm": function "_start" trapped: unreachable`, line)
+	assert.Equal(t, refStack, stack)
+
+	r := cli(t, "", "run", wat(t, "divzero"), "--func", "run")
+	singleLine(t, r.stderr)
+	r = cli(t, "", "run", wat(t, "divzero"), "--func", "run", "--verbose")
+	assert.Equal(t, exitTrap, r.code)
+	assert.Contains(t, r.stderr, "divide by zero\nwasm stack trace:\n\t.")
+
+	r = cli(t, "trap\n", "map", tool, "--lines", "-", "--verbose", "--", "{}")
+	assert.Equal(t, exitTrap, r.code)
+	assert.Contains(t, r.stdout, "trap\twasm stack trace:\n")
+	for _, l := range strings.Split(strings.TrimRight(stack, "\n"), "\n") {
+		assert.Contains(t, r.stdout, "trap\t"+l+"\n")
 	}
 }

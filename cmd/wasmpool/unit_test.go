@@ -28,7 +28,7 @@ func TestExitCodeTable(t *testing.T) {
 		{&badLineError{line: 1, msg: "x"}, exitUsage, kindBadLine},
 		{wrap(engine.ErrNoFunction), exitUsage, kindNoFunction},
 		{wrap(engine.ErrBadModule), exitBadModule, kindBadModule},
-		{wrap(fmt.Errorf("%w: %w", engine.ErrBadModule, fs.ErrNotExist)), exitUsage, kindBadModule},
+		{wrap(fmt.Errorf("%w: %w", engine.ErrBadModule, fs.ErrNotExist)), exitUsage, kindBadLine},
 		{wrap(&engine.TrapError{Kind: engine.TrapDivideByZero}), exitTrap, kindTrap},
 		{wrap(engine.ErrMemoryLimit), exitMemoryLimit, kindMemory},
 		{wrap(engine.ErrOutputLimit), exitOutputLimit, kindOutput},
@@ -53,14 +53,14 @@ func TestExitCodeTable(t *testing.T) {
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]uint64{
 		"1048576": 1 << 20, "64MiB": 64 << 20, "256MB": 256e6, "1GiB": 1 << 30, "64k": 64 << 10,
-		"1.5GiB": 3 << 29, "512 KiB": 512 << 10, "10b": 10, "2G": 2 << 30,
+		"1.5GiB": 3 << 29, "512 KiB": 512 << 10, "10b": 10, "2G": 2 << 30, "1TiB": 1 << 40, "2TB": 2e12,
 	} {
 		got, err := parseSize(in)
 		if assert.NoError(t, err, in) {
 			assert.Equal(t, want, got, in)
 		}
 	}
-	for _, in := range []string{"", "MiB", "lots", "-1", "1TiB", "1.2.3MB", "99999999999999999999"} {
+	for _, in := range []string{"", "MiB", "lots", "-1", "1PiB", "1.2.3MB", "99999999999999999999", "99999999TiB"} {
 		_, err := parseSize(in)
 		assert.Error(t, err, in)
 	}

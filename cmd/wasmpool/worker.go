@@ -74,7 +74,7 @@ worker. A second signal stops at once.`,
 	fs.StringVar(&f.nats, "nats", "", "URL of the NATS server or cluster to serve (required), e.g. nats://broker:4222")
 	fs.StringVar(&f.mode, "mode", "thread", "worker kind: thread (warm instances reused) or process (a fresh instance per task)")
 	fs.IntVar(&f.workers, "workers", 0, "tasks run at once (default: one per CPU)")
-	fs.StringVar(&f.name, "name", "", "this worker's name in logs and results (default HOST-PID)")
+	fs.StringVar(&f.name, "name", "", `this worker's name in its logs and in results ("worker" in map and batch JSON lines; default HOST-PID)`)
 	fs.StringVar(&f.namespace, "namespace", "", `the cluster's namespace, if it is not "wasmpool"`)
 	fs.BoolVar(&f.allowMounts, "allow-mounts", false, "let tasks mount directories of this host")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long running tasks may take to finish")
@@ -99,6 +99,9 @@ func (a *app) runChild(cmd *cobra.Command) error {
 		return usagef("worker --child takes no other flag (got %s): its pool configures it", strings.Join(others, " "))
 	}
 	a.started("")
+	// Its pool decides when it ends (it closes its stdin, or kills it): a
+	// signal that reaches it anyway must not cut its tasks short.
+	stopGrace.Store(-1)
 	if code := pool.RunChild(); code != exitOK {
 		// RunChild said why on stderr.
 		return &exitStatus{code: code}
@@ -132,7 +135,8 @@ func (a *app) runWorker(cmd *cobra.Command, f *workerFlags) error {
 	}
 	defer e.Close(context.WithoutCancel(ctx))
 	a.started("")
-	nc, err := cluster.Connect(f.nats, "wasmpool worker "+f.name)
+	stopGrace.Store(int64(f.grace + time.Second))
+	nc, err := connectNATS(f.nats, "wasmpool worker "+f.name)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds modules/c/wasicat.c into testdata/c/wasicat.wasm (a WASI command) and
-# modules/c/kernels.c into testdata/c/kernels.wasm (a reactor of benchmark tasks)
-# and modules/c/wasifs.c into testdata/c/wasifs.wasm (a WASI filesystem driver).
+# Builds the C fixtures under testdata/c: wasicat (a WASI command), kernels
+# (a reactor of benchmark tasks), wasifs (a WASI filesystem driver), nbody (a
+# CPU-bound command) and ctool (a command built as a debug build is, for the
+# CLI's tests).
 # Needs clang, wasm-ld, wasi-libc and libclang-rt-*-dev-wasm32 (Debian layout:
 # headers in /usr/include/wasm32-wasi, libs in /usr/lib/wasm32-wasi).
 set -euo pipefail
@@ -35,3 +36,9 @@ chmod 0644 testdata/c/wasifs.wasm
   -Wl,--strip-all \
   -o testdata/c/nbody.wasm modules/c/nbody.c -lm
 chmod 0644 testdata/c/nbody.wasm
+
+# ctool: with its name section and DWARF (-g), so that a trap's stack names
+# functions and source lines; paths relative to the repository root.
+"$CC" --target=wasm32-wasi --sysroot="$SYSROOT" -O2 -g -fdebug-compilation-dir=. -Wall -Wextra \
+  -o testdata/c/ctool.wasm modules/c/ctool.c
+chmod 0644 testdata/c/ctool.wasm
