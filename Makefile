@@ -68,7 +68,8 @@ gobench:
 # in make test. A failure leaves the input in PKG/testdata/fuzz/TARGET/.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./engine:FuzzCompile ./engine:FuzzModuleCheck ./engine:FuzzABI ./engine:FuzzScanCode \
-	./pool:FuzzChildFrames ./pool:FuzzPoolFrames ./internal/wire:FuzzReader ./internal/wire:FuzzDecoder \
+	./internal/workerproc:FuzzChildFrames ./internal/workerproc:FuzzPoolFrames ./internal/wire:FuzzReader ./internal/wire:FuzzDecoder \
+	./internal/wire:FuzzEngineDecoders \
 	./cmd/wasmpool:FuzzParseTaskLine
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/internal/wire"
 	"github.com/wasmpool/wasmpool/pool"
 )
 
@@ -212,6 +213,11 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	x.stats.submitted.Add(1)
 	if t.Module == nil {
 		prom.Resolve(engine.Result{}, fmt.Errorf("cluster: the task has no module: %w", engine.ErrBadModule))
+		x.stats.failed.Add(1)
+		return f
+	}
+	if err := wire.StreamsError(&t, "a cluster worker"); err != nil {
+		prom.Resolve(engine.Result{}, err)
 		x.stats.failed.Add(1)
 		return f
 	}

@@ -62,14 +62,14 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 		uploaded[m.Digest()] = true
 	}
 	wt := wireTask{
-		V: wireVersion, ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id,
-		Module: m.Digest(), Name: m.Name(), Func: t.Func, Params: t.Params, Args: t.Args, Env: t.Env,
-		Mounts: t.Mounts, Timeout: t.Timeout, MaxDeliveries: rec.maxDeliv, InputLen: len(t.Input),
+		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id,
+		Module: m.Digest(), Name: m.Name(), MaxDeliveries: rec.maxDeliv, Task: t,
 	}
+	wt.Task.Module = nil
 	if !rec.deadline.IsZero() {
 		wt.Deadline = rec.deadline.UnixNano()
 	}
-	data, err := encodeFrame(wt, t.Input)
+	data, err := encodeTask(&wt)
 	limit := maxInline(x.nc)
 	if err == nil && len(data) > limit {
 		// Too large for one message: the input goes to the payload store.
@@ -85,7 +85,8 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 		x.stats.largePayloads.Add(1)
 		rec.inputRef.Store(&ref)
 		wt.InputRef = ref
-		if data, err = encodeFrame(wt); err == nil && len(data) > limit {
+		wt.Task.Input = nil
+		if data, err = encodeTask(&wt); err == nil && len(data) > limit {
 			err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
 		}
 	}
@@ -236,11 +237,16 @@ func (x *Executor) onStarted(m *nats.Msg) {
 // onResult resolves a task's future from a worker's result.
 func (x *Executor) onResult(msg jetstream.Msg) {
 	_ = msg.Ack() // nothing more to learn from it once read
-	r, raw, err := decodeResult(msg.Data())
+	var rec *record
+	r, err := decodeResult(msg.Data(), func(id string) string {
+		if rec = x.lookup(id); rec != nil {
+			return rec.module
+		}
+		return ""
+	})
 	if err != nil {
 		return // not ours to understand: a newer worker, or garbage
 	}
-	rec := x.lookup(r.ID)
 	if rec == nil {
 		// Cancelled or ended here first: only its leftovers remain.
 		if r.PayloadRef != "" {
@@ -249,33 +255,37 @@ func (x *Executor) onResult(msg jetstream.Msg) {
 		return
 	}
 	if r.PayloadRef == "" && rec.largeInput() == "" {
-		res, err := x.buildResult(rec, r, raw)
 		rec.byResult.Store(true)
-		go rec.prom.Resolve(res, err)
+		go rec.prom.Resolve(r.Res, r.Err)
 		return
 	}
 	x.bg.Go(func() {
 		if ref := rec.largeInput(); ref != "" {
 			x.deletePayload(ref)
 		}
+		res, err := r.Res, r.Err
 		if r.PayloadRef != "" {
 			ctx, cancel := x.opContext(time.Now().Add(x.cfg.PublishTimeout))
 			defer cancel()
-			err := retry(ctx, func(ctx context.Context) error {
+			var raw []byte
+			ferr := retry(ctx, func(ctx context.Context) error {
 				var err error
 				raw, err = x.top.payloads.GetBytes(ctx, r.PayloadRef)
 				return err
 			})
-			if err != nil {
+			if ferr != nil {
 				rec.byResult.Store(true)
 				go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module,
-					Err: fmt.Errorf("%w: fetching the task's output: %w", ErrUnavailable, err)})
+					Err: fmt.Errorf("%w: fetching the task's output: %w", ErrUnavailable, ferr)})
 				return
 			}
 			x.stats.largePayloads.Add(1)
 			x.deletePayload(r.PayloadRef)
+			var serr error
+			if res.Output, res.Stderr, serr = r.split(raw); serr != nil {
+				res, err = engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", serr)}
+			}
 		}
-		res, err := x.buildResult(rec, r, raw)
 		rec.byResult.Store(true)
 		go rec.prom.Resolve(res, err)
 	})
@@ -285,13 +295,4 @@ func (x *Executor) deletePayload(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = x.top.payloads.Delete(ctx, name)
-}
-
-func (x *Executor) buildResult(rec *record, r *wireResult, raw []byte) (engine.Result, error) {
-	out, stderr, err := r.split(raw)
-	if err != nil {
-		return engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", err)}
-	}
-	res := engine.Result{Output: out, Stderr: stderr, Values: r.Values, ExitCode: r.ExitCode, Duration: r.Duration, Wait: r.Wait}
-	return res, r.Err.decode(rec.module)
 }

@@ -45,7 +45,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		_ = msg.Nak()
 		return
 	}
-	wt, input, err := decodeTask(msg.Data())
+	wt, err := decodeTask(msg.Data())
 	if err != nil {
 		w.log.Error("dropping a task this worker cannot read", "err", err)
 		if wt != nil && wt.ID != "" && wt.ReplyTo != "" {
@@ -88,7 +88,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	}()
 	_ = w.nc.Publish(wt.Started, []byte(wt.ID))
 
-	res, out, err := w.run(wt, input, r)
+	res, out, err := w.run(wt, r)
 	switch out {
 	case dropped:
 		hb()
@@ -143,7 +143,7 @@ func (w *Worker) cancelRecorded(id string) bool {
 }
 
 // run prepares the task and runs it on the local pool.
-func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, outcome, error) {
+func (w *Worker) run(wt *wireTask, r *run) (engine.Result, outcome, error) {
 	fail := func(err error) (engine.Result, outcome, error) {
 		return engine.Result{}, report, &engine.Error{Module: wt.Name, Err: err}
 	}
@@ -157,20 +157,20 @@ func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, outcome
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	if len(wt.Mounts) > 0 && !w.cfg.AllowMounts {
-		return fail(fmt.Errorf("%w: the task mounts %s, and worker %s does not allow mounts", ErrNotAllowed, wt.Mounts[0].HostPath, w.cfg.Name))
+	task := wt.Task
+	if len(task.Mounts) > 0 && !w.cfg.AllowMounts {
+		return fail(fmt.Errorf("%w: the task mounts %s, and worker %s does not allow mounts", ErrNotAllowed, task.Mounts[0].HostPath, w.cfg.Name))
 	}
 	m, err := w.module(ctx, wt.Module)
 	if err != nil {
 		return w.prepFailed(ctx, wt, err)
 	}
 	if wt.InputRef != "" {
-		if input, err = w.fetchInput(ctx, wt.InputRef); err != nil {
+		if task.Input, err = w.fetchInput(ctx, wt.InputRef); err != nil {
 			return w.prepFailed(ctx, wt, err)
 		}
 	}
-	task := engine.Task{Module: m, Func: wt.Func, Input: input, Params: wt.Params, Args: wt.Args,
-		Env: wt.Env, Mounts: wt.Mounts, Timeout: wt.Timeout}
+	task.Module = m
 	fut := w.p.Submit(ctx, task)
 	w.started(r, fut)
 	res, err := fut.Result(context.Background())
@@ -272,10 +272,7 @@ func (w *Worker) fetchInput(ctx context.Context, ref string) ([]byte, error) {
 // result is on its way; the acknowledgement (and the heartbeat, stopped by
 // hb) follows once the broker has stored the result.
 func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err error, hb func()) {
-	wr := wireResult{
-		V: wireVersion, ID: wt.ID, Err: encodeError(err), Values: res.Values, ExitCode: res.ExitCode,
-		Duration: res.Duration, Wait: res.Wait, OutputLen: len(res.Output), StderrLen: len(res.Stderr), Worker: w.cfg.Name,
-	}
+	wr := wireResult{ID: wt.ID, Err: err, Res: res, Worker: w.cfg.Name}
 	requeue := func(err error) {
 		// Closed before the result could be sent: someone else runs it.
 		hb()
@@ -283,7 +280,7 @@ func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err 
 		w.stats.requeued.Add(1)
 		_ = msg.Nak()
 	}
-	data, err := encodeFrame(wr, res.Output, res.Stderr)
+	data, err := encodeResult(&wr)
 	if err == nil && len(data) > maxInline(w.nc) {
 		ref := "out." + wt.ID
 		raw := append(append(make([]byte, 0, len(res.Output)+len(res.Stderr)), res.Output...), res.Stderr...)
@@ -292,8 +289,9 @@ func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err 
 			return err
 		})
 		if err == nil {
-			wr.PayloadRef = ref
-			data, err = encodeFrame(wr)
+			wr.PayloadRef, wr.OutputLen = ref, len(res.Output)
+			wr.Res.Output, wr.Res.Stderr = nil, nil
+			data, err = encodeResult(&wr)
 		}
 	}
 	if err != nil {

@@ -10,15 +10,8 @@ import (
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
-)
-
-var (
-	// ErrShutdown is the error of a task submitted after Shutdown or Close,
-	// and the cause wrapped by a running task that Close interrupted.
-	ErrShutdown = errors.New("pool is shut down")
-	// ErrBroken is the error of every task once the pool's Init task has
-	// failed; the error wraps Init's failure too.
-	ErrBroken = errors.New("pool is broken")
+	"github.com/wasmpool/wasmpool/internal/wire"
+	"github.com/wasmpool/wasmpool/internal/workerproc"
 )
 
 // Pool runs tasks on a fixed set of workers. Submit and Map are safe for
@@ -43,7 +36,7 @@ type Pool struct {
 
 	shared  *engine.Runtime // Threads: the runtime every worker shares
 	workers []*worker
-	procs   *supervisor // Subprocess: the worker processes
+	procs   *workerproc.Supervisor // Subprocess: the worker processes
 	life    lifecycle
 	stats   counters
 }
@@ -126,6 +119,12 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	if b := p.broken.Load(); b != nil {
 		prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, b))
 		return f
+	}
+	if p.cfg.Isolation == Subprocess {
+		if err := wire.StreamsError(&t, "a worker process"); err != nil {
+			prom.Resolve(engine.Result{}, err)
+			return f
+		}
 	}
 
 	p.mu.RLock()
@@ -225,10 +224,10 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		// (within their short grace), and workers stop on their own once
 		// their interrupted tasks return; Close waits for that.
 		p.kill()
-		p.procs.stopAll()
+		p.procs.StopAll()
 		return err
 	}
-	p.procs.stopAll()
+	p.procs.StopAll()
 	return nil
 }
 
@@ -239,7 +238,7 @@ func (p *Pool) Close() error {
 	p.kill()
 	defer p.life.enterStop(p)()
 	err := p.life.wait(context.Background())
-	p.procs.stopAll()
+	p.procs.StopAll()
 	return err
 }
 
@@ -258,9 +257,7 @@ func (p *Pool) kill() {
 	p.killOnce.Do(func() {
 		close(p.killCh)
 		for _, w := range p.workers {
-			if j := w.current.Load(); j != nil {
-				j.interrupt(ErrShutdown)
-			}
+			w.interruptRunning(ErrShutdown)
 		}
 	})
 	p.cancelQueued()

@@ -17,6 +17,7 @@ type job struct {
 	fut      *future.Future[engine.Result]
 	prom     *future.Promise[engine.Result]
 	enqueued time.Time
+	wait     time.Duration // how long it was queued, once a worker took it
 
 	mu          sync.Mutex
 	stopWatch   func() bool // stops the queued-context watch
@@ -83,6 +84,9 @@ type worker struct {
 	rt      *engine.Runtime
 	current atomic.Pointer[job]
 	gid     atomic.Uint64 // the worker goroutine's id: see lifecycle
+	// batch holds the jobs a Subprocess worker's process is running.
+	batchMu sync.Mutex
+	batch   []*job
 	// warm holds this worker's reusable instance per module (Threads).
 	warm map[*engine.Module]*warmInstance
 }
@@ -153,7 +157,23 @@ func (w *worker) exit() {
 	})
 }
 
-func (w *worker) handle(j *job) { w.serve(j, w.run) }
+func (w *worker) handle(j *job) {
+	if !w.admit(j) {
+		return
+	}
+	p := w.p
+	w.current.Store(j)
+	select {
+	case <-p.killCh:
+		// Close began after the worker took the job: it may have missed it.
+		// The interrupt takes effect as soon as run binds the job.
+		j.interrupt(ErrShutdown)
+	default:
+	}
+	res, err := w.run(j)
+	w.current.Store(nil)
+	w.complete(j, res, err)
+}
 
 func (w *worker) run(j *job) (engine.Result, error) {
 	if w.p.cfg.Mode == Threads && j.task.Func != "" {
@@ -162,15 +182,15 @@ func (w *worker) run(j *job) (engine.Result, error) {
 	return w.runFresh(j)
 }
 
-// serve is what every worker, in-process or not, does with a job it took
-// from the queue: drop it if it is already over, else run it with run,
-// keeping the statistics and letting Close interrupt it, and resolve its
-// future. It reports whether run ran.
+// admit is what every worker, in-process or not, does first with a job it
+// took from the queue: it drops the job if it is already over, and
+// otherwise marks it running (complete ends that), reporting whether it is
+// to run.
 //
-// The future's callbacks run here, on the worker; a callback may still call
-// Shutdown or Close, which know not to wait for the worker they are called
-// from (see lifecycle).
-func (w *worker) serve(j *job, run func(*job) (engine.Result, error)) bool {
+// The future's callbacks run on the worker that completes it; a callback
+// may still call Shutdown or Close, which know not to wait for the worker
+// they are called from (see lifecycle).
+func (w *worker) admit(j *job) bool {
 	p := w.p
 	p.stats.queued.Add(-1)
 	select {
@@ -194,22 +214,16 @@ func (w *worker) serve(j *job, run func(*job) (engine.Result, error)) bool {
 		j.prom.Resolve(engine.Result{}, queuedCtxErr(j))
 		return false
 	}
-	wait := time.Since(j.enqueued)
+	j.wait = time.Since(j.enqueued)
 	p.stats.running.Add(1)
-	w.current.Store(j)
-	select {
-	case <-p.killCh:
-		// Close began after the worker took the job: it may have missed it.
-		// The interrupt takes effect as soon as run binds the job.
-		j.interrupt(ErrShutdown)
-	default:
-	}
-	res, err := run(j)
-	w.current.Store(nil)
-	p.stats.running.Add(-1)
-	res.Wait = wait
-	j.prom.Resolve(res, err)
 	return true
+}
+
+// complete resolves an admitted job's future with its outcome.
+func (w *worker) complete(j *job, res engine.Result, err error) {
+	w.p.stats.running.Add(-1)
+	res.Wait = j.wait
+	j.prom.Resolve(res, err)
 }
 
 // runFresh runs the task in a new instance that is closed afterwards: every
@@ -330,5 +344,19 @@ func (w *worker) dropIdle(now time.Time) {
 		if now.Sub(wi.lastUsed) >= w.p.cfg.IdleTimeout {
 			w.discard(m, false)
 		}
+	}
+}
+
+// interruptRunning interrupts what the worker is running: its job, or its
+// worker process's batch.
+func (w *worker) interruptRunning(cause error) {
+	if j := w.current.Load(); j != nil {
+		j.interrupt(cause)
+	}
+	w.batchMu.Lock()
+	batch := w.batch
+	w.batchMu.Unlock()
+	for _, j := range batch {
+		j.interrupt(cause)
 	}
 }
