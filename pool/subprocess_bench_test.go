@@ -37,6 +37,37 @@ func BenchmarkSubprocessRoundTrip(b *testing.B) {
 	}
 }
 
+// BenchmarkSubprocessThroughput is the cost per no-op task at throughput:
+// Map keeps many in flight, which a worker process takes in batches (the
+// goal: at most 20µs a task, against a few in this process).
+func BenchmarkSubprocessThroughput(b *testing.B) {
+	for _, iso := range []pool.Isolation{pool.InProcess, pool.Subprocess} {
+		for _, mode := range modes {
+			b.Run("isolation="+iso.String()+"/"+mode.String(), func(b *testing.B) {
+				e := testEngine(b, engine.Config{}, nil)
+				p := newPool(b, e, pool.Config{Mode: mode, Workers: 1, Isolation: iso})
+				task := engine.Task{Module: watModule(b, e, "noop"), Func: "noop"}
+				ctx := context.Background()
+				if _, err := p.Submit(ctx, task).Result(ctx); err != nil { // compiled, sent, warm
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for _, err := range p.Map(ctx, func(yield func(engine.Task) bool) {
+					for range b.N {
+						if !yield(task) {
+							return
+						}
+					}
+				}) {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkSubprocessGoGuestTimeout is a CPU-bound Go guest (fib(27),
 // recursive calls and no host calls) on a warm instance, three ways:
 //

@@ -131,7 +131,7 @@ func (s *session) startPool(ctx context.Context, f *poolFlags, cfg pool.Config, 
 	if err != nil {
 		return usagef("%v", err)
 	}
-	s.x, s.window = p, 2*p.Workers()
+	s.x, s.window = p, p.Window()
 	return nil
 }
 

@@ -74,7 +74,7 @@ func maxResultPayload(outputLimit int) int {
 // startChild starts a worker process and completes the handshake. stop
 // aborts a handshake in progress (the pool is closing).
 func (sv *Supervisor) startChild(stop <-chan struct{}) (*child, error) {
-	c := &child{argv: sv.argv, msgs: make(chan childMsg, 1), exited: make(chan struct{}), modules: map[*engine.Module]uint64{}}
+	c := &child{argv: sv.argv, msgs: make(chan childMsg, MaxBatch), exited: make(chan struct{}), modules: map[*engine.Module]uint64{}}
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, sv.startError(c, err)

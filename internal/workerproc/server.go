@@ -53,7 +53,7 @@ func Serve(hostModules []engine.HostModule, newRunner NewRunner) int {
 	}
 	s := &server{in: wire.NewReader(os.Stdin, wire.MaxPayload), out: wire.NewWriter(out), raw: out,
 		hostModules: hostModules, newRunner: newRunner, modules: map[uint64]*engine.Module{},
-		outq: make(chan outFrame, 2*maxBatch)}
+		outq: make(chan outFrame, 2*MaxBatch)}
 	s.wake = sync.NewCond(&s.mu)
 	serving.Store(s)
 	if err := s.serve(); err != nil {

@@ -109,8 +109,8 @@ func (s *Slot) Close() {
 }
 
 const (
-	// maxBatch bounds the tasks of one batch.
-	maxBatch = 64
+	// MaxBatch bounds the tasks of one batch.
+	MaxBatch = 64
 	// MaxBatchBytes bounds the inputs of one batch (a single task may be
 	// larger, and goes alone).
 	MaxBatchBytes = 1 << 20
@@ -128,7 +128,7 @@ func (s *Slot) BatchLimit(share int) int {
 		return 1
 	}
 	n := int(batchTime / s.cost)
-	return max(1, min(n, maxBatch, share))
+	return max(1, min(n, MaxBatch, share))
 }
 
 func (s *Slot) observe(d time.Duration) {
