@@ -12,9 +12,10 @@ import (
 // Map runs every task of tasks on the pool and yields the results in input
 // order. It reads tasks lazily, submitting at most Window tasks ahead of the
 // result being waited for, so an endless input runs in constant memory. A
-// failed task yields its error in its place and the rest go on. Breaking
-// out of the loop cancels the tasks still in flight; if ctx ends first, Map
-// yields one last (Result{}, ctx.Err()) and stops.
+// failed task yields its error in its place, as the *future.Failure its
+// future holds, and the rest go on. Breaking out of the loop cancels the
+// tasks still in flight; if ctx ends first, Map yields one last
+// (Result{}, ctx.Err()), the bare context error, and stops.
 func (p *Pool) Map(ctx context.Context, tasks iter.Seq[engine.Task]) iter.Seq2[engine.Result, error] {
 	return MapWindow(ctx, p.Submit, p.Window(), tasks)
 }
@@ -68,7 +69,10 @@ func MapWindow(ctx context.Context, submit SubmitFunc, window int, tasks iter.Se
 				yield(engine.Result{}, ctx.Err())
 				return
 			}
-			if !yield(res, future.Cause(err)) {
+			// A task's error stays the *future.Failure Submit's future gave:
+			// future.IsFailure tells it from Map's own ctx.Err() above,
+			// which reads the same when a task timed out on its own.
+			if !yield(res, err) {
 				return
 			}
 		}

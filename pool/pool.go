@@ -283,11 +283,18 @@ func (p *Pool) cancelQueued() {
 		select {
 		case j := <-p.queue:
 			p.stats.queued.Add(-1)
-			j.fut.Cancel()
+			j.prom.Resolve(engine.Result{}, shutdownErr(j))
 		default:
 			return
 		}
 	}
+}
+
+// shutdownErr is the error of a queued task that Close (or a Shutdown whose
+// context ended) cancelled: it matches engine.ErrCancelled and ErrShutdown,
+// as a running task interrupted by Close does, and as the cluster's do.
+func shutdownErr(j *job) error {
+	return &engine.Error{Module: j.task.Module.Name(), Err: fmt.Errorf("%w while queued: %w", engine.ErrCancelled, ErrShutdown)}
 }
 
 // breakWith marks the pool broken: every queued and later task fails with
@@ -319,7 +326,14 @@ func (b *brokenError) Unwrap() []error { return []error{ErrBroken, b.cause} }
 // and TimedOut count finished tasks and do not overlap: a task that timed out
 // is counted in TimedOut only.
 type Stats struct {
-	Submitted, Queued, Running, Succeeded, Failed, Cancelled, TimedOut, InstancesBuilt, WorkerRestarts int64
+	Submitted, Queued, Running, Succeeded, Failed, Cancelled, TimedOut int64
+	// InstancesBuilt counts the instances built: one per task in Processes
+	// mode (and for commands), one per warm instance in Threads mode.
+	// WorkerRestarts counts the warm instances a Threads worker threw away
+	// and rebuilt: after a task failed on one, or it reached
+	// MaxTasksPerWorker (not those freed by IdleTimeout, nor worker
+	// processes: see ProcessRestarts).
+	InstancesBuilt, WorkerRestarts int64
 	// WarmInstances is how many warm instances Threads workers hold right
 	// now, each costing its linear memory: what IdleTimeout gives back.
 	WarmInstances int64

@@ -443,3 +443,31 @@ func TestSubprocessLeavesNoProcessBehind(t *testing.T) {
 	}
 	_ = syscall.Getpid
 }
+
+// issue 13: a worker process the pool stops on purpose (here a Shutdown
+// whose context ends, with a guest that cannot be stopped) was counted in
+// ProcessCrashes, and its task could fail with ErrWorkerCrashed. Its task
+// ends as Shutdown's cancel, and no crash is counted. (Which of the ways
+// the stop can go is up to timing here: workerproc's
+// TestAStopOnPurposeIsNoCrash pins each down.)
+func TestSubprocessStoppedOnPurposeIsNoCrash(t *testing.T) {
+	e := testEngine(t, engine.Config{NoInterrupt: true}, nil)
+	// The grace outlasts the test: only Shutdown's stop can end the spin.
+	p := subprocessPool(t, e, pool.Config{Workers: 1, KillGrace: time.Hour})
+	hostile := goModule(t, e, "hostile")
+	ctx := within(t)
+	_, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "echo"}).Result(ctx)
+	require.NoError(t, err)
+	f := p.Submit(ctx, engine.Task{Module: hostile, Func: "spin"})
+	require.Eventually(t, func() bool { return f.State() == future.Running }, time.Minute, time.Millisecond)
+
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, p.Shutdown(short), context.DeadlineExceeded)
+	_, err = f.Result(ctx)
+	require.ErrorIs(t, err, pool.ErrShutdown)
+	assert.ErrorIs(t, err, engine.ErrCancelled)
+	assert.NotErrorIs(t, err, pool.ErrWorkerCrashed, "the pool stopped it on purpose")
+	require.NoError(t, p.Close())
+	assert.Zero(t, p.Stats().ProcessCrashes)
+}

@@ -2,6 +2,9 @@ package pool
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,17 +51,27 @@ func (c cancelTarget) Interrupt(cause error) { c(cause) }
 
 // interrupt stops the task: at once if it is running, or as soon as a worker
 // binds it to what runs it.
+//
+// The target is stopped under the job's lock, which unbind takes too: once
+// unbind has returned, no interrupt of this job can reach what ran it. In
+// Threads mode that is the worker's warm instance, which goes on to run the
+// next job: an interrupt that read the target, let go of the lock, and
+// only then stopped it could break an innocent task.
 func (j *job) interrupt(cause error) {
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.interrupted == nil {
 		j.interrupted = cause
 	}
-	target := j.target
-	j.mu.Unlock()
-	if target != nil {
-		target.Interrupt(cause)
+	if j.target != nil {
+		testHookInterrupting()
+		j.target.Interrupt(cause)
 	}
 }
+
+// testHookInterrupting is called by interrupt between finding what runs the
+// job and stopping it: the test of that race holds it there.
+var testHookInterrupting = func() {}
 
 // bind makes t what interrupt stops, and stops it at once if the job was
 // interrupted before. unbind must follow before t serves another job.
@@ -195,7 +208,7 @@ func (w *worker) admit(j *job) bool {
 	p.stats.queued.Add(-1)
 	select {
 	case <-p.killCh:
-		j.fut.Cancel()
+		j.prom.Resolve(engine.Result{}, shutdownErr(j))
 		return false
 	default:
 	}
@@ -241,18 +254,24 @@ func (w *worker) runFresh(j *job) (engine.Result, error) {
 	if !p.initApplies(t) {
 		return w.rt.Run(ctx, t)
 	}
+	// The task's Timeout bounds all that is done for it: the instance, the
+	// pool's Init on it, and the call.
+	ctx, stop := withTaskTimeout(ctx, t)
+	defer stop()
 	inst, err := w.newInstance(ctx, t)
 	if err != nil {
-		return engine.Result{}, err
+		return engine.Result{}, taskTimeoutError(ctx, t, err)
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
-	return inst.Call(ctx, t)
+	res, err := inst.Call(ctx, t)
+	return res, taskTimeoutError(ctx, t, err)
 }
 
 // runWarm runs an export task on the worker's warm instance of the module,
 // building one if there is none that fits. The warm call itself runs under
 // the task's own context, with the instance bound as what interrupts it: no
-// context is derived per call.
+// context is derived per call, but for the call on an instance just built
+// for the task, which shares the task's Timeout with the building.
 func (w *worker) runWarm(j *job) (engine.Result, error) {
 	p := w.p
 	t := j.task
@@ -261,11 +280,15 @@ func (w *worker) runWarm(j *job) (engine.Result, error) {
 		w.discard(t.Module, true)
 		wi = nil
 	}
+	ctx := j.ctx
 	if wi == nil {
 		p.stats.instancesBuilt.Add(1)
-		inst, err := w.buildWarm(j)
+		var stop context.CancelFunc
+		ctx, stop = withTaskTimeout(ctx, t)
+		defer stop()
+		inst, err := w.buildWarm(ctx, j)
 		if err != nil {
-			return engine.Result{}, err
+			return engine.Result{}, taskTimeoutError(ctx, t, err)
 		}
 		if w.warm == nil {
 			w.warm = map[*engine.Module]*warmInstance{}
@@ -275,8 +298,11 @@ func (w *worker) runWarm(j *job) (engine.Result, error) {
 		p.stats.warm.Add(1)
 	}
 	j.bind(wi.inst)
-	res, err := wi.inst.Call(j.ctx, t)
+	res, err := wi.inst.Call(ctx, t)
 	j.unbind()
+	if ctx != j.ctx {
+		err = taskTimeoutError(ctx, t, err)
+	}
 	if p.cfg.IdleTimeout > 0 {
 		wi.lastUsed = time.Now() // only the idle sweep reads it
 	}
@@ -288,8 +314,8 @@ func (w *worker) runWarm(j *job) (engine.Result, error) {
 
 // buildWarm instantiates the job's module for the worker to keep, under a
 // context that interrupt cancels.
-func (w *worker) buildWarm(j *job) (*engine.Instance, error) {
-	ctx, cancel := context.WithCancelCause(j.ctx)
+func (w *worker) buildWarm(ctx context.Context, j *job) (*engine.Instance, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	j.bind(cancelTarget(cancel))
 	defer j.unbind()
@@ -297,31 +323,127 @@ func (w *worker) buildWarm(j *job) (*engine.Instance, error) {
 }
 
 // newInstance instantiates t's module and runs the pool's Init on it when
-// Init applies to that module. An Init failure breaks the pool.
+// Init applies to that module (see Config.Init for what a failure does).
 func (w *worker) newInstance(ctx context.Context, t engine.Task) (*engine.Instance, error) {
 	p := w.p
 	inst, err := w.rt.Instantiate(ctx, t)
-	if err != nil {
-		return nil, err
+	if err != nil || !p.initApplies(t) {
+		return inst, err
 	}
-	if p.initApplies(t) {
-		init := *p.cfg.Init
-		init.Module = t.Module
-		init.Args, init.Env, init.Mounts = t.Args, t.Env, t.Mounts
-		if _, err := inst.Call(ctx, init); err != nil {
-			_ = inst.Close(context.WithoutCancel(ctx))
-			if ctx.Err() != nil {
-				return nil, err // the task was cancelled, Init did not fail
-			}
-			return nil, p.moduleErrFor(t, p.breakWith(err))
-		}
+	init := *p.cfg.Init
+	init.Module = t.Module
+	init.Args, init.Env, init.Mounts = t.Args, t.Env, t.Mounts
+	if init.Timeout == 0 {
+		init.Timeout = p.cfg.TaskTimeout
 	}
-	return inst, nil
+	if init.Fuel == 0 {
+		init.Fuel = p.cfg.TaskFuel
+	}
+	_, err = inst.Call(ctx, init)
+	if err == nil {
+		return inst, nil
+	}
+	_ = inst.Close(context.WithoutCancel(ctx))
+	switch {
+	case ctx.Err() != nil:
+		return nil, err // the task was stopped (or ran out of time): Init did not fail
+	case initBreaks(err):
+		return nil, p.moduleErrFor(t, p.breakWith(err))
+	}
+	return nil, p.moduleErrFor(t, &initError{fn: init.Func, err: innerError(err)})
 }
 
+// initApplies reports whether the pool's Init runs on a new instance for t:
+// for an export task of Init's module, or, when Init names no module, of any
+// module that exports Init's function.
 func (p *Pool) initApplies(t engine.Task) bool {
-	return p.cfg.Init != nil && t.Func != "" && (p.cfg.Init.Module == nil || p.cfg.Init.Module == t.Module)
+	init := p.cfg.Init
+	if init == nil || t.Func == "" {
+		return false
+	}
+	if init.Module != nil {
+		return init.Module == t.Module
+	}
+	return slices.ContainsFunc(t.Module.Exports(), func(x engine.Export) bool { return x.Name == init.Func })
 }
+
+// initBreaks reports whether an Init failure is the module's own, so that
+// every later instance would fail the same way: the pool is then broken. A
+// timeout, a cancel, a closed engine, a crash of the worker process are not:
+// they fail the one task.
+func initBreaks(err error) bool {
+	if errors.Is(err, engine.ErrTimeout) || errors.Is(err, engine.ErrCancelled) || errors.Is(err, ErrWorkerCrashed) {
+		return false
+	}
+	for _, s := range []error{engine.ErrNoFunction, engine.ErrBadModule, engine.ErrMemoryLimit, engine.ErrOutputLimit, engine.ErrFuelExhausted} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return errors.As(err, new(*engine.TrapError)) || errors.As(err, new(*engine.TaskError)) || errors.As(err, new(*engine.ExitError))
+}
+
+// initError is an Init failure that did not break the pool (its timeout,
+// say): it fails the task the instance was for, and reads as Init's.
+type initError struct {
+	fn  string
+	err error
+}
+
+func (e *initError) Error() string {
+	return fmt.Sprintf("the pool's Init (%q) failed: %v", e.fn, e.err)
+}
+func (e *initError) Unwrap() error { return e.err }
+
+// innerError is err without the module an *engine.Error names.
+func innerError(err error) error {
+	var ee *engine.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
+}
+
+// withTaskTimeout bounds ctx by t's Timeout, counted from now, for a task
+// that is more than one call: taskTimeoutError then words its expiry as
+// the task's timeout.
+func withTaskTimeout(ctx context.Context, t engine.Task) (context.Context, context.CancelFunc) {
+	if t.Timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, t.Timeout, &taskTimeout{d: t.Timeout})
+}
+
+// taskTimeoutError turns err, if it is the expiry of withTaskTimeout's
+// context, into the task's timeout ("timed out after 2s").
+func taskTimeoutError(ctx context.Context, t engine.Task, err error) error {
+	var tt *taskTimeout
+	if err == nil || !errors.Is(err, engine.ErrTimeout) || !errors.As(context.Cause(ctx), &tt) {
+		return err
+	}
+	fn := t.Func
+	if fn == "" {
+		fn = "_start"
+	}
+	return moduleErr(t, &timedOut{detail: fmt.Sprintf("function %q timed out after %v", fn, tt.d)})
+}
+
+func moduleErr(t engine.Task, err error) error {
+	return &engine.Error{Module: t.Module.Name(), Err: err}
+}
+
+// taskTimeout is the cause of a context that ended at the task's Timeout.
+type taskTimeout struct{ d time.Duration }
+
+func (c *taskTimeout) Error() string        { return fmt.Sprintf("timed out after %v", c.d) }
+func (c *taskTimeout) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// timedOut is a task's timeout, worded as the engine words it and matching
+// the same sentinels.
+type timedOut struct{ detail string }
+
+func (e *timedOut) Error() string   { return e.detail }
+func (e *timedOut) Unwrap() []error { return []error{engine.ErrTimeout} }
 
 // discard closes the worker's warm instance of m; restart counts it as a
 // worker restart (an instance thrown away after an error or its task quota).
