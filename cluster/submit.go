@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,35 @@ import (
 // publisher or tracked background work: a user's OnDone callback may call
 // Shutdown, which waits for all of those.
 
+// publishQueue holds the records Submit has accepted for the publisher. It
+// is a slice, not a channel: Submit pushes under the executor's lock, and a
+// push must never block there (a cancelled task frees its MaxPending slot
+// before the publisher has taken its record, so no fixed capacity is
+// enough).
+type publishQueue struct {
+	mu   sync.Mutex
+	recs []*record
+	wake chan struct{} // holds a value when recs may be non-empty
+}
+
+func (q *publishQueue) push(rec *record) {
+	q.mu.Lock()
+	q.recs = append(q.recs, rec)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *publishQueue) take() []*record {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	recs := q.recs
+	q.recs = nil
+	return recs
+}
+
 // publisher hands tasks to the broker one at a time, in submission order,
 // so that the stream holds them in the order they were submitted.
 func (x *Executor) publisher() {
@@ -26,20 +56,28 @@ func (x *Executor) publisher() {
 	uploaded := map[string]bool{} // digests known to be in the module store
 	for {
 		select {
-		case rec := <-x.publishQ:
-			x.publish(rec, uploaded)
-		case <-x.stopCh:
-			for {
+		case <-x.pub.wake:
+			for _, rec := range x.pub.take() {
 				select {
-				case rec := <-x.publishQ:
+				case <-x.stopCh:
 					close(rec.accepted) // Close ended it; it never left
 				default:
-					return
+					testHookPublish()
+					x.publish(rec, uploaded)
 				}
 			}
+		case <-x.stopCh:
+			for _, rec := range x.pub.take() {
+				close(rec.accepted) // Close ended it; it never left
+			}
+			return
 		}
 	}
 }
+
+// testHookPublish is called as the publisher takes a task: the test of a
+// stalled publisher holds it there.
+var testHookPublish = func() {}
 
 func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 	t := rec.task

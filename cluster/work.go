@@ -31,7 +31,8 @@ const (
 	report    outcome = iota // publish the result, then acknowledge
 	dropped                  // cancelled by its submitter: acknowledge, say nothing
 	requeue                  // hand it back to the queue for another try
-	interrupt                // the worker is closing: hand it back at once
+	interrupt                // the worker is closing, and interrupted it: hand it back at once
+	notRun                   // the worker is closing before it ran it: hand it back at once
 )
 
 // transient marks a failure of the broker, not of the task.
@@ -40,12 +41,12 @@ type transient struct{ error }
 func (t transient) Unwrap() error { return t.error }
 
 func (w *Worker) handle(msg jetstream.Msg) {
-	if w.fetchCtx.Err() != nil {
+	wt, err := decodeTask(msg.Data())
+	if err == nil && w.fetchCtx.Err() != nil {
 		// Arrived as the worker stopped taking tasks: someone else's now.
-		_ = msg.Nak()
+		w.handBack(msg, wt)
 		return
 	}
-	wt, err := decodeTask(msg.Data())
 	if err != nil {
 		w.log.Error("dropping a task this worker cannot read", "err", err)
 		if wt != nil && wt.ID != "" && wt.ReplyTo != "" {
@@ -59,10 +60,12 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	w.stats.running.Add(1)
 	defer w.stats.running.Add(-1)
 
-	if meta, err := msg.Metadata(); err == nil && int(meta.NumDelivered) > wt.MaxDeliveries {
+	if meta, err := msg.Metadata(); err == nil && int(meta.NumDelivered)-1+wt.Lost >= wt.MaxDeliveries {
 		// Every worker that took it before went silent: it is killing them.
+		// (A worker that handed it back on purpose sent it anew: see
+		// handBack.)
 		w.stats.gaveUp.Add(1)
-		n := meta.NumDelivered - 1
+		n := int(meta.NumDelivered) - 1 + wt.Lost
 		w.log.Warn("giving up on a task that its workers never finished", "task", wt.ID, "module", wt.Name, "deliveries", n)
 		w.finish(msg, wt, engine.Result{}, &engine.Error{Module: wt.Name, Err: fmt.Errorf(
 			"%w: the task was handed to a worker %d time(s) and each worker stopped before finishing it (max deliveries %d)",
@@ -100,11 +103,50 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		_ = msg.NakWithDelay(time.Second)
 	case interrupt:
 		hb()
-		w.stats.requeued.Add(1)
-		_ = msg.Nak()
+		if wt.MaxDeliveries == 1 {
+			// An at-most-once task that began here: another run could
+			// repeat its effects. The redelivery counts, and fails it
+			// with ErrWorkerLost, as if this worker had died.
+			w.stats.requeued.Add(1)
+			_ = msg.Nak()
+			return
+		}
+		w.handBack(msg, wt)
+	case notRun:
+		hb()
+		w.handBack(msg, wt)
 	default:
 		w.finish(msg, wt, res, err, hb)
 	}
+}
+
+// handBack gives a task back to the queue on purpose, this worker closing:
+// as a new message, the old one acknowledged. A redelivery of the old one
+// would count against the task's MaxDeliveries as a worker that died with
+// it, and a few rolling restarts would fail it with ErrWorkerLost; the new
+// message carries the deliveries that did go silent (Lost) instead.
+func (w *Worker) handBack(msg jetstream.Msg, wt *wireTask) {
+	w.stats.requeued.Add(1)
+	meta, err := msg.Metadata()
+	if err == nil {
+		again := *wt
+		again.Lost += int(meta.NumDelivered) - 1
+		var data []byte
+		if data, err = encodeTask(&again); err == nil {
+			// Not under runCtx: the worker is closing, and the task must
+			// still go back.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err = w.top.js.Publish(ctx, w.top.n.tasksSubject, data,
+				jetstream.WithMsgID(fmt.Sprintf("%s-h%d", wt.ID, meta.Sequence.Stream)))
+		}
+	}
+	if err != nil {
+		w.log.Warn("could not hand a task back as a new message: its redelivery counts", "task", wt.ID, "err", err)
+		_ = msg.Nak()
+		return
+	}
+	_ = msg.Ack()
 }
 
 func (w *Worker) drop(msg jetstream.Msg) {
@@ -190,7 +232,7 @@ func (w *Worker) run(wt *wireTask, r *run) (engine.Result, outcome, error) {
 func (w *Worker) prepFailed(ctx context.Context, wt *wireTask, err error) (engine.Result, outcome, error) {
 	switch {
 	case w.runCtx.Err() != nil:
-		return engine.Result{}, interrupt, err
+		return engine.Result{}, notRun, err
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return engine.Result{}, report, &engine.Error{Module: wt.Name,
 			Err: fmt.Errorf("%w while queued: the context's deadline passed while the worker fetched the task's module or input", engine.ErrTimeout)}
@@ -277,8 +319,7 @@ func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err 
 		// Closed before the result could be sent: someone else runs it.
 		hb()
 		w.log.Warn("could not send a result: handing the task back", "task", wt.ID, "err", err)
-		w.stats.requeued.Add(1)
-		_ = msg.Nak()
+		w.handBack(msg, wt)
 	}
 	data, err := encodeResult(&wr)
 	if err == nil && len(data) > maxInline(w.nc) {

@@ -111,6 +111,7 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	if j.task.Fuel == 0 {
 		j.task.Fuel = p.cfg.TaskFuel
 	}
+	prom.BeforeDone(p.count)
 	f.OnDone(p.finished(j))
 	if t.Module == nil {
 		prom.Resolve(engine.Result{}, fmt.Errorf("pool: the task has no module: %w", engine.ErrBadModule))
@@ -166,27 +167,29 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	return f
 }
 
+// count keeps the statistics of a task as its future settles, before
+// anyone can see its outcome: whoever gets a result sees it counted.
+func (p *Pool) count(s future.State, err error) {
+	switch {
+	case s == future.Succeeded:
+		p.stats.succeeded.Add(1)
+	case s == future.Cancelled:
+		p.stats.cancelled.Add(1)
+	case errors.Is(err, engine.ErrTimeout):
+		p.stats.timedOut.Add(1)
+	case errors.Is(err, engine.ErrCancelled):
+		p.stats.cancelled.Add(1)
+	default:
+		p.stats.failed.Add(1)
+	}
+}
+
 // finished returns the callback that runs once the future is done, however
-// it ended: it keeps the statistics, and stops a running task whose future
-// was cancelled.
+// it ended: it stops a running task whose future was cancelled.
 func (p *Pool) finished(j *job) func(*future.Future[engine.Result]) {
 	return func(f *future.Future[engine.Result]) {
-		switch f.State() {
-		case future.Succeeded:
-			p.stats.succeeded.Add(1)
-		case future.Cancelled:
-			p.stats.cancelled.Add(1)
+		if f.State() == future.Cancelled {
 			j.interrupt(context.Canceled)
-		default:
-			err := f.Err(context.Background())
-			switch {
-			case errors.Is(err, engine.ErrTimeout):
-				p.stats.timedOut.Add(1)
-			case errors.Is(err, engine.ErrCancelled):
-				p.stats.cancelled.Add(1)
-			default:
-				p.stats.failed.Add(1)
-			}
 		}
 		j.stopWatching()
 	}

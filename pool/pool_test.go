@@ -238,3 +238,25 @@ func TestTaskWithoutModule(t *testing.T) {
 	_, err := p.Submit(within(t), engine.Task{}).Result(within(t))
 	assert.True(t, errors.Is(err, engine.ErrBadModule))
 }
+
+// issue 13: Stats counted a task in an OnDone callback, which can run after
+// a Result elsewhere has returned: a goroutine that saw the outcome could
+// read Stats without it. Whoever sees a result sees it counted.
+func TestStatsNeverLagAResult(t *testing.T) {
+	e := testEngine(t, engine.Config{}, nil)
+	p := newPool(t, e, pool.Config{Workers: 1})
+	noop := watModule(t, e, "noop")
+	ctx := within(t)
+	for i := range int64(5000) {
+		f := p.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+		// Spinning on State, this goroutine sees the outcome the moment it
+		// is recorded, while the worker that recorded it goes on.
+		for !f.State().Final() {
+		}
+		_, err := f.Result(ctx)
+		require.NoError(t, err)
+		if st := p.Stats(); st.Succeeded != i+1 {
+			t.Fatalf("result %d seen, but Stats count %d succeeded", i+1, st.Succeeded)
+		}
+	}
+}
