@@ -114,11 +114,13 @@ func (w *worker) loop() {
 	w.gid.Store(goid())
 	defer w.exit()
 	var idle <-chan time.Time
-	var idleTimer *time.Timer
 	if p.cfg.Mode == Threads && p.cfg.IdleTimeout > 0 {
-		idleTimer = time.NewTimer(p.cfg.IdleTimeout)
-		defer idleTimer.Stop()
-		idle = idleTimer.C
+		// The sweep of idle instances runs every half IdleTimeout, busy or
+		// not: an instance unused for IdleTimeout is freed within half as
+		// long again, however busy the worker is with other modules.
+		sweep := time.NewTicker(max(p.cfg.IdleTimeout/2, time.Microsecond))
+		defer sweep.Stop()
+		idle = sweep.C
 	}
 	for {
 		// A job waiting is the common case under load: take it without the
@@ -127,8 +129,12 @@ func (w *worker) loop() {
 		select {
 		case j := <-p.queue:
 			w.handle(j)
-			if idleTimer != nil {
-				idleTimer.Reset(p.cfg.IdleTimeout)
+			if idle != nil {
+				select {
+				case now := <-idle:
+					w.dropIdle(now)
+				default:
+				}
 			}
 			continue
 		default:
@@ -136,17 +142,13 @@ func (w *worker) loop() {
 		select {
 		case j := <-p.queue:
 			w.handle(j)
-			if idleTimer != nil {
-				idleTimer.Reset(p.cfg.IdleTimeout)
-			}
 		case <-p.killCh:
 			return
 		case <-p.drainCh:
 			p.drain(w.handle)
 			return
-		case <-idle:
-			w.dropIdle(time.Now())
-			idleTimer.Reset(p.cfg.IdleTimeout)
+		case now := <-idle:
+			w.dropIdle(now)
 		}
 	}
 }
