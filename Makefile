@@ -25,7 +25,7 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
-	$(GO) vet -tags soak ./pool/
+	$(GO) vet -tags soak ./pool/ ./cluster/
 
 # The test command: formatting, vet, the modules (each also compiled, by a
 # plain build, into the cache the tests share), then the whole suite with -race.
@@ -78,12 +78,16 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-# The soak test (not part of make test): SOAK_TASKS tasks through each mode,
-# good and hostile modules mixed; prints tasks/s, RSS at 1k, 100k and all
-# tasks, goroutines left, and fails if any input lacks its one right result.
+# The soak tests (not part of make test): SOAK_TASKS tasks through each
+# mode of a pool, good and hostile modules mixed (prints tasks/s, RSS at 1k,
+# 100k and all tasks, goroutines left, and fails if any input lacks its one
+# right result); and SOAK_MODULES distinct modules through one long-lived
+# cluster worker process, whose RSS must stay bounded.
 SOAK_TASKS ?= 1000000
+SOAK_MODULES ?= 10000
 soak: modules
 	WASMPOOL_SOAK_TASKS=$(SOAK_TASKS) $(GO) test -tags soak -run '^TestSoak$$' -count=1 -timeout 0 -v ./pool/
+	WASMPOOL_SOAK_MODULES=$(SOAK_MODULES) $(GO) test -tags soak -run '^TestSoak' -count=1 -timeout 0 -v ./cluster/
 
 clean:
 	rm -rf build

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +242,20 @@ func TestGracefulRestartsDoNotCountAgainstMaxDeliveries(t *testing.T) {
 	newWorker(t, connect(t, s, "last"), newEngine(t, nil), set, 1)
 	_, err := f.Result(ctx)
 	require.NoError(t, err, "three restarts are no three deaths")
+}
+
+// The module store has the TTL the cluster's settings give it.
+func TestModuleStoreHasATTL(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	set.ModuleTTL = 90 * time.Minute
+	nc := connect(t, s, "executor")
+	newExecutor(t, nc, cluster.Config{Settings: set})
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	store, err := js.ObjectStore(within(t), set.Namespace+"_modules")
+	require.NoError(t, err)
+	st, err := store.Status(within(t))
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Minute, st.TTL())
 }

@@ -49,11 +49,43 @@ func (q *publishQueue) take() []*record {
 	return recs
 }
 
+// uploads remembers the modules this executor stored lately, so that it
+// asks the store about a module once in a while, not for every task. It
+// forgets a module once the store's copy may be half its TTL old (the store
+// then gets it again), and forgets all when it has grown past maxUploads
+// distinct modules: an executor sent new modules for months stays bounded.
+type uploads struct {
+	ttl time.Duration
+	at  map[string]time.Time
+}
+
+const maxUploads = 4096
+
+func newUploads(ttl time.Duration) *uploads { return &uploads{ttl: ttl, at: map[string]time.Time{}} }
+
+func (u *uploads) fresh(digest string, now time.Time) bool {
+	at, ok := u.at[digest]
+	return ok && !stale(at, u.ttl, now)
+}
+
+func (u *uploads) stored(digest string, now time.Time) {
+	if len(u.at) >= maxUploads {
+		clear(u.at)
+	}
+	u.at[digest] = now
+}
+
+// stale reports whether a module stored at t must be stored again: it is
+// older than half the store's TTL (0: none).
+func stale(t time.Time, ttl time.Duration, now time.Time) bool {
+	return ttl > 0 && now.Sub(t) >= ttl/2
+}
+
 // publisher hands tasks to the broker one at a time, in submission order,
 // so that the stream holds them in the order they were submitted.
 func (x *Executor) publisher() {
 	defer close(x.pubDone)
-	uploaded := map[string]bool{} // digests known to be in the module store
+	uploaded := newUploads(x.top.moduleTTL)
 	for {
 		select {
 		case <-x.pub.wake:
@@ -79,7 +111,7 @@ func (x *Executor) publisher() {
 // stalled publisher holds it there.
 var testHookPublish = func() {}
 
-func (x *Executor) publish(rec *record, uploaded map[string]bool) {
+func (x *Executor) publish(rec *record, uploaded *uploads) {
 	t := rec.task
 	rec.task = engine.Task{} // the input may be large: do not keep it
 	if rec.fut.State().Final() {
@@ -91,13 +123,13 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 	defer cancel()
 
 	m := t.Module
-	if !uploaded[m.Digest()] {
+	if !uploaded.fresh(m.Digest(), time.Now()) {
 		err := retry(ctx, func(ctx context.Context) error { return x.uploadModule(ctx, m) })
 		if err != nil {
 			x.giveUp(rec, fmt.Errorf("storing the module: %w", err))
 			return
 		}
-		uploaded[m.Digest()] = true
+		uploaded.stored(m.Digest(), time.Now())
 	}
 	wt := wireTask{
 		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id,
@@ -223,13 +255,14 @@ func retry(ctx context.Context, op func(context.Context) error) error {
 }
 
 // uploadModule puts the module's bytes in the module store under their
-// digest, unless they are there already.
+// digest, unless a copy young enough is there already (see
+// Settings.ModuleTTL).
 func (x *Executor) uploadModule(ctx context.Context, m *engine.Module) error {
-	_, err := x.top.modules.GetInfo(ctx, m.Digest())
-	if err == nil {
+	info, err := x.top.modules.GetInfo(ctx, m.Digest())
+	if err == nil && !stale(info.ModTime, x.top.moduleTTL, time.Now()) {
 		return nil
 	}
-	if !errors.Is(err, jetstream.ErrObjectNotFound) {
+	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return err
 	}
 	if _, err := x.top.modules.PutBytes(ctx, m.Digest(), m.Bytes()); err != nil {

@@ -246,39 +246,10 @@ func (w *Worker) prepFailed(ctx context.Context, wt *wireTask, err error) (engin
 	return engine.Result{}, report, err
 }
 
-// moduleCall is a module being fetched and compiled, shared by the tasks
-// that need it meanwhile.
-type moduleCall struct {
-	done chan struct{}
-	m    *engine.Module
-	err  error
-}
-
 // module returns the compiled module of the digest, fetching it from the
-// module store the first time only.
+// module store the first time only (see moduleCache).
 func (w *Worker) module(ctx context.Context, digest string) (*engine.Module, error) {
-	w.mu.Lock()
-	c, ok := w.modules[digest]
-	if !ok {
-		c = &moduleCall{done: make(chan struct{})}
-		w.modules[digest] = c
-	}
-	w.mu.Unlock()
-	if !ok {
-		c.m, c.err = w.fetchModule(ctx, digest)
-		if c.err != nil && (errors.As(c.err, new(transient)) || ctx.Err() != nil) {
-			w.mu.Lock()
-			delete(w.modules, digest) // the next task tries again
-			w.mu.Unlock()
-		}
-		close(c.done)
-	}
-	select {
-	case <-c.done:
-		return c.m, c.err
-	case <-ctx.Done():
-		return nil, transient{ctx.Err()}
-	}
+	return w.mods.get(ctx, digest, func(ctx context.Context) (*engine.Module, error) { return w.fetchModule(ctx, digest) })
 }
 
 func (w *Worker) fetchModule(ctx context.Context, digest string) (*engine.Module, error) {
