@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/internal/taskerr"
 	"github.com/wasmpool/wasmpool/internal/wire"
 	"github.com/wasmpool/wasmpool/pool"
 )
@@ -214,7 +215,7 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	x.stats.pending.Add(1)
 	prom.BeforeDone(x.count)
 	if t.Module == nil {
-		prom.Resolve(engine.Result{}, fmt.Errorf("cluster: the task has no module: %w", engine.ErrBadModule))
+		prom.Resolve(engine.Result{}, taskerr.NoModule)
 		return f
 	}
 	if err := wire.StreamsError(&t, "a cluster worker"); err != nil {

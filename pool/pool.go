@@ -10,6 +10,7 @@ import (
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/internal/taskerr"
 	"github.com/wasmpool/wasmpool/internal/wire"
 	"github.com/wasmpool/wasmpool/internal/workerproc"
 )
@@ -114,7 +115,7 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	prom.BeforeDone(p.count)
 	f.OnDone(p.finished(j))
 	if t.Module == nil {
-		prom.Resolve(engine.Result{}, fmt.Errorf("pool: the task has no module: %w", engine.ErrBadModule))
+		prom.Resolve(engine.Result{}, taskerr.NoModule)
 		return f
 	}
 	if b := p.broken.Load(); b != nil {

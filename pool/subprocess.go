@@ -28,10 +28,9 @@ func (p *Pool) startProcWorkers() error {
 	}
 	c := &p.stats
 	sv, err := workerproc.NewSupervisor(workerproc.Config{
-		Argv:   argv,
-		Engine: p.e.Config(),
-		Pool: workerproc.PoolConfig{Mode: uint8(p.cfg.Mode), MaxTasksPerWorker: p.cfg.MaxTasksPerWorker,
-			IdleTimeout: p.cfg.IdleTimeout, Init: p.cfg.Init},
+		Argv:        argv,
+		Engine:      p.e.Config(),
+		Pool:        p.cfg.childPool(),
 		Limits:      p.cfg.childLimits(p.e.MemoryLimit()),
 		KillGrace:   p.cfg.KillGrace,
 		OutputLimit: p.e.OutputLimit(),
@@ -71,6 +70,16 @@ func (p *Pool) startProcWorkers() error {
 		go pw.loop()
 	}
 	return nil
+}
+
+// childPool is what of the pool's configuration the pool inside each
+// worker process is configured with: what applies to each instance. The
+// rest applies here: to the queue and the workers (Workers, QueueSize), to
+// each task before it leaves (TaskTimeout, TaskFuel), or to the worker
+// processes themselves (Isolation, WorkerCommand, KillGrace,
+// ProcessLimits).
+func (c Config) childPool() workerproc.PoolConfig {
+	return workerproc.PoolConfig{Mode: uint8(c.Mode), MaxTasksPerWorker: c.MaxTasksPerWorker, IdleTimeout: c.IdleTimeout, Init: c.Init}
 }
 
 func (pw *procWorker) loop() {

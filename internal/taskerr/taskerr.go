@@ -6,7 +6,12 @@
 // and their documentation is there.
 package taskerr
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/wasmpool/wasmpool/engine"
+)
 
 var (
 	// ErrShutdown is pool.ErrShutdown.
@@ -22,3 +27,7 @@ var (
 	// ErrNotAllowed is cluster.ErrNotAllowed.
 	ErrNotAllowed = errors.New("not allowed on this worker")
 )
+
+// NoModule is the error of a task submitted without a module, to any
+// executor: it matches engine.ErrBadModule.
+var NoModule = fmt.Errorf("the task has no module: %w", engine.ErrBadModule)
