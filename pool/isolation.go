@@ -44,26 +44,29 @@ const (
 	Subprocess
 )
 
+// String is the isolation as the CLI spells it: "in-process" or
+// "subprocess" (one OS process per worker; not to be confused with Mode
+// Processes, a fresh instance per task, which either isolation runs).
 func (i Isolation) String() string {
 	switch i {
 	case InProcess:
 		return "in-process"
 	case Subprocess:
-		return "process"
+		return "subprocess"
 	}
 	return fmt.Sprintf("Isolation(%d)", int(i))
 }
 
 // ParseIsolation reads an isolation as the CLI spells it: "in-process" (or
-// "none") and "process" (or "subprocess").
+// "none") and "subprocess" (or "process", as earlier versions spelled it).
 func ParseIsolation(s string) (Isolation, error) {
 	switch s {
 	case "in-process", "inprocess", "none":
 		return InProcess, nil
-	case "process", "subprocess":
+	case "subprocess", "process":
 		return Subprocess, nil
 	}
-	return 0, fmt.Errorf("unknown isolation %q: want in-process or process", s)
+	return 0, fmt.Errorf("unknown isolation %q: want in-process or subprocess", s)
 }
 
 // ProcessLimits are limits the kernel enforces on each worker process of a

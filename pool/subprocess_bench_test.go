@@ -14,7 +14,7 @@ import (
 //	go test -run '^$' -bench 'Subprocess' -benchmem ./pool/
 
 // BenchmarkSubprocessRoundTrip is the round trip of one no-op task, Submit
-// to Result, one at a time, through a worker process (isolation=process) and
+// to Result, one at a time, through a worker process (isolation=subprocess) and
 // in this process (isolation=in-process), with a timeout on every task.
 func BenchmarkSubprocessRoundTrip(b *testing.B) {
 	for _, iso := range []pool.Isolation{pool.InProcess, pool.Subprocess} {

@@ -9,7 +9,7 @@ import (
 
 func TestRunIsolationProcess(t *testing.T) {
 	spin := gomod(t, "hostile")
-	r := cli(t, "", "run", spin, "--func", "spin", "--timeout", "200ms", "--isolation", "process")
+	r := cli(t, "", "run", spin, "--func", "spin", "--timeout", "200ms", "--isolation", "subprocess")
 	assert.Equal(t, exitTimeout, r.code)
 	// Killed, or (on a slow machine) stopped by the worker process while
 	// the instance was still being built.
@@ -64,7 +64,7 @@ func TestMapAndBatchIsolationProcess(t *testing.T) {
 func TestIsolationUsage(t *testing.T) {
 	r := cli(t, "", "map", wat(t, "echo"), "--func", "echo", "--isolation", "vm", "x")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.stderr, `--isolation: unknown isolation "vm": want in-process or process`)
+	assert.Contains(t, r.stderr, `--isolation: unknown isolation "vm": want in-process or subprocess`)
 
 	// "worker" is the NATS worker; its --child mode (a worker process) is
 	// hidden, started by wasmpool itself, and configured over its protocol.
