@@ -39,15 +39,14 @@ func (r *batchRun) done(j *Job, res engine.Result, err error) {
 
 // lost ends the batch on a dead (or killed) worker process: cur, the job
 // it was running, fails with err (unless err is nil: it never started),
-// and the jobs after it are returned to run elsewhere.
+// and every other job without an outcome is returned, to run elsewhere.
 func (r *batchRun) lost(jobs []*Job, cur int, err error) ([]*Job, bool, error) {
 	r.s.c = nil
 	if cur < len(jobs) && err != nil {
 		r.done(jobs[cur], engine.Result{}, err)
-		cur++
 	}
 	var rest []*Job
-	for _, j := range jobs[cur:] {
+	for _, j := range jobs {
 		if !j.finished {
 			rest = append(rest, j)
 		}
@@ -57,7 +56,7 @@ func (r *batchRun) lost(jobs []*Job, cur int, err error) ([]*Job, bool, error) {
 
 func (r *batchRun) run(jobs []*Job) ([]*Job, bool, error) {
 	c := r.c
-	if rest, ok, err := r.load(jobs); rest != nil || err != nil {
+	if over, rest, ok, err := r.load(jobs); over {
 		return rest, ok, err
 	}
 	// The modules may have taken long: drop what was stopped meanwhile.
@@ -223,8 +222,9 @@ func (r *batchRun) died(sent []*Job, cur int, stopping bool) ([]*Job, bool, erro
 
 // load makes sure the child holds the modules of jobs, sending those it
 // has not seen, and gives each job its module's id there. A module that
-// does not compile fails the jobs that need it.
-func (r *batchRun) load(jobs []*Job) ([]*Job, bool, error) {
+// does not compile fails the jobs that need it. over says the worker
+// process is gone: the batch ends with the rest.
+func (r *batchRun) load(jobs []*Job) (over bool, rest []*Job, progressed bool, err error) {
 	c := r.c
 	for _, j := range jobs {
 		if j.finished {
@@ -243,18 +243,19 @@ func (r *batchRun) load(jobs []*Job) ([]*Job, bool, error) {
 		if err := r.send(j.Ctx, func() error { return c.w.WriteFrameTo(frameModule, c.enc.Bytes(), m.Size(), m) }); err != nil {
 			if j.Ctx.Err() != nil {
 				r.s.killChild(c, "to stop a task")
-				r.done(j, engine.Result{}, stopError(j, true))
-				return r.lost(jobs, len(jobs), nil)
+				rest, ok, err := r.lost(jobs, indexOf(jobs, j), stopError(j, true))
+				return true, rest, ok, err
 			}
-			return r.unwritable(jobs, err)
+			rest, ok, err := r.unwritable(jobs, err)
+			return true, rest, ok, err
 		}
 		loaded, rest, ok, err := r.awaitLoaded(jobs, m, id)
 		if !loaded {
-			return rest, ok, err
+			return true, rest, ok, err
 		}
 		j.modID = id
 	}
-	return nil, false, nil
+	return false, nil, false, nil
 }
 
 // awaitLoaded waits for the child's answer to module id. Compiling cannot
@@ -291,6 +292,12 @@ func (r *batchRun) awaitLoaded(jobs []*Job, m *engine.Module, id uint64) (bool, 
 			return true, nil, false, nil
 		case <-c.exited:
 			c.reap()
+			if c.onPurpose() {
+				// Stopped by the pool (Close): no crash, and what is left
+				// is sorted by the next try (stopped, or run elsewhere).
+				rest, ok, err := r.lost(jobs, len(jobs), nil)
+				return false, rest, ok, err
+			}
 			r.s.sv.counters.Crashes.Add(1)
 			for _, j := range jobs {
 				if !j.finished && j.Task.Module == m {
@@ -353,10 +360,12 @@ func (r *batchRun) unwritable(jobs []*Job, err error) ([]*Job, bool, error) {
 	select {
 	case <-c.exited:
 		c.reap()
-		r.s.sv.counters.Crashes.Add(1)
-		crash := moduleErr(jobs[0].Task, c.crashError(""))
 		rest, ok, _ := r.lost(jobs, 0, nil)
-		return rest, ok, crash
+		if c.onPurpose() {
+			return rest, ok, nil
+		}
+		r.s.sv.counters.Crashes.Add(1)
+		return rest, ok, moduleErr(jobs[0].Task, c.crashError(""))
 	case <-timer.C:
 	}
 	return r.violation(jobs, 0, fmt.Sprintf("could not be written to (%v)", err))

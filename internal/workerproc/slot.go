@@ -159,7 +159,11 @@ func (s *Slot) Run(jobs []*Job, done func(*Job)) {
 			// Twice a worker process died before it had a task: report
 			// the death rather than try for ever.
 			for _, j := range pending {
-				finish(j, engine.Result{}, lastCrash)
+				err := lastCrash
+				if err == nil {
+					err = moduleErr(j.Task, &taskerr.CrashError{Reason: "was gone twice before it could run the task"})
+				}
+				finish(j, engine.Result{}, err)
 			}
 			return
 		}

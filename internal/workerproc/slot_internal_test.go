@@ -75,3 +75,25 @@ func TestAStopOnPurposeIsNoCrash(t *testing.T) {
 		})
 	}
 }
+
+// A worker process that is gone while it compiles a batch's module hands
+// every job of the batch without an outcome back, those whose module it
+// held included: none is dropped.
+func TestAWorkerProcessGoneWhileLoadingLosesNoJob(t *testing.T) {
+	var crashes, restarts, built, discarded atomic.Int64
+	sv := &Supervisor{grace: time.Hour, counters: Counters{InstancesBuilt: &built, InstanceRestarts: &discarded,
+		Crashes: &crashes, Restarts: &restarts}}
+	ch := exitedChild(t, true)
+	held, sent := new(engine.Module), new(engine.Module)
+	ch.modules[held] = initModuleID + 1
+	s := &Slot{sv: sv, c: ch}
+	a := &Job{Ctx: context.Background(), Task: engine.Task{Module: held, Func: "f"}}
+	b := &Job{Ctx: context.Background(), Task: engine.Task{Module: sent, Func: "f"}}
+	r := &batchRun{s: s, c: ch, events: make(chan *Job, 2), finish: func(j *Job, _ engine.Result, err error) {
+		t.Errorf("a job got an outcome (%v) from a worker process that never ran it", err)
+	}}
+	rest, _, err := r.run([]*Job{a, b})
+	assert.NoError(t, err)
+	assert.ElementsMatch(t, []*Job{a, b}, rest, "both go to the next worker process")
+	assert.Zero(t, crashes.Load(), "stopped on purpose")
+}
