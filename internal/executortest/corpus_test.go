@@ -3,6 +3,7 @@ package executortest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -217,6 +218,22 @@ func corpus(t *testing.T, e *engine.Engine) []dcase {
 			check: fails(engine.ErrTimeout, context.DeadlineExceeded)},
 		{name: "timeout of a go sleep", task: plain(engine.Task{Module: hostile, Func: "sleep", Input: []byte("1h"), Timeout: 100 * time.Millisecond}),
 			check: fails(engine.ErrTimeout, context.DeadlineExceeded)},
+
+		// Fuel: counted the same on every machine and run, so every executor
+		// must report the same Fuel used and exhaust it at the same point.
+		// These fail until the engine meters engine.Task.Fuel (issue 12's
+		// engine work, in progress): today it ignores the budget.
+		{name: "fuel enough", task: plain(engine.Task{Module: wat("fibrec"), Func: "fib", Params: []uint64{15}, Fuel: 1 << 30}),
+			check: func(t *testing.T, o outcome) {
+				require.NoError(t, o.err)
+				assert.Equal(t, []uint64{610}, o.res.Values)
+				assert.Positive(t, o.res.Fuel, "the instructions the task used")
+			}},
+		{name: "fuel exhausted", task: plain(engine.Task{Module: wat("fibrec"), Func: "fib", Params: []uint64{30}, Fuel: 100_000}),
+			check: func(t *testing.T, o outcome) {
+				require.ErrorIs(t, o.err, engine.ErrFuelExhausted)
+				assert.False(t, errors.As(o.err, new(*engine.TrapError)), "never a trap of the guest's own")
+			}},
 
 		// A command's streams, which only an executor in this process can
 		// hand over: the others must refuse them, not drop them.
