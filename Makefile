@@ -4,7 +4,7 @@ BIN     := build/wasmpool
 MODDIR  := build/modules
 PKGS    := ./...
 
-.PHONY: all build modules demo test vet fmt-check race wat cmodules rustmodules asmodules fixtures bench gobench fuzz soak clean
+.PHONY: all build modules demo test vet fmt-check race wat cmodules rustmodules asmodules fixtures bench bench-check gobench fuzz soak clean
 
 all: build
 
@@ -26,6 +26,7 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags soak ./pool/
+	$(GO) vet -tags benchcheck ./internal/benchcmp/ ./cluster/
 
 # The test command: formatting, vet, the modules (each also compiled, by a
 # plain build, into the cache the tests share), then the whole suite with -race.
@@ -58,6 +59,12 @@ bench: build
 	$(GO) run ./internal/benchcmp/cmd/benchcmp -wasmpool $(BIN) -json build/bench.json \
 		$(if $(BENCHTIME),-benchtime $(BENCHTIME)) $(BENCHFLAGS)
 
+# The benchmark harness's own check: one whole run with trivial iteration
+# counts, asserting that every part of it works (a minute or two; not part
+# of make test).
+bench-check:
+	$(GO) test -tags benchcheck -count=1 -run . ./internal/benchcmp/
+
 # The go test benchmarks of each hot path, for benchstat:
 #   make gobench GOBENCHFLAGS='-count 10' > new.txt; benchstat old.txt new.txt
 gobench:
@@ -68,7 +75,8 @@ gobench:
 # in make test. A failure leaves the input in PKG/testdata/fuzz/TARGET/.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./engine:FuzzCompile ./engine:FuzzABI ./internal/wasmbin:FuzzCheck ./internal/wasmbin:FuzzInstrument ./internal/wasmbin:FuzzScanCode \
-	./pool:FuzzChildFrames ./pool:FuzzPoolFrames ./internal/wire:FuzzReader ./internal/wire:FuzzDecoder \
+	./internal/workerproc:FuzzChildFrames ./internal/workerproc:FuzzPoolFrames ./internal/wire:FuzzReader ./internal/wire:FuzzDecoder \
+	./internal/wire:FuzzEngineDecoders \
 	./cmd/wasmpool:FuzzParseTaskLine
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -77,12 +85,16 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-# The soak test (not part of make test): SOAK_TASKS tasks through each mode,
-# good and hostile modules mixed; prints tasks/s, RSS at 1k, 100k and all
-# tasks, goroutines left, and fails if any input lacks its one right result.
+# The soak tests (not part of make test): SOAK_TASKS tasks through each
+# mode of a pool, good and hostile modules mixed (prints tasks/s, RSS at 1k,
+# 100k and all tasks, goroutines left, and fails if any input lacks its one
+# right result); and SOAK_MODULES distinct modules through one long-lived
+# cluster worker process, whose RSS must stay bounded.
 SOAK_TASKS ?= 1000000
+SOAK_MODULES ?= 10000
 soak: modules
 	WASMPOOL_SOAK_TASKS=$(SOAK_TASKS) $(GO) test -tags soak -run '^TestSoak$$' -count=1 -timeout 0 -v ./pool/
+	WASMPOOL_SOAK_MODULES=$(SOAK_MODULES) $(GO) test -tags soak -run '^TestSoak' -count=1 -timeout 0 -v ./cluster/
 
 clean:
 	rm -rf build

@@ -22,7 +22,9 @@
 // Failures: a worker that dies or goes silent with a task loses it to
 // another worker after Settings.AckWait (at-least-once delivery). A task
 // handed out more than its MaxDeliveries fails with ErrWorkerLost and is
-// removed from the stream; AtMostOnce makes that one delivery. Everything
+// removed from the stream; AtMostOnce makes that one delivery. A worker
+// that stops on purpose (Shutdown, Close: a rolling restart) hands its
+// tasks back without using up a delivery. Everything
 // that happens to a task while it runs — a trap, a timeout, the memory
 // limit, a bad module — is its result, returned as the pool returns it,
 // never retried.

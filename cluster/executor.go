@@ -15,6 +15,8 @@ import (
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/internal/taskerr"
+	"github.com/wasmpool/wasmpool/internal/wire"
 	"github.com/wasmpool/wasmpool/pool"
 )
 
@@ -98,11 +100,11 @@ type Executor struct {
 	teardown sync.Once
 	tdErr    error
 
-	slots    chan struct{} // one per unfinished task: MaxPending
-	publishQ chan *record
-	pubDone  chan struct{}
-	bg       tracker // network work in the background: acks, cancels, payloads
-	next     atomic.Uint64
+	slots   chan struct{} // one per unfinished task: MaxPending
+	pub     publishQueue
+	pubDone chan struct{}
+	bg      tracker // network work in the background: acks, cancels, payloads
+	next    atomic.Uint64
 
 	stats execCounters
 }
@@ -148,16 +150,16 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Executor, error) {
 		return nil, err
 	}
 	x := &Executor{
-		cfg:      cfg,
-		nc:       nc,
-		top:      top,
-		id:       nuid.Next(),
-		tasks:    map[string]*record{},
-		changed:  make(chan struct{}),
-		stopCh:   make(chan struct{}),
-		slots:    make(chan struct{}, cfg.MaxPending),
-		publishQ: make(chan *record, cfg.MaxPending),
-		pubDone:  make(chan struct{}),
+		cfg:     cfg,
+		nc:      nc,
+		top:     top,
+		id:      nuid.Next(),
+		tasks:   map[string]*record{},
+		changed: make(chan struct{}),
+		stopCh:  make(chan struct{}),
+		slots:   make(chan struct{}, cfg.MaxPending),
+		pub:     publishQueue{wake: make(chan struct{}, 1)},
+		pubDone: make(chan struct{}),
 	}
 	var cancelLife context.CancelFunc
 	x.life, cancelLife = context.WithCancel(context.Background())
@@ -210,9 +212,14 @@ func (x *Executor) Submit(ctx context.Context, t engine.Task) *future.Future[eng
 func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptions) *future.Future[engine.Result] {
 	f, prom := future.New[engine.Result]()
 	x.stats.submitted.Add(1)
+	x.stats.pending.Add(1)
+	prom.BeforeDone(x.count)
 	if t.Module == nil {
-		prom.Resolve(engine.Result{}, fmt.Errorf("cluster: the task has no module: %w", engine.ErrBadModule))
-		x.stats.failed.Add(1)
+		prom.Resolve(engine.Result{}, taskerr.NoModule)
+		return f
+	}
+	if err := wire.StreamsError(&t, "a cluster worker"); err != nil {
+		prom.Resolve(engine.Result{}, err)
 		return f
 	}
 	rec := &record{
@@ -236,7 +243,6 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	shutdown := func() *future.Future[engine.Result] {
 		close(rec.accepted)
 		prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: pool.ErrShutdown})
-		x.stats.cancelled.Add(1)
 		return f
 	}
 	if x.isClosing() {
@@ -247,7 +253,6 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	case <-ctx.Done():
 		close(rec.accepted)
 		prom.Resolve(engine.Result{}, ctxError(rec, ctx))
-		x.countEnd(f)
 		return f
 	case <-x.stopCh:
 		return shutdown()
@@ -262,7 +267,7 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	x.tasks[rec.id] = rec
 	// Queued under the lock: once Close has taken it, every record it
 	// cancels is either not here or in the queue the publisher drains.
-	x.publishQ <- rec // never blocks: it has room for every slot
+	x.pub.push(rec)
 	x.mu.Unlock()
 	if ctx.Done() != nil {
 		rec.stopCtx = context.AfterFunc(ctx, func() { prom.Resolve(engine.Result{}, ctxError(rec, ctx)) })
@@ -301,7 +306,6 @@ func (x *Executor) finished(rec *record) func(*future.Future[engine.Result]) {
 		if rec.stopCtx != nil {
 			rec.stopCtx()
 		}
-		x.countEnd(f)
 		x.mu.Lock()
 		delete(x.tasks, rec.id)
 		close(x.changed)
@@ -314,18 +318,18 @@ func (x *Executor) finished(rec *record) func(*future.Future[engine.Result]) {
 	}
 }
 
-func (x *Executor) countEnd(f *future.Future[engine.Result]) {
-	switch f.State() {
-	case future.Succeeded:
+// count keeps the statistics of a task as its future settles, before
+// anyone can see its outcome: whoever gets a result sees it counted. It
+// counts as a pool does.
+func (x *Executor) count(s future.State, err error) {
+	x.stats.pending.Add(-1)
+	switch {
+	case s == future.Succeeded:
 		x.stats.succeeded.Add(1)
-	case future.Cancelled:
+	case s == future.Cancelled, errors.Is(err, engine.ErrCancelled):
 		x.stats.cancelled.Add(1)
 	default:
-		if errors.Is(f.Err(context.Background()), engine.ErrCancelled) {
-			x.stats.cancelled.Add(1)
-		} else {
-			x.stats.failed.Add(1)
-		}
+		x.stats.failed.Add(1)
 	}
 }
 
@@ -477,17 +481,14 @@ type ExecutorStats struct {
 }
 
 type execCounters struct {
-	submitted, succeeded, failed, cancelled, modulesUploaded, largePayloads atomic.Int64
+	submitted, pending, succeeded, failed, cancelled, modulesUploaded, largePayloads atomic.Int64
 }
 
 // Stats returns a snapshot of the executor's counters.
 func (x *Executor) Stats() ExecutorStats {
-	x.mu.Lock()
-	pending := int64(len(x.tasks))
-	x.mu.Unlock()
 	c := &x.stats
 	return ExecutorStats{
-		Submitted: c.submitted.Load(), Pending: pending, Succeeded: c.succeeded.Load(),
+		Submitted: c.submitted.Load(), Pending: c.pending.Load(), Succeeded: c.succeeded.Load(),
 		Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
 		ModulesUploaded: c.modulesUploaded.Load(), LargePayloads: c.largePayloads.Load(),
 	}

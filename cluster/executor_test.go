@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
 	"strings"
 	"testing"
 	"time"
@@ -179,4 +180,82 @@ func TestShutdownFromCallback(t *testing.T) {
 	for _, f := range fs {
 		assert.ErrorIs(t, f.Err(ctx), pool.ErrShutdown)
 	}
+}
+
+// issue 13: Submit sent to the publisher's queue under the executor's lock,
+// "never blocking" because the queue had room for every MaxPending slot.
+// But a cancelled task frees its slot before the publisher takes its
+// record: with the publisher stalled (a broker that does not answer),
+// enough cancelled tasks filled the queue, and the next Submit blocked
+// holding the lock, stalling Stats and every result with it.
+func TestSubmitNeverBlocksUnderTheLock(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	entered, release := make(chan struct{}, 16), make(chan struct{})
+	t.Cleanup(cluster.HoldPublisher(entered, release)) // after the executor's Close
+	x := newExecutor(t, connect(t, s, "executor"), cluster.Config{Settings: settings(t, 5*time.Second), MaxPending: 2})
+	defer close(release) // before it
+	e := newEngine(t, nil)
+	noop := wat(t, e, "noop")
+	ctx := within(t)
+
+	x.Submit(ctx, engine.Task{Module: noop, Func: "noop"}) // the publisher holds it
+	<-entered
+	for range 4 {
+		f := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+		require.True(t, f.Cancel())
+	}
+	submitted := make(chan struct{})
+	go func() {
+		defer close(submitted)
+		f := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+		f.Cancel()
+	}()
+	select {
+	case <-submitted:
+	case <-time.After(30 * time.Second): // a deadlock, not a slow machine
+		t.Fatal("Submit blocked with a MaxPending slot free")
+	}
+	st := x.Stats()
+	assert.Equal(t, int64(6), st.Submitted)
+	assert.Equal(t, int64(5), st.Cancelled)
+	assert.Equal(t, int64(1), st.Pending)
+}
+
+// issue 13: a worker closing on purpose (a rolling restart) handed its
+// running task back with a Nak, whose redelivery counted against
+// MaxDeliveries as a worker death: a few restarts turned the task into
+// ErrWorkerLost. Hand-backs do not count.
+func TestGracefulRestartsDoNotCountAgainstMaxDeliveries(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	x := newExecutor(t, connect(t, s, "executor"), cluster.Config{Settings: set, MaxDeliveries: 2})
+	g, entered := localGate("block")
+	blocking := newEngine(t, g)
+	ctx := within(t)
+	f := x.Submit(ctx, engine.Task{Module: wat(t, blocking, "barrier"), Func: "run"})
+	for i := range 3 {
+		w := newWorker(t, connect(t, s, fmt.Sprintf("restarting-%d", i)), blocking, set, 1)
+		await(ctx, t, entered)
+		require.NoError(t, w.Close(), "a restart: the running task goes back")
+	}
+	// A worker whose gate lets the task pass finishes it.
+	newWorker(t, connect(t, s, "last"), newEngine(t, nil), set, 1)
+	_, err := f.Result(ctx)
+	require.NoError(t, err, "three restarts are no three deaths")
+}
+
+// The module store has the TTL the cluster's settings give it.
+func TestModuleStoreHasATTL(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	set.ModuleTTL = 90 * time.Minute
+	nc := connect(t, s, "executor")
+	newExecutor(t, nc, cluster.Config{Settings: set})
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	store, err := js.ObjectStore(within(t), set.Namespace+"_modules")
+	require.NoError(t, err)
+	st, err := store.Status(within(t))
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Minute, st.TTL())
 }

@@ -33,6 +33,9 @@ const (
 	workerNSEnv   = "WASMPOOL_TEST_WORKER_NS"
 	workerAckEnv  = "WASMPOOL_TEST_WORKER_ACK_WAIT"
 	workerGateEnv = "WASMPOOL_TEST_WORKER_GATE" // block, pass or die
+	// workerNoCacheEnv set: the worker compiles without the tests' shared
+	// compiled-code cache.
+	workerNoCacheEnv = "WASMPOOL_TEST_WORKER_NO_CACHE"
 )
 
 func TestMain(m *testing.M) {
@@ -230,7 +233,11 @@ func workerMain(url string) int {
 		_ = nc.Publish(ns+".test.entered", []byte(name))
 		_ = nc.Flush()
 	}
-	e, err := engine.New(context.Background(), engine.Config{CacheDir: testmod.CompileCache(), HostModules: []engine.HostModule{g.hostModule()}})
+	cacheDir := testmod.CompileCache()
+	if os.Getenv(workerNoCacheEnv) != "" {
+		cacheDir = "" // the soak's thousands of modules stay out of the tests' cache
+	}
+	e, err := engine.New(context.Background(), engine.Config{CacheDir: cacheDir, HostModules: []engine.HostModule{g.hostModule()}})
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,29 +20,98 @@ import (
 // publisher or tracked background work: a user's OnDone callback may call
 // Shutdown, which waits for all of those.
 
+// publishQueue holds the records Submit has accepted for the publisher. It
+// is a slice, not a channel: Submit pushes under the executor's lock, and a
+// push must never block there (a cancelled task frees its MaxPending slot
+// before the publisher has taken its record, so no fixed capacity is
+// enough).
+type publishQueue struct {
+	mu   sync.Mutex
+	recs []*record
+	wake chan struct{} // holds a value when recs may be non-empty
+}
+
+func (q *publishQueue) push(rec *record) {
+	q.mu.Lock()
+	q.recs = append(q.recs, rec)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *publishQueue) take() []*record {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	recs := q.recs
+	q.recs = nil
+	return recs
+}
+
+// uploads remembers the modules this executor stored lately, so that it
+// asks the store about a module once in a while, not for every task. It
+// forgets a module once the store's copy may be half its TTL old (the store
+// then gets it again), and forgets all when it has grown past maxUploads
+// distinct modules: an executor sent new modules for months stays bounded.
+type uploads struct {
+	ttl time.Duration
+	at  map[string]time.Time
+}
+
+const maxUploads = 4096
+
+func newUploads(ttl time.Duration) *uploads { return &uploads{ttl: ttl, at: map[string]time.Time{}} }
+
+func (u *uploads) fresh(digest string, now time.Time) bool {
+	at, ok := u.at[digest]
+	return ok && !stale(at, u.ttl, now)
+}
+
+func (u *uploads) stored(digest string, now time.Time) {
+	if len(u.at) >= maxUploads {
+		clear(u.at)
+	}
+	u.at[digest] = now
+}
+
+// stale reports whether a module stored at t must be stored again: it is
+// older than half the store's TTL (0: none).
+func stale(t time.Time, ttl time.Duration, now time.Time) bool {
+	return ttl > 0 && now.Sub(t) >= ttl/2
+}
+
 // publisher hands tasks to the broker one at a time, in submission order,
 // so that the stream holds them in the order they were submitted.
 func (x *Executor) publisher() {
 	defer close(x.pubDone)
-	uploaded := map[string]bool{} // digests known to be in the module store
+	uploaded := newUploads(x.top.moduleTTL)
 	for {
 		select {
-		case rec := <-x.publishQ:
-			x.publish(rec, uploaded)
-		case <-x.stopCh:
-			for {
+		case <-x.pub.wake:
+			for _, rec := range x.pub.take() {
 				select {
-				case rec := <-x.publishQ:
+				case <-x.stopCh:
 					close(rec.accepted) // Close ended it; it never left
 				default:
-					return
+					testHookPublish()
+					x.publish(rec, uploaded)
 				}
 			}
+		case <-x.stopCh:
+			for _, rec := range x.pub.take() {
+				close(rec.accepted) // Close ended it; it never left
+			}
+			return
 		}
 	}
 }
 
-func (x *Executor) publish(rec *record, uploaded map[string]bool) {
+// testHookPublish is called as the publisher takes a task: the test of a
+// stalled publisher holds it there.
+var testHookPublish = func() {}
+
+func (x *Executor) publish(rec *record, uploaded *uploads) {
 	t := rec.task
 	rec.task = engine.Task{} // the input may be large: do not keep it
 	if rec.fut.State().Final() {
@@ -53,23 +123,23 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 	defer cancel()
 
 	m := t.Module
-	if !uploaded[m.Digest()] {
+	if !uploaded.fresh(m.Digest(), time.Now()) {
 		err := retry(ctx, func(ctx context.Context) error { return x.uploadModule(ctx, m) })
 		if err != nil {
 			x.giveUp(rec, fmt.Errorf("storing the module: %w", err))
 			return
 		}
-		uploaded[m.Digest()] = true
+		uploaded.stored(m.Digest(), time.Now())
 	}
 	wt := wireTask{
-		V: wireVersion, ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id,
-		Module: m.Digest(), Name: m.Name(), Func: t.Func, Params: t.Params, Args: t.Args, Env: t.Env,
-		Mounts: t.Mounts, Timeout: t.Timeout, MaxDeliveries: rec.maxDeliv, InputLen: len(t.Input),
+		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id,
+		Module: m.Digest(), Name: m.Name(), MaxDeliveries: rec.maxDeliv, Task: t,
 	}
+	wt.Task.Module = nil
 	if !rec.deadline.IsZero() {
 		wt.Deadline = rec.deadline.UnixNano()
 	}
-	data, err := encodeFrame(wt, t.Input)
+	data, err := encodeTask(&wt)
 	limit := maxInline(x.nc)
 	if err == nil && len(data) > limit {
 		// Too large for one message: the input goes to the payload store.
@@ -85,7 +155,8 @@ func (x *Executor) publish(rec *record, uploaded map[string]bool) {
 		x.stats.largePayloads.Add(1)
 		rec.inputRef.Store(&ref)
 		wt.InputRef = ref
-		if data, err = encodeFrame(wt); err == nil && len(data) > limit {
+		wt.Task.Input = nil
+		if data, err = encodeTask(&wt); err == nil && len(data) > limit {
 			err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
 		}
 	}
@@ -184,13 +255,14 @@ func retry(ctx context.Context, op func(context.Context) error) error {
 }
 
 // uploadModule puts the module's bytes in the module store under their
-// digest, unless they are there already.
+// digest, unless a copy young enough is there already (see
+// Settings.ModuleTTL).
 func (x *Executor) uploadModule(ctx context.Context, m *engine.Module) error {
-	_, err := x.top.modules.GetInfo(ctx, m.Digest())
-	if err == nil {
+	info, err := x.top.modules.GetInfo(ctx, m.Digest())
+	if err == nil && !stale(info.ModTime, x.top.moduleTTL, time.Now()) {
 		return nil
 	}
-	if !errors.Is(err, jetstream.ErrObjectNotFound) {
+	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return err
 	}
 	if _, err := x.top.modules.PutBytes(ctx, m.Digest(), m.Bytes()); err != nil {
@@ -236,11 +308,17 @@ func (x *Executor) onStarted(m *nats.Msg) {
 // onResult resolves a task's future from a worker's result.
 func (x *Executor) onResult(msg jetstream.Msg) {
 	_ = msg.Ack() // nothing more to learn from it once read
-	r, raw, err := decodeResult(msg.Data())
+	var rec *record
+	r, err := decodeResult(msg.Data(), func(id string) string {
+		if rec = x.lookup(id); rec != nil {
+			return rec.module
+		}
+		return ""
+	})
 	if err != nil {
 		return // not ours to understand: a newer worker, or garbage
 	}
-	rec := x.lookup(r.ID)
+	r.Res.Worker = r.Worker // the result says which worker ran it
 	if rec == nil {
 		// Cancelled or ended here first: only its leftovers remain.
 		if r.PayloadRef != "" {
@@ -249,33 +327,37 @@ func (x *Executor) onResult(msg jetstream.Msg) {
 		return
 	}
 	if r.PayloadRef == "" && rec.largeInput() == "" {
-		res, err := x.buildResult(rec, r, raw)
 		rec.byResult.Store(true)
-		go rec.prom.Resolve(res, err)
+		go rec.prom.Resolve(r.Res, r.Err)
 		return
 	}
 	x.bg.Go(func() {
 		if ref := rec.largeInput(); ref != "" {
 			x.deletePayload(ref)
 		}
+		res, err := r.Res, r.Err
 		if r.PayloadRef != "" {
 			ctx, cancel := x.opContext(time.Now().Add(x.cfg.PublishTimeout))
 			defer cancel()
-			err := retry(ctx, func(ctx context.Context) error {
+			var raw []byte
+			ferr := retry(ctx, func(ctx context.Context) error {
 				var err error
 				raw, err = x.top.payloads.GetBytes(ctx, r.PayloadRef)
 				return err
 			})
-			if err != nil {
+			if ferr != nil {
 				rec.byResult.Store(true)
 				go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module,
-					Err: fmt.Errorf("%w: fetching the task's output: %w", ErrUnavailable, err)})
+					Err: fmt.Errorf("%w: fetching the task's output: %w", ErrUnavailable, ferr)})
 				return
 			}
 			x.stats.largePayloads.Add(1)
 			x.deletePayload(r.PayloadRef)
+			var serr error
+			if res.Output, res.Stderr, serr = r.split(raw); serr != nil {
+				res, err = engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", serr)}
+			}
 		}
-		res, err := x.buildResult(rec, r, raw)
 		rec.byResult.Store(true)
 		go rec.prom.Resolve(res, err)
 	})
@@ -285,13 +367,4 @@ func (x *Executor) deletePayload(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = x.top.payloads.Delete(ctx, name)
-}
-
-func (x *Executor) buildResult(rec *record, r *wireResult, raw []byte) (engine.Result, error) {
-	out, stderr, err := r.split(raw)
-	if err != nil {
-		return engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", err)}
-	}
-	res := engine.Result{Output: out, Stderr: stderr, Values: r.Values, ExitCode: r.ExitCode, Duration: r.Duration, Wait: r.Wait, Worker: r.Worker}
-	return res, r.Err.decode(rec.module)
 }

@@ -41,6 +41,12 @@ type Settings struct {
 	// CancelTTL is how long the record of a cancelled task is kept for the
 	// worker that might pick it up. 0 means 10m.
 	CancelTTL time.Duration
+	// ModuleTTL is how long the module store keeps a module after it was
+	// last stored: the store of a cluster that runs for months, sent
+	// modules by many submitters, stays bounded. An executor stores a
+	// module again when the copy there is older than half ModuleTTL, so a
+	// task's module outlives the task. 0 means 7 days.
+	ModuleTTL time.Duration
 }
 
 var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -52,8 +58,11 @@ func (s Settings) withDefaults() (Settings, error) {
 	if !namespaceRE.MatchString(s.Namespace) {
 		return s, fmt.Errorf("cluster: Namespace %q: want letters, digits, '-' and '_' only", s.Namespace)
 	}
-	if s.AckWait < 0 || s.ResultTTL < 0 || s.CancelTTL < 0 || s.Replicas < 0 {
-		return s, errors.New("cluster: AckWait, ResultTTL, CancelTTL and Replicas cannot be negative")
+	if s.AckWait < 0 || s.ResultTTL < 0 || s.CancelTTL < 0 || s.ModuleTTL < 0 || s.Replicas < 0 {
+		return s, errors.New("cluster: AckWait, ResultTTL, CancelTTL, ModuleTTL and Replicas cannot be negative")
+	}
+	if s.ModuleTTL == 0 {
+		s.ModuleTTL = 7 * 24 * time.Hour
 	}
 	if s.AckWait == 0 {
 		s.AckWait = 30 * time.Second
@@ -106,6 +115,8 @@ type topology struct {
 	modules  jetstream.ObjectStore
 	payloads jetstream.ObjectStore
 	ackWait  time.Duration // as the broker has it, which may differ from s.AckWait
+	// moduleTTL is the module store's, as the broker has it (0: none).
+	moduleTTL time.Duration
 }
 
 // Setup creates the cluster's streams and buckets with s, if they do not
@@ -201,9 +212,12 @@ func setup(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
 	}
 	if t.modules, err = objectStore(ctx, js, jetstream.ObjectStoreConfig{
 		Bucket: t.n.modules, Description: "wasmpool modules by sha256",
-		Storage: storage, Replicas: s.Replicas,
+		TTL: s.ModuleTTL, Storage: storage, Replicas: s.Replicas,
 	}); err != nil {
 		return nil, fail("the module store", err)
+	}
+	if st, err := t.modules.Status(ctx); err == nil {
+		t.moduleTTL = st.TTL()
 	}
 	if t.payloads, err = objectStore(ctx, js, jetstream.ObjectStoreConfig{
 		Bucket: t.n.payloadsName, Description: "wasmpool inputs and outputs too large for a message",

@@ -2,125 +2,153 @@ package cluster
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/wire"
 )
 
-// The wire format of tasks and results. A message is a frame: a 4-byte
-// big-endian length, that many bytes of JSON metadata, then the raw bytes
-// the metadata gives the lengths of (a task's input; a result's output then
-// stderr). Raw bytes stay raw: no base64 for the payloads, which are most of
-// the traffic. A payload too large for one message goes to the payload
-// object store instead, and the metadata names the object.
-const wireVersion = 1
+// The cluster's messages. Each NATS message is one frame of package wire,
+// the framing of every wasmpool wire, and carries the task, its result and
+// its error in the codecs every wire shares (wire.EncodeTask,
+// wire.ResultParts, wire.EncodeError): a task crosses to a worker process
+// and to a cluster worker the same way, and fails the same way. Raw bytes
+// stay raw: the input, output and stderr end their messages as they are. A
+// payload too large for one message goes to the payload object store
+// instead, and the message names the object.
+const wireVersion = 2
+
+const (
+	frameTask   wire.Type = 1
+	frameResult wire.Type = 2
+)
 
 // wireTask is a task as it travels to a worker.
 type wireTask struct {
-	V        int               `json:"v"`
-	ID       string            `json:"id"`
-	ReplyTo  string            `json:"reply_to"` // the submitter's result subject
-	Started  string            `json:"started"`  // where to say a worker has it
-	Module   string            `json:"module"`   // sha256 of the wasm, its name in the module store
-	Name     string            `json:"name"`     // the module's name on the submitter, for logs
-	Func     string            `json:"func,omitempty"`
-	Params   []uint64          `json:"params,omitempty"`
-	Args     []string          `json:"args,omitempty"`
-	Env      map[string]string `json:"env,omitempty"`
-	Mounts   []engine.Mount    `json:"mounts,omitempty"`
-	Timeout  time.Duration     `json:"timeout,omitempty"`
-	Deadline int64             `json:"deadline,omitempty"` // unix nanoseconds; 0: none
+	V       uint64
+	ID      string
+	ReplyTo string // the submitter's result subject
+	Started string // where to say a worker has it
+	Module  string // sha256 of the wasm, its name in the module store
+	Name    string // the module's name on the submitter, for logs and errors
+	// Deadline is the task's context deadline, in unix nanoseconds; 0: none.
+	Deadline int64
 	// MaxDeliveries is how many workers may take the task before it fails
 	// with ErrWorkerLost; 1 is at-most-once.
-	MaxDeliveries int    `json:"max_deliveries"`
-	InputLen      int    `json:"input_len"`
-	InputRef      string `json:"input_ref,omitempty"` // payload object holding the input
+	MaxDeliveries int
+	// Lost counts the deliveries of this task that went silent before a
+	// worker handed it back on purpose (a graceful restart) and sent it
+	// again as a new message: they count against MaxDeliveries, the
+	// hand-backs do not.
+	Lost     int
+	InputRef string // payload object holding the input
+	Task     engine.Task
 }
 
 // wireResult is a task's outcome as it travels back.
 type wireResult struct {
-	V          int           `json:"v"`
-	ID         string        `json:"id"`
-	Err        *wireError    `json:"err,omitempty"`
-	Values     []uint64      `json:"values,omitempty"`
-	ExitCode   uint32        `json:"exit_code,omitempty"`
-	Duration   time.Duration `json:"duration"`
-	Wait       time.Duration `json:"wait"`
-	OutputLen  int           `json:"output_len"`
-	StderrLen  int           `json:"stderr_len"`
-	PayloadRef string        `json:"payload_ref,omitempty"` // payload object holding output then stderr
-	Worker     string        `json:"worker,omitempty"`
-}
-
-func encodeFrame(meta any, blobs ...[]byte) ([]byte, error) {
-	m, err := json.Marshal(meta)
-	if err != nil {
-		return nil, err
-	}
-	n := 4 + len(m)
-	for _, b := range blobs {
-		n += len(b)
-	}
-	out := make([]byte, 4, n)
-	binary.BigEndian.PutUint32(out, uint32(len(m)))
-	out = append(out, m...)
-	for _, b := range blobs {
-		out = append(out, b...)
-	}
-	return out, nil
+	V          uint64
+	ID         string
+	Worker     string
+	PayloadRef string // payload object holding output then stderr
+	OutputLen  int    // of the payload object's bytes, the output's
+	Err        error
+	Res        engine.Result
 }
 
 var errBadFrame = errors.New("malformed wasmpool message")
 
-// decodeFrame reads the metadata into meta and returns the raw bytes after it.
-func decodeFrame(data []byte, meta any) ([]byte, error) {
-	if len(data) < 4 {
-		return nil, errBadFrame
-	}
-	n := binary.BigEndian.Uint32(data)
-	if uint64(n) > uint64(len(data)-4) {
-		return nil, errBadFrame
-	}
-	if err := json.Unmarshal(data[4:4+n], meta); err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadFrame, err)
-	}
-	return data[4+n:], nil
+func encodeTask(t *wireTask) ([]byte, error) {
+	var enc wire.Encoder
+	enc.Uvarint(wireVersion)
+	enc.String(t.ID)
+	enc.String(t.ReplyTo)
+	enc.String(t.Started)
+	enc.String(t.Module)
+	enc.String(t.Name)
+	enc.Varint(t.Deadline)
+	enc.Uvarint(uint64(max(t.MaxDeliveries, 0)))
+	enc.Uvarint(uint64(max(t.Lost, 0)))
+	enc.String(t.InputRef)
+	wire.EncodeTaskHead(&enc, &t.Task)
+	return wire.AppendFrame(nil, frameTask, enc.Bytes(), t.Task.Input)
 }
 
-func decodeTask(data []byte) (*wireTask, []byte, error) {
-	var t wireTask
-	rest, err := decodeFrame(data, &t)
+// decodeTask reads a task message. What it returns of a message it cannot
+// read is what it could (its ID and reply subject, to report to).
+func decodeTask(data []byte) (*wireTask, error) {
+	typ, payload, err := wire.ParseFrame(data)
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("%w: %w", errBadFrame, err)
 	}
-	if t.V != wireVersion || t.ID == "" || t.ReplyTo == "" || t.Module == "" {
-		return &t, nil, fmt.Errorf("%w: version %d task %q (this worker speaks version %d)", errBadFrame, t.V, t.ID, wireVersion)
+	if typ != frameTask {
+		return nil, fmt.Errorf("%w: a frame of type %d, not a task", errBadFrame, typ)
 	}
-	if t.InputRef == "" && len(rest) != t.InputLen {
-		return &t, nil, fmt.Errorf("%w: task %q: %d bytes of input, want %d", errBadFrame, t.ID, len(rest), t.InputLen)
+	d := wire.NewDecoder(payload)
+	t := &wireTask{V: d.Uvarint()}
+	if t.V != wireVersion {
+		return nil, fmt.Errorf("%w: a task of version %d (this worker speaks version %d)", errBadFrame, t.V, wireVersion)
 	}
-	return &t, rest, nil
+	t.ID, t.ReplyTo, t.Started, t.Module, t.Name = d.String(), d.String(), d.String(), d.String(), d.String()
+	t.Deadline = d.Varint()
+	t.MaxDeliveries = int(min(d.Uvarint(), 1<<31-1))
+	t.Lost = int(min(d.Uvarint(), 1<<31-1))
+	t.InputRef = d.String()
+	wire.DecodeTask(d, &t.Task)
+	if err := d.Finish(); err != nil {
+		return t, fmt.Errorf("%w: task %q: %w", errBadFrame, t.ID, err)
+	}
+	if t.ID == "" || t.ReplyTo == "" || t.Module == "" {
+		return t, fmt.Errorf("%w: task %q names no reply subject or module", errBadFrame, t.ID)
+	}
+	return t, nil
 }
 
-func decodeResult(data []byte) (*wireResult, []byte, error) {
-	var r wireResult
-	rest, err := decodeFrame(data, &r)
+func encodeResult(r *wireResult) ([]byte, error) {
+	var enc wire.Encoder
+	enc.Uvarint(wireVersion)
+	enc.String(r.ID)
+	enc.String(r.Worker)
+	enc.String(r.PayloadRef)
+	enc.Uvarint(uint64(max(r.OutputLen, 0)))
+	wire.EncodeError(&enc, r.Err)
+	var scratch [binary.MaxVarintLen64]byte
+	return wire.AppendFrame(nil, frameResult, wire.ResultParts(&enc, &r.Res, &scratch)...)
+}
+
+// decodeResult reads a result message; its error names module as the
+// submitter knows it.
+func decodeResult(data []byte, module func(id string) string) (*wireResult, error) {
+	typ, payload, err := wire.ParseFrame(data)
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("%w: %w", errBadFrame, err)
 	}
-	if r.V != wireVersion || r.ID == "" {
-		return &r, nil, fmt.Errorf("%w: version %d result %q", errBadFrame, r.V, r.ID)
+	if typ != frameResult {
+		return nil, fmt.Errorf("%w: a frame of type %d, not a result", errBadFrame, typ)
 	}
-	return &r, rest, nil
+	d := wire.NewDecoder(payload)
+	r := &wireResult{V: d.Uvarint()}
+	if r.V != wireVersion {
+		return nil, fmt.Errorf("%w: a result of version %d", errBadFrame, r.V)
+	}
+	r.ID, r.Worker, r.PayloadRef = d.String(), d.String(), d.String()
+	r.OutputLen = int(min(d.Uvarint(), 1<<31-1))
+	r.Err = wire.DecodeError(d, module(r.ID))
+	wire.DecodeResult(d, &r.Res)
+	if err := d.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: result %q: %w", errBadFrame, r.ID, err)
+	}
+	if r.ID == "" {
+		return nil, fmt.Errorf("%w: a result for no task", errBadFrame)
+	}
+	return r, nil
 }
 
-// split cuts a result's raw bytes into output and stderr.
+// split cuts the payload object of a large result into output and stderr.
 func (r *wireResult) split(raw []byte) (out, stderr []byte, err error) {
-	if r.OutputLen < 0 || r.StderrLen < 0 || len(raw) != r.OutputLen+r.StderrLen {
-		return nil, nil, fmt.Errorf("%w: result %q: %d payload bytes, want %d", errBadFrame, r.ID, len(raw), r.OutputLen+r.StderrLen)
+	if r.OutputLen > len(raw) {
+		return nil, nil, fmt.Errorf("%w: result %q: %d payload bytes, the output alone %d", errBadFrame, r.ID, len(raw), r.OutputLen)
 	}
 	return raw[:r.OutputLen:r.OutputLen], raw[r.OutputLen:], nil
 }

@@ -2,88 +2,107 @@ package cluster
 
 import (
 	"errors"
-	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wasmpool/wasmpool/engine"
-	"github.com/wasmpool/wasmpool/pool"
+	"github.com/wasmpool/wasmpool/internal/taskerr"
+	"github.com/wasmpool/wasmpool/internal/wire"
+	"github.com/wasmpool/wasmpool/internal/wire/wiretest"
 )
 
-func TestFramesRoundTripAndRejectGarbage(t *testing.T) {
-	in := wireTask{V: wireVersion, ID: "x-1", ReplyTo: "r.x", Module: "abc", InputLen: 3, MaxDeliveries: 2}
-	data, err := encodeFrame(in, []byte("hey"))
+// Every field of engine.Task reaches the worker (but the module, which the
+// message names by digest, and the streams, which Submit refuses), and
+// every field of engine.Result comes back.
+func TestMessagesCarryEveryField(t *testing.T) {
+	in := wireTask{ID: "x-1", ReplyTo: "r.x", Started: "s.x", Module: "abc", Name: "m.wasm", Deadline: 5, MaxDeliveries: 2, Lost: 1}
+	unfilled := wiretest.Fill(&in.Task)
+	assert.ElementsMatch(t, []string{"Task.Stdin", "Task.Stdout", "Task.Stderr"}, unfilled)
+	in.Task.Module = nil
+	data, err := encodeTask(&in)
 	require.NoError(t, err)
-	got, input, err := decodeTask(data)
+	got, err := decodeTask(data)
 	require.NoError(t, err)
+	in.V = wireVersion
+	assert.Empty(t, wiretest.Lost(in.Task, got.Task))
 	assert.Equal(t, in, *got)
-	assert.Equal(t, "hey", string(input))
 
+	r := wireResult{ID: "x-1", Worker: "w", Err: &engine.Error{Module: "abc", Err: engine.ErrFuelExhausted}}
+	wiretest.Fill(&r.Res)
+	data, err = encodeResult(&r)
+	require.NoError(t, err)
+	gotR, err := decodeResult(data, func(id string) string { return "m.wasm" })
+	require.NoError(t, err)
+	assert.Empty(t, wiretest.Lost(r.Res, gotR.Res))
+	assert.Equal(t, `module "m.wasm": fuel exhausted`, gotR.Err.Error(), "named as the submitter knows the module")
+	assert.ErrorIs(t, gotR.Err, engine.ErrFuelExhausted)
+}
+
+// issue 13: JSON's omitempty turned a raw call of a () -> () export into an
+// SDK call on the worker.
+func TestEmptyParamsStayEmpty(t *testing.T) {
+	for _, params := range [][]uint64{nil, {}} {
+		data, err := encodeTask(&wireTask{ID: "x", ReplyTo: "r", Module: "abc", Task: engine.Task{Func: "f", Params: params}})
+		require.NoError(t, err)
+		got, err := decodeTask(data)
+		require.NoError(t, err)
+		assert.Equal(t, params == nil, got.Task.Params == nil)
+	}
+}
+
+func TestMessagesRejectGarbage(t *testing.T) {
+	good, err := encodeTask(&wireTask{ID: "x-1", ReplyTo: "r.x", Module: "abc", Task: engine.Task{Input: []byte("hey")}})
+	require.NoError(t, err)
 	for name, bad := range map[string][]byte{
 		"empty":           nil,
 		"short":           {0, 0},
-		"length past end": {0, 0, 0, 99, '{', '}'},
-		"not json":        {0, 0, 0, 1, '!'},
-		"truncated input": data[:len(data)-1],
+		"length past end": {0, 0, 0, 99, 1},
+		"truncated input": good[:len(good)-1],
+		"not a frame":     []byte("{\"v\":1}"),
 	} {
-		_, _, err := decodeTask(bad)
+		_, err := decodeTask(bad)
 		assert.ErrorIs(t, err, errBadFrame, name)
 	}
-	newer, err := encodeFrame(wireTask{V: wireVersion + 1, ID: "x-2", ReplyTo: "r.x", Module: "abc"})
+	var enc wire.Encoder
+	enc.Uvarint(wireVersion + 1)
+	newer, err := wire.AppendFrame(nil, frameTask, enc.Bytes())
 	require.NoError(t, err)
-	_, _, err = decodeTask(newer)
+	_, err = decodeTask(newer)
 	assert.ErrorIs(t, err, errBadFrame, "a version this worker does not speak")
+	assert.ErrorContains(t, err, "version 3")
 
-	r := wireResult{V: wireVersion, ID: "x-1", OutputLen: 2, StderrLen: 1}
-	data, err = encodeFrame(r, []byte("ok"), []byte("!"))
+	res, err := encodeResult(&wireResult{ID: "x-1", Res: engine.Result{Output: []byte("ok")}})
 	require.NoError(t, err)
-	gotR, raw, err := decodeResult(data)
-	require.NoError(t, err)
-	out, stderr, err := gotR.split(raw)
+	_, err = decodeTask(res)
+	assert.ErrorIs(t, err, errBadFrame, "a result is not a task")
+}
+
+// A large result's output and stderr travel in one payload object.
+func TestLargeResultSplits(t *testing.T) {
+	r := &wireResult{ID: "x", OutputLen: 2}
+	out, stderr, err := r.split([]byte("ok!"))
 	require.NoError(t, err)
 	assert.Equal(t, "ok", string(out))
 	assert.Equal(t, "!", string(stderr))
-	_, _, err = gotR.split(raw[:2])
+	_, _, err = (&wireResult{ID: "x", OutputLen: 5}).split([]byte("ok"))
 	assert.ErrorIs(t, err, errBadFrame)
 }
 
-// Errors rebuilt on the submitter match what they matched on the worker.
-func TestErrorsKeepTheirIdentity(t *testing.T) {
-	for _, err := range []error{
-		&engine.Error{Module: "m", Err: &engine.TrapError{Kind: engine.TrapOutOfBounds, Func: "f", Message: "out of bounds memory access"}},
-		&engine.Error{Module: "m", Err: &engine.ExitError{Code: 3, Stderr: []byte("bye")}},
-		&engine.Error{Module: "m", Err: &engine.TaskError{Message: "bad input"}},
-		&engine.Error{Module: "m", Err: errors.Join(engine.ErrCancelled, pool.ErrShutdown)},
-		&engine.Error{Module: "m", Err: ErrWorkerLost},
-		&engine.Error{Module: "m", Err: &pool.CrashError{PID: 7, Signal: "SIGKILL", OutOfMemory: true}},
-		&engine.Error{Module: "m", Err: fmt.Errorf("mount /x: %w", engine.ErrBadMount)},
-		errors.New("plain"),
-	} {
-		back := encodeError(err).decode("there.wasm")
-		require.Error(t, back)
-		var ee *engine.Error
-		require.ErrorAs(t, back, &ee)
-		assert.Equal(t, "there.wasm", ee.Module, "named as the submitter knows it")
-		for _, target := range []error{engine.ErrTimeout, engine.ErrCancelled, pool.ErrShutdown, ErrWorkerLost, engine.ErrMemoryLimit, pool.ErrWorkerCrashed, engine.ErrBadMount} {
-			assert.Equal(t, errors.Is(err, target), errors.Is(back, target), "%v is %v", err, target)
-		}
-		var trap, trap2 *engine.TrapError
-		if errors.As(err, &trap) {
-			require.ErrorAs(t, back, &trap2)
-			assert.Equal(t, *trap, *trap2)
-		}
-		var exit, exit2 *engine.ExitError
-		if errors.As(err, &exit) {
-			require.ErrorAs(t, back, &exit2)
-			assert.Equal(t, *exit, *exit2)
-		}
-		inner := err
-		if errors.As(err, &ee) {
-			inner = ee.Err
-		}
-		assert.Equal(t, inner.Error(), errors.Unwrap(back).Error(), "reads as it did")
-	}
-	assert.NoError(t, encodeError(nil).decode("m"))
+// Errors rebuilt on the submitter match what they matched on the worker,
+// the crash of a worker's worker process included.
+func TestResultErrorsKeepTheirIdentity(t *testing.T) {
+	crash := &taskerr.CrashError{PID: 7, Func: "f", Exit: "killed by signal SIGKILL", Signal: "SIGKILL", OutOfMemory: true}
+	data, err := encodeResult(&wireResult{ID: "x", Err: &engine.Error{Module: "abc", Err: crash}, Res: engine.Result{Duration: time.Second}})
+	require.NoError(t, err)
+	got, err := decodeResult(data, func(string) string { return "m.wasm" })
+	require.NoError(t, err)
+	var ce *taskerr.CrashError
+	require.ErrorAs(t, got.Err, &ce)
+	assert.Equal(t, crash, ce)
+	assert.ErrorIs(t, got.Err, taskerr.ErrWorkerCrashed)
+	assert.ErrorIs(t, got.Err, engine.ErrMemoryLimit)
+	assert.True(t, errors.Is(got.Err, engine.ErrMemoryLimit))
 }

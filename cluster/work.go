@@ -31,7 +31,8 @@ const (
 	report    outcome = iota // publish the result, then acknowledge
 	dropped                  // cancelled by its submitter: acknowledge, say nothing
 	requeue                  // hand it back to the queue for another try
-	interrupt                // the worker is closing: hand it back at once
+	interrupt                // the worker is closing, and interrupted it: hand it back at once
+	notRun                   // the worker is closing before it ran it: hand it back at once
 )
 
 // transient marks a failure of the broker, not of the task.
@@ -40,12 +41,12 @@ type transient struct{ error }
 func (t transient) Unwrap() error { return t.error }
 
 func (w *Worker) handle(msg jetstream.Msg) {
-	if w.fetchCtx.Err() != nil {
+	wt, err := decodeTask(msg.Data())
+	if err == nil && w.fetchCtx.Err() != nil {
 		// Arrived as the worker stopped taking tasks: someone else's now.
-		_ = msg.Nak()
+		w.handBack(msg, wt)
 		return
 	}
-	wt, input, err := decodeTask(msg.Data())
 	if err != nil {
 		w.log.Error("dropping a task this worker cannot read", "err", err)
 		if wt != nil && wt.ID != "" && wt.ReplyTo != "" {
@@ -59,10 +60,12 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	w.stats.running.Add(1)
 	defer w.stats.running.Add(-1)
 
-	if meta, err := msg.Metadata(); err == nil && int(meta.NumDelivered) > wt.MaxDeliveries {
+	if meta, err := msg.Metadata(); err == nil && int(meta.NumDelivered)-1+wt.Lost >= wt.MaxDeliveries {
 		// Every worker that took it before went silent: it is killing them.
+		// (A worker that handed it back on purpose sent it anew: see
+		// handBack.)
 		w.stats.gaveUp.Add(1)
-		n := meta.NumDelivered - 1
+		n := int(meta.NumDelivered) - 1 + wt.Lost
 		w.log.Warn("giving up on a task that its workers never finished", "task", wt.ID, "module", wt.Name, "deliveries", n)
 		w.finish(msg, wt, engine.Result{}, &engine.Error{Module: wt.Name, Err: fmt.Errorf(
 			"%w: the task was handed to a worker %d time(s) and each worker stopped before finishing it (max deliveries %d)",
@@ -88,7 +91,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	}()
 	_ = w.nc.Publish(wt.Started, []byte(wt.ID))
 
-	res, out, err := w.run(wt, input, r)
+	res, out, err := w.run(wt, r)
 	switch out {
 	case dropped:
 		hb()
@@ -100,8 +103,18 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		_ = msg.NakWithDelay(time.Second)
 	case interrupt:
 		hb()
-		w.stats.requeued.Add(1)
-		_ = msg.Nak()
+		if wt.MaxDeliveries == 1 {
+			// An at-most-once task that began here: another run could
+			// repeat its effects. The redelivery counts, and fails it
+			// with ErrWorkerLost, as if this worker had died.
+			w.stats.requeued.Add(1)
+			_ = msg.Nak()
+			return
+		}
+		w.handBack(msg, wt)
+	case notRun:
+		hb()
+		w.handBack(msg, wt)
 	default:
 		w.logTask(wt, res, err)
 		w.finish(msg, wt, res, err, hb)
@@ -111,7 +124,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 // logTask says, once per task run, what ran and how it ended: an operator
 // watching a worker sees its work, not only its trouble.
 func (w *Worker) logTask(wt *wireTask, res engine.Result, err error) {
-	fn := wt.Func
+	fn := wt.Task.Func
 	if fn == "" {
 		fn = "_start"
 	}
@@ -120,6 +133,35 @@ func (w *Worker) logTask(wt *wireTask, res engine.Result, err error) {
 		return
 	}
 	w.log.Info("task done", "task", wt.ID, "module", wt.Name, "func", fn, "duration", res.Duration)
+}
+
+// handBack gives a task back to the queue on purpose, this worker closing:
+// as a new message, the old one acknowledged. A redelivery of the old one
+// would count against the task's MaxDeliveries as a worker that died with
+// it, and a few rolling restarts would fail it with ErrWorkerLost; the new
+// message carries the deliveries that did go silent (Lost) instead.
+func (w *Worker) handBack(msg jetstream.Msg, wt *wireTask) {
+	w.stats.requeued.Add(1)
+	meta, err := msg.Metadata()
+	if err == nil {
+		again := *wt
+		again.Lost += int(meta.NumDelivered) - 1
+		var data []byte
+		if data, err = encodeTask(&again); err == nil {
+			// Not under runCtx: the worker is closing, and the task must
+			// still go back.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err = w.top.js.Publish(ctx, w.top.n.tasksSubject, data,
+				jetstream.WithMsgID(fmt.Sprintf("%s-h%d", wt.ID, meta.Sequence.Stream)))
+		}
+	}
+	if err != nil {
+		w.log.Warn("could not hand a task back as a new message: its redelivery counts", "task", wt.ID, "err", err)
+		_ = msg.Nak()
+		return
+	}
+	_ = msg.Ack()
 }
 
 func (w *Worker) drop(msg jetstream.Msg) {
@@ -158,7 +200,7 @@ func (w *Worker) cancelRecorded(id string) bool {
 }
 
 // run prepares the task and runs it on the local pool.
-func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, outcome, error) {
+func (w *Worker) run(wt *wireTask, r *run) (engine.Result, outcome, error) {
 	fail := func(err error) (engine.Result, outcome, error) {
 		return engine.Result{}, report, &engine.Error{Module: wt.Name, Err: err}
 	}
@@ -172,20 +214,20 @@ func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, outcome
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	if len(wt.Mounts) > 0 && !w.cfg.AllowMounts {
-		return fail(fmt.Errorf("%w: the task mounts %s, and worker %s does not allow mounts", ErrNotAllowed, wt.Mounts[0].HostPath, w.cfg.Name))
+	task := wt.Task
+	if len(task.Mounts) > 0 && !w.cfg.AllowMounts {
+		return fail(fmt.Errorf("%w: the task mounts %s, and worker %s does not allow mounts", ErrNotAllowed, task.Mounts[0].HostPath, w.cfg.Name))
 	}
 	m, err := w.module(ctx, wt.Module)
 	if err != nil {
 		return w.prepFailed(ctx, wt, err)
 	}
 	if wt.InputRef != "" {
-		if input, err = w.fetchInput(ctx, wt.InputRef); err != nil {
+		if task.Input, err = w.fetchInput(ctx, wt.InputRef); err != nil {
 			return w.prepFailed(ctx, wt, err)
 		}
 	}
-	task := engine.Task{Module: m, Func: wt.Func, Input: input, Params: wt.Params, Args: wt.Args,
-		Env: wt.Env, Mounts: wt.Mounts, Timeout: wt.Timeout}
+	task.Module = m
 	fut := w.p.Submit(ctx, task)
 	w.started(r, fut)
 	res, err := fut.Result(context.Background())
@@ -205,7 +247,7 @@ func (w *Worker) run(wt *wireTask, input []byte, r *run) (engine.Result, outcome
 func (w *Worker) prepFailed(ctx context.Context, wt *wireTask, err error) (engine.Result, outcome, error) {
 	switch {
 	case w.runCtx.Err() != nil:
-		return engine.Result{}, interrupt, err
+		return engine.Result{}, notRun, err
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return engine.Result{}, report, &engine.Error{Module: wt.Name,
 			Err: fmt.Errorf("%w while queued: the context's deadline passed while the worker fetched the task's module or input", engine.ErrTimeout)}
@@ -219,39 +261,10 @@ func (w *Worker) prepFailed(ctx context.Context, wt *wireTask, err error) (engin
 	return engine.Result{}, report, err
 }
 
-// moduleCall is a module being fetched and compiled, shared by the tasks
-// that need it meanwhile.
-type moduleCall struct {
-	done chan struct{}
-	m    *engine.Module
-	err  error
-}
-
 // module returns the compiled module of the digest, fetching it from the
-// module store the first time only.
+// module store the first time only (see moduleCache).
 func (w *Worker) module(ctx context.Context, digest string) (*engine.Module, error) {
-	w.mu.Lock()
-	c, ok := w.modules[digest]
-	if !ok {
-		c = &moduleCall{done: make(chan struct{})}
-		w.modules[digest] = c
-	}
-	w.mu.Unlock()
-	if !ok {
-		c.m, c.err = w.fetchModule(ctx, digest)
-		if c.err != nil && (errors.As(c.err, new(transient)) || ctx.Err() != nil) {
-			w.mu.Lock()
-			delete(w.modules, digest) // the next task tries again
-			w.mu.Unlock()
-		}
-		close(c.done)
-	}
-	select {
-	case <-c.done:
-		return c.m, c.err
-	case <-ctx.Done():
-		return nil, transient{ctx.Err()}
-	}
+	return w.mods.get(ctx, digest, func(ctx context.Context) (*engine.Module, error) { return w.fetchModule(ctx, digest) })
 }
 
 func (w *Worker) fetchModule(ctx context.Context, digest string) (*engine.Module, error) {
@@ -287,18 +300,14 @@ func (w *Worker) fetchInput(ctx context.Context, ref string) ([]byte, error) {
 // result is on its way; the acknowledgement (and the heartbeat, stopped by
 // hb) follows once the broker has stored the result.
 func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err error, hb func()) {
-	wr := wireResult{
-		V: wireVersion, ID: wt.ID, Err: encodeError(err), Values: res.Values, ExitCode: res.ExitCode,
-		Duration: res.Duration, Wait: res.Wait, OutputLen: len(res.Output), StderrLen: len(res.Stderr), Worker: w.cfg.Name,
-	}
+	wr := wireResult{ID: wt.ID, Err: err, Res: res, Worker: w.cfg.Name}
 	requeue := func(err error) {
 		// Closed before the result could be sent: someone else runs it.
 		hb()
 		w.log.Warn("could not send a result: handing the task back", "task", wt.ID, "err", err)
-		w.stats.requeued.Add(1)
-		_ = msg.Nak()
+		w.handBack(msg, wt)
 	}
-	data, err := encodeFrame(wr, res.Output, res.Stderr)
+	data, err := encodeResult(&wr)
 	if err == nil && len(data) > maxInline(w.nc) {
 		ref := "out." + wt.ID
 		raw := append(append(make([]byte, 0, len(res.Output)+len(res.Stderr)), res.Output...), res.Stderr...)
@@ -307,8 +316,9 @@ func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err 
 			return err
 		})
 		if err == nil {
-			wr.PayloadRef = ref
-			data, err = encodeFrame(wr)
+			wr.PayloadRef, wr.OutputLen = ref, len(res.Output)
+			wr.Res.Output, wr.Res.Stderr = nil, nil
+			data, err = encodeResult(&wr)
 		}
 	}
 	if err != nil {

@@ -36,6 +36,15 @@ type WorkerConfig struct {
 	PollWait time.Duration
 	// Logger receives the worker's notable events; nil discards them.
 	Logger *slog.Logger
+	// MaxModules is how many modules the worker keeps compiled, the least
+	// recently used dropped first (and fetched again if a task needs it):
+	// a worker runs for weeks, and may be sent any number of modules.
+	// 0 means 256.
+	MaxModules int
+	// ModuleFailureTTL is how long the worker remembers that a module could
+	// not be used (not in the store, not valid, importing what this worker
+	// does not grant), failing its tasks at once meanwhile. 0 means 1m.
+	ModuleFailureTTL time.Duration
 }
 
 // Worker takes tasks from a cluster and runs them on a local pool: it asks
@@ -67,7 +76,7 @@ type Worker struct {
 	running   map[string]*run
 	cancelled map[string]time.Time // tasks cancelled by broadcast, recently
 	pruneAt   int                  // size of cancelled that triggers a sweep
-	modules   map[string]*moduleCall
+	mods      *moduleCache
 
 	stats workerCounters
 }
@@ -88,8 +97,14 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 	if cfg.Settings, err = cfg.Settings.withDefaults(); err != nil {
 		return nil, err
 	}
-	if cfg.PollWait < 0 {
-		return nil, errors.New("cluster: PollWait cannot be negative")
+	if cfg.PollWait < 0 || cfg.MaxModules < 0 || cfg.ModuleFailureTTL < 0 {
+		return nil, errors.New("cluster: PollWait, MaxModules and ModuleFailureTTL cannot be negative")
+	}
+	if cfg.MaxModules == 0 {
+		cfg.MaxModules = 256
+	}
+	if cfg.ModuleFailureTTL == 0 {
+		cfg.ModuleFailureTTL = time.Minute
 	}
 	if cfg.PollWait == 0 {
 		cfg.PollWait = 10 * time.Second
@@ -119,7 +134,7 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 		running:   map[string]*run{},
 		cancelled: map[string]time.Time{},
 		pruneAt:   1024,
-		modules:   map[string]*moduleCall{},
+		mods:      newModuleCache(cfg.MaxModules, cfg.ModuleFailureTTL),
 	}
 	w.fetchCtx, w.stopFetch = context.WithCancel(context.Background())
 	w.runCtx, w.kill = context.WithCancel(context.Background())
@@ -172,6 +187,7 @@ func (w *Worker) Close() error {
 		<-w.done
 		_ = w.cancelSub.Unsubscribe()
 		w.closeErr = w.p.Close()
+		w.mods.close()
 		w.log.Info("worker stopped")
 	})
 	return w.closeErr
@@ -294,6 +310,7 @@ type WorkerStats struct {
 	Requeued       int64 // tasks handed back to the queue (worker closing, broker trouble)
 	GaveUp         int64 // tasks failed with ErrWorkerLost after too many deliveries
 	ModulesFetched int64 // modules fetched from the module store
+	ModulesCached  int64 // modules the worker holds now (at most MaxModules)
 }
 
 type workerCounters struct {
@@ -306,5 +323,6 @@ func (w *Worker) Stats() WorkerStats {
 	return WorkerStats{
 		Running: c.running.Load(), Finished: c.finished.Load(), Cancelled: c.cancelled.Load(),
 		Requeued: c.requeued.Load(), GaveUp: c.gaveUp.Load(), ModulesFetched: c.modulesFetched.Load(),
+		ModulesCached: int64(w.mods.len()),
 	}
 }

@@ -24,6 +24,12 @@ type Future[T any] struct {
 	// done is made on first need (Done, or a Result that must block): many
 	// futures are read only once finished and never need one.
 	done chan struct{}
+	// settling is set while the first outcome is being recorded, its
+	// promise's BeforeDone hook running: every other outcome loses, and
+	// nothing of the winner shows yet.
+	settling   bool
+	settlingTo State
+	before     func(State, error)
 }
 
 // Promise is the write side: whoever does the work marks it running and
@@ -80,16 +86,44 @@ func (p *Promise[T]) Resolve(v T, err error) bool {
 	return p.f.settle(Failed, v, &Failure{Err: err})
 }
 
+// BeforeDone arranges for fn to be called once, with the outcome, as the
+// future settles and before the outcome shows to anyone: State, Result,
+// Err, Done, Wait and AsCompleted all see the future still undone until fn
+// has returned. It is for the producer's own bookkeeping (a pool's
+// counters) that whoever gets the result must then see. fn runs on the
+// goroutine that settles the future; it must be quick and must not use the
+// future. A second call replaces the first fn; call it before the future can
+// settle.
+func (p *Promise[T]) BeforeDone(fn func(s State, err error)) {
+	f := p.f
+	f.mu.Lock()
+	f.before = fn
+	f.mu.Unlock()
+}
+
 // settle records the outcome, runs the callbacks, then wakes the waiters.
-// Callbacks run before Done is closed so that whoever waits on the future
-// also sees every effect of its callbacks (the pool keeps its statistics in
-// one); a callback that asks its own future for the result still gets it at
-// once, because Result looks at the recorded outcome before waiting.
+// Callbacks run before Done is closed so that whoever waits on Done (Wait,
+// AsCompleted) also sees every effect of its callbacks; a callback that asks
+// its own future for the result gets it at once, because Result looks at
+// the recorded outcome before waiting (and so may a Result called at that
+// moment elsewhere: what a waiter must see goes in BeforeDone).
 func (f *Future[T]) settle(s State, v T, err error) bool {
 	f.mu.Lock()
-	if f.state.Final() {
+	if f.state.Final() || f.settling {
 		f.mu.Unlock()
 		return false
+	}
+	if before := f.before; before != nil {
+		f.before = nil
+		f.settling, f.settlingTo = true, s
+		f.mu.Unlock()
+		var cause error
+		if err != nil {
+			cause = err.(*Failure).Err
+		}
+		f.callBefore(before, s, cause)
+		f.mu.Lock()
+		f.settling = false
 	}
 	f.state, f.val, f.err = s, v, err
 	first, callbacks := f.first, f.callbacks
@@ -120,6 +154,12 @@ func (f *Future[T]) settle(s State, v T, err error) bool {
 // Result waits for the outcome and returns it. A task's error comes as a
 // *Failure (which unwraps to it); if ctx ends first, Result returns the bare
 // ctx.Err() and leaves the work alone, like Python's result(timeout).
+//
+// Result returns as soon as the outcome is recorded: the promise's
+// BeforeDone hook has run (a pool's statistics then count the task), but
+// OnDone callbacks may still be running on the goroutine that completed the
+// future, so that a callback can ask its own future for the result. Done,
+// and with it Wait and AsCompleted, wait for the callbacks too.
 func (f *Future[T]) Result(ctx context.Context) (T, error) {
 	if v, err, ok := f.outcome(); ok {
 		return v, err
@@ -191,7 +231,9 @@ func (f *Future[T]) Cancel() bool {
 	if f.settle(Cancelled, zero, &Failure{Err: ErrCancelled}) {
 		return true
 	}
-	return f.State() == Cancelled
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state == Cancelled || (f.settling && f.settlingTo == Cancelled)
 }
 
 // OnDone arranges for fn to be called once with the future when it is done:
@@ -212,6 +254,15 @@ func (f *Future[T]) OnDone(fn func(*Future[T])) {
 	}
 	f.mu.Unlock()
 	f.call(fn)
+}
+
+func (f *Future[T]) callBefore(fn func(State, error), s State, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			reportPanic(r)
+		}
+	}()
+	fn(s, err)
 }
 
 func (f *Future[T]) call(fn func(*Future[T])) {

@@ -202,3 +202,53 @@ func TestRacingOutcomesResolveExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// issue 13: Result could return before the producer's bookkeeping ran (a
+// pool's Stats lagged the result). A BeforeDone hook runs before the
+// outcome shows anywhere.
+func TestBeforeDoneRunsBeforeTheOutcomeShows(t *testing.T) {
+	f, p := future.New[int]()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var seen future.State
+	var seenErr error
+	p.BeforeDone(func(s future.State, err error) {
+		seen, seenErr = s, err
+		close(entered)
+		<-release
+	})
+	boom := errors.New("boom")
+	go p.Resolve(7, boom)
+	<-entered
+
+	ended, stop := context.WithCancel(context.Background())
+	stop()
+	_, err := f.Result(ended)
+	assert.Equal(t, context.Canceled, err, "no outcome shows while the hook runs")
+	assert.Equal(t, future.Pending, f.State())
+	select {
+	case <-f.Done():
+		t.Fatal("done before the hook returned")
+	default:
+	}
+	assert.False(t, f.Cancel(), "the outcome being recorded wins")
+	assert.False(t, p.Resolve(8, nil))
+
+	close(release)
+	v, err := f.Result(context.Background())
+	assert.Equal(t, 7, v)
+	assert.ErrorIs(t, err, boom)
+	assert.Equal(t, future.Failed, seen)
+	assert.Equal(t, boom, seenErr, "the hook gets the task's own error")
+}
+
+func TestBeforeDoneSeesACancel(t *testing.T) {
+	f, p := future.New[int]()
+	var seen future.State
+	p.BeforeDone(func(s future.State, err error) {
+		seen = s
+		assert.ErrorIs(t, err, future.ErrCancelled)
+	})
+	assert.True(t, f.Cancel())
+	assert.Equal(t, future.Cancelled, seen)
+	assert.True(t, f.Cancel(), "again: still true")
+}

@@ -53,7 +53,17 @@ type Config struct {
 	TaskTimeout       time.Duration // default for tasks without their own; 0 means none
 	TaskFuel          uint64        // default engine.Task.Fuel for tasks without their own; 0 means none
 	MaxTasksPerWorker int           // Threads: rebuild a worker's instance after N tasks; 0 means never
-	Init              *engine.Task  // called once on every new instance before its first task; failure breaks the pool
+	// Init is called once on every new instance before its first task: on
+	// those of Init.Module, or, with Init.Module nil, of every module that
+	// exports Init.Func (a module that does not is left alone). It runs with
+	// the task's arguments, environment and mounts, under its own Timeout
+	// (0: TaskTimeout) and Fuel (0: TaskFuel), and within the Timeout of the
+	// task it runs for, which bounds all that is done for the task. A
+	// failure of the module's own (a trap, a failure the guest reports, an
+	// exit, a missing export, a limit) breaks the pool: every task then
+	// fails with ErrBroken, naming the cause. Any other (Init's timeout, a
+	// cancel, a crash of the worker process) fails only that task.
+	Init *engine.Task
 	// IdleTimeout frees a Threads worker's warm instances after they sat
 	// unused this long, giving their memory back. 0 keeps them.
 	IdleTimeout time.Duration

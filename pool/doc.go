@@ -20,13 +20,15 @@
 // Both modes run in this process by default. Config.Isolation = Subprocess
 // runs every worker in a worker process of its own instead, with the same
 // modes inside and the same futures outside, for plugins that must not be
-// able to take the host down: guest code runs there at full speed (no
-// interrupt checks in its loops), a timeout or cancel it does not honour
-// kills the worker process, a worker process that dies (a signal, a Go
-// runtime fatal error, the kernel's limits) fails only the task it ran, with
-// ErrWorkerCrashed, and the pool starts a fresh one. A program that embeds
-// such a pool makes itself the worker program with one line at the top of
-// main:
+// able to take the host down: a worker process that dies (a signal, a Go
+// runtime fatal error, the kernel's limits) fails only the task it ran,
+// with ErrWorkerCrashed, and the pool starts a fresh one. A timeout or a
+// cancel stops the guest inside its worker process, as it would here; the
+// pool kills the worker process only when the task has not stopped within
+// KillGrace (a guest stuck in a host function, or an engine with
+// NoInterrupt). Tiny tasks travel to a worker process many to a frame, so
+// that the round trip is paid once per batch. A program that embeds such a
+// pool makes itself the worker program with one line at the top of main:
 //
 //	func main() {
 //		pool.ServeChild() // serves as a worker process when started as one
@@ -35,8 +37,9 @@
 //
 // (or uses the wasmpool CLI on PATH, or Config.WorkerCommand). Pool and
 // worker process talk over the worker process's stdin and stdout with a
-// small versioned protocol (package internal/wire frames); its stderr is
-// kept for its last words, which crash errors quote.
+// small versioned protocol (package internal/workerproc, on the frames and
+// codecs of internal/wire that the cluster shares); its stderr is kept for
+// its last words, which crash errors quote.
 //
 // Shutdown(ctx) is graceful and Close() immediate, like net/http's Server.
 //

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/wasmpool/wasmpool/internal/workerproc"
 )
 
 // Isolation says where a pool's guest code runs.
@@ -16,48 +18,55 @@ type Isolation int
 const (
 	// InProcess runs guest code in this process, on goroutines: the
 	// cheapest, and the sandbox holds for everything the guest can do. But
-	// stopping a running guest needs checks compiled into its loops (3.6-7.8x
-	// slower for Go guests), and a fault of the host's own (a Go runtime
-	// fatal error, an out-of-memory kill, a recursion that takes hundreds of
-	// MB of host stack first) takes down the whole process.
+	// a fault of the host's own (a Go runtime fatal error, an out-of-memory
+	// kill, a recursion that takes hundreds of MB of host stack first) takes
+	// down the whole process.
 	InProcess Isolation = iota
 	// Subprocess runs each worker in a worker process of its own, started
 	// and supervised by the pool, with the same two Modes inside and the
-	// same futures outside. Guest code runs there at full speed (the engine
-	// of a worker process sets engine.Config.NoInterrupt); a timeout or
-	// cancel that the worker process does not honour within KillGrace kills
-	// it, and a fresh one takes its place. A worker process that dies fails
-	// only the task it was running (ErrWorkerCrashed), and the kernel holds
-	// each one to ProcessLimits. A task costs a round trip over a pipe.
+	// same futures outside. The worker process runs guests with this
+	// engine's configuration: a timeout or a cancel stops the guest there,
+	// and the pool kills the worker process (and starts a fresh one) only
+	// if the task has not stopped within KillGrace: a guest blocked in a
+	// host function, or run with engine.Config.NoInterrupt. A worker
+	// process that dies fails only the task it was running
+	// (ErrWorkerCrashed), and the kernel holds each one to ProcessLimits.
+	// A task costs a round trip over a pipe, shared by the tasks of a batch
+	// when many are queued.
 	//
 	// The worker process is this program itself when its main calls
 	// ServeChild, else the wasmpool CLI on PATH, or Config.WorkerCommand.
 	// Host modules (engine.Config.HostModules) are Go functions, which
 	// cannot be sent to another process: the worker process must grant them
-	// itself, by passing them to ServeChild.
+	// itself, by passing them to ServeChild. Nor can a command's streams
+	// (engine.Task.Stdin, Stdout, Stderr) cross: such a task fails with an
+	// error matching errors.ErrUnsupported.
 	Subprocess
 )
 
+// String is the isolation as the CLI spells it: "in-process" or
+// "subprocess" (one OS process per worker; not to be confused with Mode
+// Processes, a fresh instance per task, which either isolation runs).
 func (i Isolation) String() string {
 	switch i {
 	case InProcess:
 		return "in-process"
 	case Subprocess:
-		return "process"
+		return "subprocess"
 	}
 	return fmt.Sprintf("Isolation(%d)", int(i))
 }
 
 // ParseIsolation reads an isolation as the CLI spells it: "in-process" (or
-// "none") and "process" (or "subprocess").
+// "none") and "subprocess" (or "process", as earlier versions spelled it).
 func ParseIsolation(s string) (Isolation, error) {
 	switch s {
 	case "in-process", "inprocess", "none":
 		return InProcess, nil
-	case "process", "subprocess":
+	case "subprocess", "process":
 		return Subprocess, nil
 	}
-	return 0, fmt.Errorf("unknown isolation %q: want in-process or process", s)
+	return 0, fmt.Errorf("unknown isolation %q: want in-process or subprocess", s)
 }
 
 // ProcessLimits are limits the kernel enforces on each worker process of a
@@ -113,7 +122,7 @@ func (c Config) checkIsolation() []error {
 			errs = append(errs, errors.New("KillGrace cannot be negative"))
 		}
 		l := c.ProcessLimits
-		if !limitsSupported && (l.AddressSpace > 0 || l.CPUTime > 0) {
+		if !workerproc.LimitsSupported && (l.AddressSpace > 0 || l.CPUTime > 0) {
 			errs = append(errs, fmt.Errorf("ProcessLimits are enforced on Linux only, not on %s: leave them 0", runtime.GOOS))
 		}
 	default:
@@ -124,16 +133,16 @@ func (c Config) checkIsolation() []error {
 
 // childLimits turns the pool's ProcessLimits into what the child sets on
 // itself.
-func (c Config) childLimits(memoryLimit uint64) childLimits {
-	l := childLimits{addressSpace: noLimit, cpuSeconds: noLimit}
-	if !limitsSupported {
+func (c Config) childLimits(memoryLimit uint64) workerproc.Limits {
+	l := workerproc.Limits{AddressSpace: noLimit, CPUSeconds: noLimit}
+	if !workerproc.LimitsSupported {
 		return l
 	}
 	switch as := c.ProcessLimits.AddressSpace; {
 	case as > 0:
-		l.addressSpace = as
+		l.AddressSpace = as
 	case as == 0:
-		l.addressSpace = int64(3*memoryLimit) + addressSpaceHeadroom
+		l.AddressSpace = int64(3*memoryLimit) + addressSpaceHeadroom
 	}
 	cpu := c.ProcessLimits.CPUTime
 	if cpu == 0 {
@@ -141,7 +150,7 @@ func (c Config) childLimits(memoryLimit uint64) childLimits {
 	}
 	if cpu > 0 {
 		secs := int64((cpu + time.Second - 1) / time.Second)
-		l.cpuSeconds = 2 * secs
+		l.CPUSeconds = 2 * secs
 	}
 	return l
 }

@@ -56,7 +56,13 @@ func TestBackpressureAndClose(t *testing.T) {
 			_, err = busy.Result(context.Background())
 			require.ErrorIs(t, err, engine.ErrCancelled, "Close interrupts running tasks")
 			assert.ErrorIs(t, err, pool.ErrShutdown)
-			assert.Equal(t, future.Cancelled, queued.State(), "Close cancels queued tasks")
+			// issue 13: a queued task ended as future.ErrCancelled, naming no
+			// module and matching neither ErrShutdown nor engine.ErrCancelled.
+			_, err = queued.Result(context.Background())
+			require.ErrorIs(t, err, pool.ErrShutdown, "Close cancels queued tasks, as the cluster does")
+			assert.ErrorIs(t, err, engine.ErrCancelled)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.Equal(t, `module "upper.wasm": cancelled while queued: pool is shut down`, err.Error())
 
 			_, err = p.Submit(context.Background(), engine.Task{Module: upper, Func: "upper"}).Result(context.Background())
 			assert.ErrorIs(t, err, pool.ErrShutdown)
@@ -308,4 +314,26 @@ func TestMapContextEndsFirst(t *testing.T) {
 	}
 	require.Len(t, errs, 1)
 	assert.True(t, errors.Is(errs[0], context.DeadlineExceeded))
+	assert.False(t, future.IsFailure(errs[0]), "Map's own context ending is no task's failure")
+}
+
+// issue 13: Map yielded future.Cause(err), unwrapping the *Failure, so a
+// task that timed out on its own and Map's context ending looked alike.
+func TestMapTellsATaskFailureFromItsOwnContext(t *testing.T) {
+	e := testEngine(t, engine.Config{}, nil)
+	p := newPool(t, e, pool.Config{Workers: 1})
+	hostile := goModule(t, e, "hostile")
+	tasks := func(yield func(engine.Task) bool) {
+		_ = yield(engine.Task{Module: hostile, Func: "spin", Timeout: 20 * time.Millisecond}) &&
+			yield(engine.Task{Module: hostile, Func: "echo", Input: []byte("x")})
+	}
+	var errs []error
+	for _, err := range p.Map(within(t), tasks) {
+		errs = append(errs, err)
+	}
+	require.Len(t, errs, 2)
+	require.ErrorIs(t, errs[0], engine.ErrTimeout)
+	assert.ErrorIs(t, errs[0], context.DeadlineExceeded)
+	assert.True(t, future.IsFailure(errs[0]), "the task's own timeout comes as the future's *Failure")
+	assert.NoError(t, errs[1])
 }

@@ -10,15 +10,9 @@ import (
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
-)
-
-var (
-	// ErrShutdown is the error of a task submitted after Shutdown or Close,
-	// and the cause wrapped by a running task that Close interrupted.
-	ErrShutdown = errors.New("pool is shut down")
-	// ErrBroken is the error of every task once the pool's Init task has
-	// failed; the error wraps Init's failure too.
-	ErrBroken = errors.New("pool is broken")
+	"github.com/wasmpool/wasmpool/internal/taskerr"
+	"github.com/wasmpool/wasmpool/internal/wire"
+	"github.com/wasmpool/wasmpool/internal/workerproc"
 )
 
 // Pool runs tasks on a fixed set of workers. Submit and Map are safe for
@@ -43,7 +37,7 @@ type Pool struct {
 
 	shared  *engine.Runtime // Threads: the runtime every worker shares
 	workers []*worker
-	procs   *supervisor // Subprocess: the worker processes
+	procs   *workerproc.Supervisor // Subprocess: the worker processes
 	life    lifecycle
 	stats   counters
 }
@@ -118,14 +112,21 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	if j.task.Fuel == 0 {
 		j.task.Fuel = p.cfg.TaskFuel
 	}
+	prom.BeforeDone(p.count)
 	f.OnDone(p.finished(j))
 	if t.Module == nil {
-		prom.Resolve(engine.Result{}, fmt.Errorf("pool: the task has no module: %w", engine.ErrBadModule))
+		prom.Resolve(engine.Result{}, taskerr.NoModule)
 		return f
 	}
 	if b := p.broken.Load(); b != nil {
 		prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, b))
 		return f
+	}
+	if p.cfg.Isolation == Subprocess {
+		if err := wire.StreamsError(&t, "a worker process"); err != nil {
+			prom.Resolve(engine.Result{}, err)
+			return f
+		}
 	}
 
 	p.mu.RLock()
@@ -167,27 +168,29 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	return f
 }
 
+// count keeps the statistics of a task as its future settles, before
+// anyone can see its outcome: whoever gets a result sees it counted.
+func (p *Pool) count(s future.State, err error) {
+	switch {
+	case s == future.Succeeded:
+		p.stats.succeeded.Add(1)
+	case s == future.Cancelled:
+		p.stats.cancelled.Add(1)
+	case errors.Is(err, engine.ErrTimeout):
+		p.stats.timedOut.Add(1)
+	case errors.Is(err, engine.ErrCancelled):
+		p.stats.cancelled.Add(1)
+	default:
+		p.stats.failed.Add(1)
+	}
+}
+
 // finished returns the callback that runs once the future is done, however
-// it ended: it keeps the statistics, and stops a running task whose future
-// was cancelled.
+// it ended: it stops a running task whose future was cancelled.
 func (p *Pool) finished(j *job) func(*future.Future[engine.Result]) {
 	return func(f *future.Future[engine.Result]) {
-		switch f.State() {
-		case future.Succeeded:
-			p.stats.succeeded.Add(1)
-		case future.Cancelled:
-			p.stats.cancelled.Add(1)
+		if f.State() == future.Cancelled {
 			j.interrupt(context.Canceled)
-		default:
-			err := f.Err(context.Background())
-			switch {
-			case errors.Is(err, engine.ErrTimeout):
-				p.stats.timedOut.Add(1)
-			case errors.Is(err, engine.ErrCancelled):
-				p.stats.cancelled.Add(1)
-			default:
-				p.stats.failed.Add(1)
-			}
 		}
 		j.stopWatching()
 	}
@@ -225,10 +228,10 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		// (within their short grace), and workers stop on their own once
 		// their interrupted tasks return; Close waits for that.
 		p.kill()
-		p.procs.stopAll()
+		p.procs.StopAll()
 		return err
 	}
-	p.procs.stopAll()
+	p.procs.StopAll()
 	return nil
 }
 
@@ -239,7 +242,7 @@ func (p *Pool) Close() error {
 	p.kill()
 	defer p.life.enterStop(p)()
 	err := p.life.wait(context.Background())
-	p.procs.stopAll()
+	p.procs.StopAll()
 	return err
 }
 
@@ -258,9 +261,7 @@ func (p *Pool) kill() {
 	p.killOnce.Do(func() {
 		close(p.killCh)
 		for _, w := range p.workers {
-			if j := w.current.Load(); j != nil {
-				j.interrupt(ErrShutdown)
-			}
+			w.interruptRunning(ErrShutdown)
 		}
 	})
 	p.cancelQueued()
@@ -286,11 +287,18 @@ func (p *Pool) cancelQueued() {
 		select {
 		case j := <-p.queue:
 			p.stats.queued.Add(-1)
-			j.fut.Cancel()
+			j.prom.Resolve(engine.Result{}, shutdownErr(j))
 		default:
 			return
 		}
 	}
+}
+
+// shutdownErr is the error of a queued task that Close (or a Shutdown whose
+// context ended) cancelled: it matches engine.ErrCancelled and ErrShutdown,
+// as a running task interrupted by Close does, and as the cluster's do.
+func shutdownErr(j *job) error {
+	return &engine.Error{Module: j.task.Module.Name(), Err: fmt.Errorf("%w while queued: %w", engine.ErrCancelled, ErrShutdown)}
 }
 
 // breakWith marks the pool broken: every queued and later task fails with
@@ -322,7 +330,14 @@ func (b *brokenError) Unwrap() []error { return []error{ErrBroken, b.cause} }
 // and TimedOut count finished tasks and do not overlap: a task that timed out
 // is counted in TimedOut only.
 type Stats struct {
-	Submitted, Queued, Running, Succeeded, Failed, Cancelled, TimedOut, InstancesBuilt, WorkerRestarts int64
+	Submitted, Queued, Running, Succeeded, Failed, Cancelled, TimedOut int64
+	// InstancesBuilt counts the instances built: one per task in Processes
+	// mode (and for commands), one per warm instance in Threads mode.
+	// WorkerRestarts counts the warm instances a Threads worker threw away
+	// and rebuilt: after a task failed on one, or it reached
+	// MaxTasksPerWorker (not those freed by IdleTimeout, nor worker
+	// processes: see ProcessRestarts).
+	InstancesBuilt, WorkerRestarts int64
 	// WarmInstances is how many warm instances Threads workers hold right
 	// now, each costing its linear memory: what IdleTimeout gives back.
 	WarmInstances int64

@@ -1,6 +1,7 @@
 package pool_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -97,6 +98,47 @@ func TestThreadsIdleTimeoutFreesWarmInstances(t *testing.T) {
 	assert.Equal(t, []string{"1"}, counts(t, p, counter, 1), "the next task gets a fresh instance")
 	assert.Equal(t, int64(2), p.Stats().InstancesBuilt)
 	assert.Zero(t, p.Stats().WorkerRestarts, "an idle drop is not a restart")
+}
+
+// issue 13: the idle timer was reset after every job, so under steady load
+// no warm instance was ever freed, however long unused. Each expires on
+// its own.
+func TestThreadsIdleInstancesExpireUnderSteadyLoad(t *testing.T) {
+	e := testEngine(t, engine.Config{}, nil)
+	// Long enough that the load below leaves the worker no idle gap of
+	// that length, which would let the old reset timer fire.
+	p := newPool(t, e, pool.Config{Mode: pool.Threads, Workers: 1, IdleTimeout: 500 * time.Millisecond})
+	counter, noop := goModule(t, e, "counter"), watModule(t, e, "noop")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	assert.Equal(t, []string{"1"}, counts(t, p, counter, 1))
+	require.Equal(t, int64(1), p.Stats().WarmInstances)
+	// The worker never idles: its queue is kept full of noop tasks, until
+	// the counter's instance, unused meanwhile, is freed.
+	load, stop := context.WithCancel(ctx)
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		for load.Err() == nil {
+			p.Submit(load, engine.Task{Module: noop, Func: "noop"})
+		}
+	}()
+	// Both warm, then one: the busy noop instance is never idle, so the one
+	// freed is the counter's.
+	both, freed := false, false
+	poll := time.NewTicker(time.Millisecond) // paces the look at Stats
+	defer poll.Stop()
+	for !freed && ctx.Err() == nil {
+		warm := p.Stats().WarmInstances
+		both = both || warm == 2
+		freed = both && warm == 1
+		<-poll.C
+	}
+	stop()
+	<-loaded
+	require.True(t, freed, "the counter's instance was never freed")
+	assert.Equal(t, int64(2), p.Stats().InstancesBuilt, "the noop instance was kept")
+	assert.Equal(t, []string{"1"}, counts(t, p, counter, 1), "the counter starts afresh")
 }
 
 func TestProcessesShareNothing(t *testing.T) {
@@ -237,4 +279,26 @@ func TestTaskWithoutModule(t *testing.T) {
 	p := newPool(t, e, pool.Config{Workers: 1})
 	_, err := p.Submit(within(t), engine.Task{}).Result(within(t))
 	assert.True(t, errors.Is(err, engine.ErrBadModule))
+}
+
+// issue 13: Stats counted a task in an OnDone callback, which can run after
+// a Result elsewhere has returned: a goroutine that saw the outcome could
+// read Stats without it. Whoever sees a result sees it counted.
+func TestStatsNeverLagAResult(t *testing.T) {
+	e := testEngine(t, engine.Config{}, nil)
+	p := newPool(t, e, pool.Config{Workers: 1})
+	noop := watModule(t, e, "noop")
+	ctx := within(t)
+	for i := range int64(5000) {
+		f := p.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+		// Spinning on State, this goroutine sees the outcome the moment it
+		// is recorded, while the worker that recorded it goes on.
+		for !f.State().Final() {
+		}
+		_, err := f.Result(ctx)
+		require.NoError(t, err)
+		if st := p.Stats(); st.Succeeded != i+1 {
+			t.Fatalf("result %d seen, but Stats count %d succeeded", i+1, st.Succeeded)
+		}
+	}
 }

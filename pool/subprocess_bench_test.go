@@ -14,7 +14,7 @@ import (
 //	go test -run '^$' -bench 'Subprocess' -benchmem ./pool/
 
 // BenchmarkSubprocessRoundTrip is the round trip of one no-op task, Submit
-// to Result, one at a time, through a worker process (isolation=process) and
+// to Result, one at a time, through a worker process (isolation=subprocess) and
 // in this process (isolation=in-process), with a timeout on every task.
 func BenchmarkSubprocessRoundTrip(b *testing.B) {
 	for _, iso := range []pool.Isolation{pool.InProcess, pool.Subprocess} {
@@ -29,6 +29,37 @@ func BenchmarkSubprocessRoundTrip(b *testing.B) {
 				}
 				for b.Loop() {
 					if _, err := p.Submit(ctx, task).Result(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkSubprocessThroughput is the cost per no-op task at throughput:
+// Map keeps many in flight, which a worker process takes in batches (the
+// goal: at most 20µs a task, against a few in this process).
+func BenchmarkSubprocessThroughput(b *testing.B) {
+	for _, iso := range []pool.Isolation{pool.InProcess, pool.Subprocess} {
+		for _, mode := range modes {
+			b.Run("isolation="+iso.String()+"/"+mode.String(), func(b *testing.B) {
+				e := testEngine(b, engine.Config{}, nil)
+				p := newPool(b, e, pool.Config{Mode: mode, Workers: 1, Isolation: iso})
+				task := engine.Task{Module: watModule(b, e, "noop"), Func: "noop"}
+				ctx := context.Background()
+				if _, err := p.Submit(ctx, task).Result(ctx); err != nil { // compiled, sent, warm
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for _, err := range p.Map(ctx, func(yield func(engine.Task) bool) {
+					for range b.N {
+						if !yield(task) {
+							return
+						}
+					}
+				}) {
+					if err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -24,8 +24,8 @@ func TestIsolationConfig(t *testing.T) {
 		assert.Equal(t, want, got)
 	}
 	_, err := pool.ParseIsolation("container")
-	assert.ErrorContains(t, err, `unknown isolation "container": want in-process or process`)
-	assert.Equal(t, "process", pool.Subprocess.String())
+	assert.ErrorContains(t, err, `unknown isolation "container": want in-process or subprocess`)
+	assert.Equal(t, "subprocess", pool.Subprocess.String(), "not to be read as Mode Processes")
 
 	e := testEngine(t, engine.Config{}, nil)
 	for _, c := range []struct {

@@ -240,35 +240,55 @@ func TestSubprocessGarbageReplacesWorker(t *testing.T) {
 	assert.Equal(t, int64(2), p.Stats().ProcessCrashes)
 }
 
-// TestSubprocessTimeoutStopsAGoGuestLoop: a Go guest spinning without end,
-// compiled without interrupt checks, is stopped by its timeout: the pool
-// kills its worker process.
+// TestSubprocessTimeoutStopsAGoGuestLoop: a Go guest spinning without end
+// is stopped by its timeout. Its worker process stops it, as a pool in
+// process would, and lives on; only with the engine's NoInterrupt, which
+// leaves the guest no way to be stopped, is the worker process killed.
 func TestSubprocessTimeoutStopsAGoGuestLoop(t *testing.T) {
-	e := testEngine(t, engine.Config{}, nil)
-	p := subprocessPool(t, e, pool.Config{Workers: 1, KillGrace: 20 * time.Millisecond})
-	hostile := goModule(t, e, "hostile")
-	ctx := within(t)
-	pid := p.WorkerPIDs()[0]
-	// A warm instance: the timeout then runs out in the loop, not while the
-	// worker process instantiates (slow under the race detector).
-	_, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "echo"}).Result(ctx)
-	require.NoError(t, err)
+	cases := []struct {
+		noInterrupt bool
+		says        string
+		restarts    int64
+	}{
+		{false, `module "hostile.wasm": function "spin" timed out after 200ms`, 0},
+		{true, `module "hostile.wasm": function "spin" timed out after 200ms; its worker process was killed to stop it`, 1},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("NoInterrupt=%v", c.noInterrupt), func(t *testing.T) {
+			e := testEngine(t, engine.Config{NoInterrupt: c.noInterrupt}, nil)
+			// The grace is long where the worker process stops the guest
+			// itself: a kill would show.
+			grace := time.Hour
+			if c.noInterrupt {
+				grace = 20 * time.Millisecond
+			}
+			p := subprocessPool(t, e, pool.Config{Workers: 1, KillGrace: grace})
+			hostile := goModule(t, e, "hostile")
+			ctx := within(t)
+			pid := p.WorkerPIDs()[0]
+			// A warm instance: the timeout then runs out in the loop, not
+			// while the worker process instantiates (slow under the race
+			// detector).
+			_, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "echo"}).Result(ctx)
+			require.NoError(t, err)
 
-	res, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "spin", Timeout: 200 * time.Millisecond}).Result(ctx)
-	require.ErrorIs(t, err, engine.ErrTimeout)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.NotErrorIs(t, err, pool.ErrWorkerCrashed, "a kill to enforce a timeout is not a crash")
-	assert.Equal(t, `module "hostile.wasm": function "spin" timed out after 200ms; its worker process was killed to stop it`, err.Error())
-	assert.Empty(t, res.Output)
+			res, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "spin", Timeout: 200 * time.Millisecond}).Result(ctx)
+			require.ErrorIs(t, err, engine.ErrTimeout)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.NotErrorIs(t, err, pool.ErrWorkerCrashed, "a kill to enforce a timeout is not a crash")
+			assert.Equal(t, c.says, err.Error())
+			assert.Empty(t, res.Output)
 
-	res, err = p.Submit(ctx, engine.Task{Module: hostile, Func: "echo", Input: []byte("after")}).Result(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, "after", string(res.Output))
-	assert.True(t, gone(pid))
-	st := p.Stats()
-	assert.Equal(t, int64(1), st.TimedOut)
-	assert.Equal(t, int64(1), st.ProcessRestarts)
-	assert.Zero(t, st.ProcessCrashes)
+			res, err = p.Submit(ctx, engine.Task{Module: hostile, Func: "echo", Input: []byte("after")}).Result(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, "after", string(res.Output))
+			assert.Equal(t, c.noInterrupt, gone(pid), "killed only when the guest cannot be stopped otherwise")
+			st := p.Stats()
+			assert.Equal(t, int64(1), st.TimedOut)
+			assert.Equal(t, c.restarts, st.ProcessRestarts)
+			assert.Zero(t, st.ProcessCrashes)
+		})
+	}
 }
 
 // TestSubprocessCancelStopsAGoGuestLoop: Future.Cancel and a Submit context
@@ -422,4 +442,32 @@ func TestSubprocessLeavesNoProcessBehind(t *testing.T) {
 		})
 	}
 	_ = syscall.Getpid
+}
+
+// issue 13: a worker process the pool stops on purpose (here a Shutdown
+// whose context ends, with a guest that cannot be stopped) was counted in
+// ProcessCrashes, and its task could fail with ErrWorkerCrashed. Its task
+// ends as Shutdown's cancel, and no crash is counted. (Which of the ways
+// the stop can go is up to timing here: workerproc's
+// TestAStopOnPurposeIsNoCrash pins each down.)
+func TestSubprocessStoppedOnPurposeIsNoCrash(t *testing.T) {
+	e := testEngine(t, engine.Config{NoInterrupt: true}, nil)
+	// The grace outlasts the test: only Shutdown's stop can end the spin.
+	p := subprocessPool(t, e, pool.Config{Workers: 1, KillGrace: time.Hour})
+	hostile := goModule(t, e, "hostile")
+	ctx := within(t)
+	_, err := p.Submit(ctx, engine.Task{Module: hostile, Func: "echo"}).Result(ctx)
+	require.NoError(t, err)
+	f := p.Submit(ctx, engine.Task{Module: hostile, Func: "spin"})
+	require.Eventually(t, func() bool { return f.State() == future.Running }, time.Minute, time.Millisecond)
+
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, p.Shutdown(short), context.DeadlineExceeded)
+	_, err = f.Result(ctx)
+	require.ErrorIs(t, err, pool.ErrShutdown)
+	assert.ErrorIs(t, err, engine.ErrCancelled)
+	assert.NotErrorIs(t, err, pool.ErrWorkerCrashed, "the pool stopped it on purpose")
+	require.NoError(t, p.Close())
+	assert.Zero(t, p.Stats().ProcessCrashes)
 }

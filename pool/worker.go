@@ -17,6 +17,7 @@ type job struct {
 	fut      *future.Future[engine.Result]
 	prom     *future.Promise[engine.Result]
 	enqueued time.Time
+	wait     time.Duration // how long it was queued, once a worker took it
 
 	mu          sync.Mutex
 	stopWatch   func() bool // stops the queued-context watch
@@ -47,17 +48,27 @@ func (c cancelTarget) Interrupt(cause error) { c(cause) }
 
 // interrupt stops the task: at once if it is running, or as soon as a worker
 // binds it to what runs it.
+//
+// The target is stopped under the job's lock, which unbind takes too: once
+// unbind has returned, no interrupt of this job can reach what ran it. In
+// Threads mode that is the worker's warm instance, which goes on to run the
+// next job: an interrupt that read the target, let go of the lock, and
+// only then stopped it could break an innocent task.
 func (j *job) interrupt(cause error) {
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.interrupted == nil {
 		j.interrupted = cause
 	}
-	target := j.target
-	j.mu.Unlock()
-	if target != nil {
-		target.Interrupt(cause)
+	if j.target != nil {
+		testHookInterrupting()
+		j.target.Interrupt(cause)
 	}
 }
+
+// testHookInterrupting is called by interrupt between finding what runs the
+// job and stopping it: the test of that race holds it there.
+var testHookInterrupting = func() {}
 
 // bind makes t what interrupt stops, and stops it at once if the job was
 // interrupted before. unbind must follow before t serves another job.
@@ -83,6 +94,9 @@ type worker struct {
 	rt      *engine.Runtime
 	current atomic.Pointer[job]
 	gid     atomic.Uint64 // the worker goroutine's id: see lifecycle
+	// batch holds the jobs a Subprocess worker's process is running.
+	batchMu sync.Mutex
+	batch   []*job
 	// warm holds this worker's reusable instance per module (Threads).
 	warm map[*engine.Module]*warmInstance
 }
@@ -97,11 +111,13 @@ func (w *worker) loop() {
 	w.gid.Store(goid())
 	defer w.exit()
 	var idle <-chan time.Time
-	var idleTimer *time.Timer
 	if p.cfg.Mode == Threads && p.cfg.IdleTimeout > 0 {
-		idleTimer = time.NewTimer(p.cfg.IdleTimeout)
-		defer idleTimer.Stop()
-		idle = idleTimer.C
+		// The sweep of idle instances runs every half IdleTimeout, busy or
+		// not: an instance unused for IdleTimeout is freed within half as
+		// long again, however busy the worker is with other modules.
+		sweep := time.NewTicker(max(p.cfg.IdleTimeout/2, time.Microsecond))
+		defer sweep.Stop()
+		idle = sweep.C
 	}
 	for {
 		// A job waiting is the common case under load: take it without the
@@ -110,8 +126,12 @@ func (w *worker) loop() {
 		select {
 		case j := <-p.queue:
 			w.handle(j)
-			if idleTimer != nil {
-				idleTimer.Reset(p.cfg.IdleTimeout)
+			if idle != nil {
+				select {
+				case now := <-idle:
+					w.dropIdle(now)
+				default:
+				}
 			}
 			continue
 		default:
@@ -119,17 +139,13 @@ func (w *worker) loop() {
 		select {
 		case j := <-p.queue:
 			w.handle(j)
-			if idleTimer != nil {
-				idleTimer.Reset(p.cfg.IdleTimeout)
-			}
 		case <-p.killCh:
 			return
 		case <-p.drainCh:
 			p.drain(w.handle)
 			return
-		case <-idle:
-			w.dropIdle(time.Now())
-			idleTimer.Reset(p.cfg.IdleTimeout)
+		case now := <-idle:
+			w.dropIdle(now)
 		}
 	}
 }
@@ -153,7 +169,23 @@ func (w *worker) exit() {
 	})
 }
 
-func (w *worker) handle(j *job) { w.serve(j, w.run) }
+func (w *worker) handle(j *job) {
+	if !w.admit(j) {
+		return
+	}
+	p := w.p
+	w.current.Store(j)
+	select {
+	case <-p.killCh:
+		// Close began after the worker took the job: it may have missed it.
+		// The interrupt takes effect as soon as run binds the job.
+		j.interrupt(ErrShutdown)
+	default:
+	}
+	res, err := w.run(j)
+	w.current.Store(nil)
+	w.complete(j, res, err)
+}
 
 func (w *worker) run(j *job) (engine.Result, error) {
 	if w.p.cfg.Mode == Threads && j.task.Func != "" {
@@ -162,20 +194,20 @@ func (w *worker) run(j *job) (engine.Result, error) {
 	return w.runFresh(j)
 }
 
-// serve is what every worker, in-process or not, does with a job it took
-// from the queue: drop it if it is already over, else run it with run,
-// keeping the statistics and letting Close interrupt it, and resolve its
-// future. It reports whether run ran.
+// admit is what every worker, in-process or not, does first with a job it
+// took from the queue: it drops the job if it is already over, and
+// otherwise marks it running (complete ends that), reporting whether it is
+// to run.
 //
-// The future's callbacks run here, on the worker; a callback may still call
-// Shutdown or Close, which know not to wait for the worker they are called
-// from (see lifecycle).
-func (w *worker) serve(j *job, run func(*job) (engine.Result, error)) bool {
+// The future's callbacks run on the worker that completes it; a callback
+// may still call Shutdown or Close, which know not to wait for the worker
+// they are called from (see lifecycle).
+func (w *worker) admit(j *job) bool {
 	p := w.p
 	p.stats.queued.Add(-1)
 	select {
 	case <-p.killCh:
-		j.fut.Cancel()
+		j.prom.Resolve(engine.Result{}, shutdownErr(j))
 		return false
 	default:
 	}
@@ -194,22 +226,16 @@ func (w *worker) serve(j *job, run func(*job) (engine.Result, error)) bool {
 		j.prom.Resolve(engine.Result{}, queuedCtxErr(j))
 		return false
 	}
-	wait := time.Since(j.enqueued)
+	j.wait = time.Since(j.enqueued)
 	p.stats.running.Add(1)
-	w.current.Store(j)
-	select {
-	case <-p.killCh:
-		// Close began after the worker took the job: it may have missed it.
-		// The interrupt takes effect as soon as run binds the job.
-		j.interrupt(ErrShutdown)
-	default:
-	}
-	res, err := run(j)
-	w.current.Store(nil)
-	p.stats.running.Add(-1)
-	res.Wait = wait
-	j.prom.Resolve(res, err)
 	return true
+}
+
+// complete resolves an admitted job's future with its outcome.
+func (w *worker) complete(j *job, res engine.Result, err error) {
+	w.p.stats.running.Add(-1)
+	res.Wait = j.wait
+	j.prom.Resolve(res, err)
 }
 
 // runFresh runs the task in a new instance that is closed afterwards: every
@@ -227,18 +253,24 @@ func (w *worker) runFresh(j *job) (engine.Result, error) {
 	if !p.initApplies(t) {
 		return w.rt.Run(ctx, t)
 	}
+	// The task's Timeout bounds all that is done for it: the instance, the
+	// pool's Init on it, and the call.
+	ctx, stop := withTaskTimeout(ctx, t)
+	defer stop()
 	inst, err := w.newInstance(ctx, t)
 	if err != nil {
-		return engine.Result{}, err
+		return engine.Result{}, taskTimeoutError(ctx, t, err)
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
-	return inst.Call(ctx, t)
+	res, err := inst.Call(ctx, t)
+	return res, taskTimeoutError(ctx, t, err)
 }
 
 // runWarm runs an export task on the worker's warm instance of the module,
 // building one if there is none that fits. The warm call itself runs under
 // the task's own context, with the instance bound as what interrupts it: no
-// context is derived per call.
+// context is derived per call, but for the call on an instance just built
+// for the task, which shares the task's Timeout with the building.
 func (w *worker) runWarm(j *job) (engine.Result, error) {
 	p := w.p
 	t := j.task
@@ -247,11 +279,15 @@ func (w *worker) runWarm(j *job) (engine.Result, error) {
 		w.discard(t.Module, true)
 		wi = nil
 	}
+	ctx := j.ctx
 	if wi == nil {
 		p.stats.instancesBuilt.Add(1)
-		inst, err := w.buildWarm(j)
+		var stop context.CancelFunc
+		ctx, stop = withTaskTimeout(ctx, t)
+		defer stop()
+		inst, err := w.buildWarm(ctx, j)
 		if err != nil {
-			return engine.Result{}, err
+			return engine.Result{}, taskTimeoutError(ctx, t, err)
 		}
 		if w.warm == nil {
 			w.warm = map[*engine.Module]*warmInstance{}
@@ -261,8 +297,11 @@ func (w *worker) runWarm(j *job) (engine.Result, error) {
 		p.stats.warm.Add(1)
 	}
 	j.bind(wi.inst)
-	res, err := wi.inst.Call(j.ctx, t)
+	res, err := wi.inst.Call(ctx, t)
 	j.unbind()
+	if ctx != j.ctx {
+		err = taskTimeoutError(ctx, t, err)
+	}
 	if p.cfg.IdleTimeout > 0 {
 		wi.lastUsed = time.Now() // only the idle sweep reads it
 	}
@@ -274,39 +313,12 @@ func (w *worker) runWarm(j *job) (engine.Result, error) {
 
 // buildWarm instantiates the job's module for the worker to keep, under a
 // context that interrupt cancels.
-func (w *worker) buildWarm(j *job) (*engine.Instance, error) {
-	ctx, cancel := context.WithCancelCause(j.ctx)
+func (w *worker) buildWarm(ctx context.Context, j *job) (*engine.Instance, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	j.bind(cancelTarget(cancel))
 	defer j.unbind()
 	return w.newInstance(ctx, j.task)
-}
-
-// newInstance instantiates t's module and runs the pool's Init on it when
-// Init applies to that module. An Init failure breaks the pool.
-func (w *worker) newInstance(ctx context.Context, t engine.Task) (*engine.Instance, error) {
-	p := w.p
-	inst, err := w.rt.Instantiate(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	if p.initApplies(t) {
-		init := *p.cfg.Init
-		init.Module = t.Module
-		init.Args, init.Env, init.Mounts = t.Args, t.Env, t.Mounts
-		if _, err := inst.Call(ctx, init); err != nil {
-			_ = inst.Close(context.WithoutCancel(ctx))
-			if ctx.Err() != nil {
-				return nil, err // the task was cancelled, Init did not fail
-			}
-			return nil, p.moduleErrFor(t, p.breakWith(err))
-		}
-	}
-	return inst, nil
-}
-
-func (p *Pool) initApplies(t engine.Task) bool {
-	return p.cfg.Init != nil && t.Func != "" && (p.cfg.Init.Module == nil || p.cfg.Init.Module == t.Module)
 }
 
 // discard closes the worker's warm instance of m; restart counts it as a
@@ -330,5 +342,19 @@ func (w *worker) dropIdle(now time.Time) {
 		if now.Sub(wi.lastUsed) >= w.p.cfg.IdleTimeout {
 			w.discard(m, false)
 		}
+	}
+}
+
+// interruptRunning interrupts what the worker is running: its job, or its
+// worker process's batch.
+func (w *worker) interruptRunning(cause error) {
+	if j := w.current.Load(); j != nil {
+		j.interrupt(cause)
+	}
+	w.batchMu.Lock()
+	batch := w.batch
+	w.batchMu.Unlock()
+	for _, j := range batch {
+		j.interrupt(cause)
 	}
 }

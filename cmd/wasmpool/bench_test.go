@@ -220,7 +220,7 @@ func TestRecommend(t *testing.T) {
 		{name: "processes only, cheap instance", res: benchResult{Instance: cheap, Rows: rows(0, 90)[1:]}, want: "process",
 			wantIso: isolationInProcess},
 		{name: "worker processes much faster", res: benchResult{Instance: costly, Rows: isolated(rows(100, 10), 4)}, want: "thread",
-			wantIso: "process", says: "With --isolation process its workers ran 4.0x"},
+			wantIso: "process", says: "With --isolation subprocess its workers ran 4.0x"},
 		{name: "worker processes barely faster", res: benchResult{Instance: costly, Rows: isolated(rows(100, 10), 1.05)}, want: "thread",
 			wantIso: isolationInProcess, says: "not enough to pay"},
 	} {

@@ -114,10 +114,10 @@ func recommendIsolation(r *benchResult, mode string) (iso, why string) {
 		if in == 0 {
 			return "process", ""
 		}
-		return "process", fmt.Sprintf(" With --isolation process its workers ran %sx the tasks per second of in-process ones, "+
+		return "process", fmt.Sprintf(" With --isolation subprocess its workers ran %sx the tasks per second of in-process ones, "+
 			"and a guest that brings down its process fails only its own task.", fmtTimes(out/in))
 	case out > 0 && in > 0:
-		return isolationInProcess, fmt.Sprintf(" In process: worker processes (--isolation process) ran %sx the "+
+		return isolationInProcess, fmt.Sprintf(" In process: worker processes (--isolation subprocess) ran %sx the "+
 			"tasks per second, not enough to pay for a process per worker.", fmtTimes(out/in))
 	}
 	return isolationInProcess, ""

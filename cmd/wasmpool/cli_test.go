@@ -14,7 +14,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// --isolation process starts this test binary as "worker --child", the
+	// --isolation subprocess starts this test binary as "worker --child", the
 	// way wasmpool starts itself: be wasmpool then, signals and all.
 	if len(os.Args) > 1 && os.Args[1] == "worker" {
 		main()

@@ -21,7 +21,7 @@
 //	70   the guest trapped (unreachable, divide by zero, out-of-bounds access...)
 //	71   the guest went over the memory limit (--memory)
 //	72   the guest went over the output limit (--output-limit)
-//	73   a worker process died under the task (--isolation process)
+//	73   a worker process died under the task (--isolation subprocess)
 //	124  the task timed out (--timeout), as coreutils' timeout(1)
 //	130  interrupted (SIGINT or SIGTERM): running tasks were cancelled; a
 //	     guest that does not stop within a second is left behind

@@ -19,7 +19,7 @@ const (
 	exitTrap        = 70  // the guest trapped
 	exitMemoryLimit = 71  // the guest went over --memory
 	exitOutputLimit = 72  // the guest went over --output-limit
-	exitCrashed     = 73  // a worker process died under the task (--isolation process)
+	exitCrashed     = 73  // a worker process died under the task (--isolation subprocess)
 	exitTimeout     = 124 // the task timed out, as coreutils' timeout(1)
 	exitCancelled   = 130 // interrupted (SIGINT/SIGTERM), as a shell reports it
 )
@@ -32,7 +32,7 @@ const exitHelp = `Exit status:
   70   the guest trapped
   71   the guest went over the memory limit (--memory)
   72   the guest went over the output limit (--output-limit)
-  73   a worker process died under the task (--isolation process)
+  73   a worker process died under the task (--isolation subprocess)
   124  the task timed out (--timeout)
   130  interrupted (SIGINT/SIGTERM)
   run: a WASI command's own non-zero exit code is passed through (over 255: 1).

@@ -206,7 +206,7 @@ func TestFailedTasksKeepTheirOutput(t *testing.T) {
 	}
 }
 
-// The same in worker processes (--isolation process), where the output
+// The same in worker processes (--isolation subprocess), where the output
 // comes back with the result. A guest stuck in a loop cannot be stopped by
 // its worker process yet (it runs without checks) and is killed, with what
 // it wrote: "spin" is left out of the first part (see the report of issue

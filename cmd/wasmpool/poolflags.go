@@ -77,8 +77,8 @@ type isolationFlag struct {
 }
 
 func (f *isolationFlag) add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.isolation, "isolation", isolationInProcess, "where guest code runs: in-process, or process (each worker "+
-		"in a wasmpool worker process: a crash fails only its task, and a timeout kills it, so guests run at full speed)")
+	fs.StringVar(&f.isolation, "isolation", isolationInProcess, "where guest code runs: in-process, or subprocess (each worker "+
+		"in a wasmpool worker process of its own: a crash there fails only its task; \"process\" is an alias)")
 }
 
 // apply sets the pool's isolation; worker processes are this wasmpool,
@@ -92,7 +92,7 @@ func (f *isolationFlag) apply(cfg *pool.Config) error {
 	if iso == pool.Subprocess {
 		self, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("--isolation process: finding the wasmpool program to start as worker processes: %w", err)
+			return fmt.Errorf("--isolation subprocess: finding the wasmpool program to start as worker processes: %w", err)
 		}
 		cfg.WorkerCommand = []string{self, "worker", "--child"}
 	}
@@ -156,7 +156,7 @@ func (s *session) startPool(ctx context.Context, f *poolFlags, cfg pool.Config, 
 	if err != nil {
 		return usagef("%v", err)
 	}
-	s.x, s.window = p, 2*p.Workers()
+	s.x, s.window = p, p.Window()
 	return nil
 }
 

@@ -185,7 +185,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	return nil
 }
 
-// runOne runs t: in this process, or with --isolation process in a
+// runOne runs t: in this process, or with --isolation subprocess in a
 // one-worker pool whose worker process runs it.
 func runOne(ctx context.Context, e *engine.Engine, cfg pool.Config, t engine.Task) (engine.Result, error) {
 	if cfg.Isolation == pool.InProcess {

@@ -20,7 +20,7 @@ import (
 type workerFlags struct {
 	engineFlags
 	isolationFlag
-	child       bool // hidden: a worker process of a --isolation process pool
+	child       bool // hidden: a worker process of a --isolation subprocess pool
 	nats        string
 	mode        string
 	workers     int
@@ -31,7 +31,7 @@ type workerFlags struct {
 }
 
 // workerCmd is "wasmpool worker": a worker of a NATS cluster, or, with the
-// hidden --child flag, a worker process of a --isolation process pool, which
+// hidden --child flag, a worker process of a --isolation subprocess pool, which
 // serves tasks over its stdin and stdout until the pool closes its stdin
 // (wasmpool starts those itself; they are not run by hand).
 func (a *app) workerCmd() *cobra.Command {
@@ -53,7 +53,7 @@ The module of a task is fetched from the cluster once per worker and kept
 compiled (and in --cache-dir). Tasks may not mount this host's directories
 unless --allow-mounts is given.
 
-With --isolation process, each of its workers runs tasks in a worker
+With --isolation subprocess, each of its workers runs tasks in a worker
 process of its own, as map and batch do.
 
 SIGINT or SIGTERM stops taking tasks and lets the running ones finish for up

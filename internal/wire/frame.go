@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Type is a frame's type: what its payload holds. The protocol using this
@@ -171,4 +172,37 @@ func readPayload(r io.Reader, n int) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// AppendFrame appends to dst one frame of type t whose payload is the
+// concatenation of parts, byte for byte as WriteFrame writes it: the frame
+// of a transport that carries whole messages (a message bus).
+func AppendFrame(dst []byte, t Type, parts ...[]byte) ([]byte, error) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > MaxPayload {
+		return dst, fmt.Errorf("%w: a payload of %d bytes", ErrTooLarge, n)
+	}
+	dst = slices.Grow(dst, HeaderSize+n)
+	dst = appendHeader(dst, t, n)
+	for _, p := range parts {
+		dst = append(dst, p...)
+	}
+	return dst, nil
+}
+
+// ParseFrame reads the one frame that msg holds, as AppendFrame made it:
+// anything else (a short message, a length that disagrees with the
+// message's) matches ErrMalformed. The payload aliases msg.
+func ParseFrame(msg []byte) (Type, []byte, error) {
+	if len(msg) < HeaderSize {
+		return 0, nil, fmt.Errorf("%w: a message of %d bytes, shorter than a frame's header", ErrMalformed, len(msg))
+	}
+	length := binary.BigEndian.Uint32(msg[:4])
+	if uint64(length) != uint64(len(msg)-4) {
+		return 0, nil, fmt.Errorf("%w: a frame of %d bytes announced in a message of %d", ErrMalformed, length, len(msg)-4)
+	}
+	return Type(msg[4]), msg[HeaderSize:], nil
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package pool
+package workerproc
 
 import (
 	"fmt"
@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-const limitsSupported = false
+// LimitsSupported says whether Limits are enforced on this platform.
+const LimitsSupported = false
 
 func childSysProcAttr() *syscall.SysProcAttr { return nil }
 
@@ -24,4 +25,4 @@ func cpuUsed() time.Duration { return 0 }
 // pool replaces the worker process, saying so).
 func protocolOutput() (*os.File, error) { return os.Stdout, nil }
 
-func setChildLimits(childLimits) (uint64, uint64, int64, error) { return 0, 0, 0, nil }
+func setChildLimits(Limits) (uint64, uint64, int64, error) { return 0, 0, 0, nil }

@@ -1,4 +1,4 @@
-package pool
+package workerproc
 
 import (
 	"fmt"
@@ -10,7 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const limitsSupported = true
+// LimitsSupported says whether Limits are enforced on this platform.
+const LimitsSupported = true
 
 // setParentDeathSignal has the kernel kill a worker process the moment the
 // thread that started it ends, so that none outlives this process, even
@@ -25,24 +26,24 @@ func redirectStdoutToStderr() error { return unix.Dup3(2, 1, 0) }
 // setChildLimits applies the pool's rlimits to this (the worker) process.
 // The address-space limit counts from what is mapped now: the Go runtime's
 // up-front reservations, which no limit could undercut, are left out.
-func setChildLimits(l childLimits) (addressSpace, baseline uint64, cpuSeconds int64, err error) {
-	if l.addressSpace > 0 {
+func setChildLimits(l Limits) (addressSpace, baseline uint64, cpuSeconds int64, err error) {
+	if l.AddressSpace > 0 {
 		baseline, err = mappedBytes()
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		addressSpace = baseline + uint64(l.addressSpace)*raceShadowFactor
+		addressSpace = baseline + uint64(l.AddressSpace)*raceShadowFactor
 		lim := unix.Rlimit{Cur: addressSpace, Max: addressSpace}
 		if err := unix.Setrlimit(unix.RLIMIT_AS, &lim); err != nil {
 			return 0, 0, 0, fmt.Errorf("setting the address-space limit (RLIMIT_AS): %w", err)
 		}
 	}
-	if l.cpuSeconds > 0 {
-		lim := unix.Rlimit{Cur: uint64(l.cpuSeconds), Max: uint64(l.cpuSeconds)}
+	if l.CPUSeconds > 0 {
+		lim := unix.Rlimit{Cur: uint64(l.CPUSeconds), Max: uint64(l.CPUSeconds)}
 		if err := unix.Setrlimit(unix.RLIMIT_CPU, &lim); err != nil {
 			return 0, 0, 0, fmt.Errorf("setting the CPU time limit (RLIMIT_CPU): %w", err)
 		}
-		cpuSeconds = l.cpuSeconds
+		cpuSeconds = l.CPUSeconds
 	}
 	return addressSpace, baseline, cpuSeconds, nil
 }

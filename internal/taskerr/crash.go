@@ -1,24 +1,14 @@
-package pool
+package taskerr
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/wasmpool/wasmpool/engine"
 )
 
-// ErrWorkerCrashed is matched by the error of a task whose worker process
-// (Subprocess isolation) died under it: killed by a signal, exited, ran out
-// of memory, or broke the protocol. The error is a *CrashError that says
-// which. Only that task fails; the pool starts a fresh worker process.
-//
-// It belongs to the pool, not the engine: the engine runs guests and knows
-// nothing of processes, and a crash is about where the pool ran the task,
-// not about the task (the same task may well succeed on a retry).
-var ErrWorkerCrashed = errors.New("worker process crashed")
-
-// CrashError describes a worker process that died while running a task.
+// CrashError is pool.CrashError: a worker process that died while running
+// a task.
 type CrashError struct {
 	PID int
 	// Func is the export the task called ("_start" for a command).
@@ -69,16 +59,4 @@ func (e *CrashError) Unwrap() []error {
 		return []error{ErrWorkerCrashed, engine.ErrMemoryLimit}
 	}
 	return []error{ErrWorkerCrashed}
-}
-
-// outOfMemory tells a Go runtime that died for want of memory from its last
-// words ("fatal error: runtime: out of memory", "runtime: cannot allocate
-// memory"; with the race detector, "ThreadSanitizer failed to allocate").
-func outOfMemory(stderr string) bool {
-	for _, s := range []string{"out of memory", "cannot allocate memory", "failed to allocate"} {
-		if strings.Contains(stderr, s) {
-			return true
-		}
-	}
-	return false
 }

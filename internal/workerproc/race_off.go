@@ -1,6 +1,6 @@
 //go:build !race
 
-package pool
+package workerproc
 
 // raceShadowFactor: see race_on.go.
 const raceShadowFactor = 1

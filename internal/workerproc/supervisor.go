@@ -1,4 +1,4 @@
-package pool
+package workerproc
 
 import (
 	"fmt"
@@ -7,21 +7,54 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/internal/wire"
 )
 
-// supervisor is what a Subprocess pool's workers share: how to start a
+// Config is what a Supervisor starts its worker processes with.
+type Config struct {
+	// Argv is the command line of a worker process.
+	Argv []string
+	// Engine is the configuration of the engine each worker process builds
+	// (its HostModules by name: the worker process grants its own).
+	Engine engine.Config
+	// Pool configures the one-worker pool inside each worker process.
+	Pool PoolConfig
+	// Limits are what each worker process sets on itself.
+	Limits Limits
+	// KillGrace is how long a worker process has to stop a task on its own
+	// before it is killed.
+	KillGrace time.Duration
+	// OutputLimit is the engine's cap on a task's output and its stderr,
+	// each: the largest result a worker process may send follows from it.
+	OutputLimit int
+	// Counters are where the worker processes' statistics are added up.
+	Counters Counters
+}
+
+// Counters are the statistics of a Supervisor's worker processes, added to
+// the pool's own counters.
+type Counters struct {
+	// InstancesBuilt and InstanceRestarts are the sums of the counters of
+	// the pools inside the worker processes.
+	InstancesBuilt, InstanceRestarts *atomic.Int64
+	// Crashes counts worker processes that died on their own; Restarts
+	// those started to replace one that died, was killed or was retired.
+	Crashes, Restarts *atomic.Int64
+}
+
+// Supervisor is what the workers of a Subprocess pool share: how to start a
 // worker process and what to tell it, and the record of those alive.
-type supervisor struct {
-	p          *Pool
+type Supervisor struct {
 	argv       []string
 	hello      []byte // the encoded helloMsg every child gets
 	initModule *engine.Module
 	maxPayload int
 	grace      time.Duration
+	counters   Counters
 	spawner    *spawner
 	// tempCache is a compiled-code cache made for the children when the
 	// engine has none, so that a replaced child does not compile afresh.
@@ -39,30 +72,28 @@ const exitGrace = time.Second
 // are numbered after it.
 const initModuleID = 1
 
-func newSupervisor(p *Pool) (*supervisor, error) {
-	argv, err := p.cfg.workerCommand()
-	if err != nil {
-		return nil, err
-	}
-	sv := &supervisor{p: p, argv: argv, grace: p.cfg.KillGrace, children: map[int]*child{},
-		maxPayload: maxResultPayload(p.e.OutputLimit())}
-	ecfg := p.e.Config()
+// NewSupervisor prepares to start worker processes as cfg says; it starts
+// none yet (NewSlot does).
+func NewSupervisor(cfg Config) (*Supervisor, error) {
+	sv := &Supervisor{argv: cfg.Argv, grace: cfg.KillGrace, children: map[int]*child{},
+		maxPayload: maxResultPayload(cfg.OutputLimit), counters: cfg.Counters}
+	ecfg := cfg.Engine
 	if ecfg.CacheDir == "" {
+		var err error
 		if sv.tempCache, err = os.MkdirTemp("", "wasmpool-workers-"); err != nil {
-			return nil, fmt.Errorf("pool: a compiled-code cache for the worker processes: %w", err)
+			return nil, fmt.Errorf("a compiled-code cache for the worker processes: %w", err)
 		}
 		ecfg.CacheDir = sv.tempCache
 	}
-	h := helloMsg{engine: ecfg, mode: p.cfg.Mode, maxTasks: p.cfg.MaxTasksPerWorker,
-		idleTimeout: p.cfg.IdleTimeout, limits: p.cfg.childLimits(p.e.MemoryLimit())}
-	if init := p.cfg.Init; init != nil {
-		h.init = &taskMsg{task: *init}
+	h := helloMsg{engine: ecfg, pool: cfg.Pool, limits: cfg.Limits}
+	if init := cfg.Pool.Init; init != nil {
+		it := *init
 		if init.Module != nil {
 			sv.initModule = init.Module
-			h.init.moduleID = initModuleID
 			h.initModule = &moduleMsg{id: initModuleID, name: init.Module.Name(), digest: init.Module.Digest(), m: init.Module}
 		}
-		h.init.task.Module = nil
+		it.Module = nil
+		h.pool.Init = &it
 	}
 	var enc wire.Encoder
 	h.encode(&enc)
@@ -71,10 +102,10 @@ func newSupervisor(p *Pool) (*supervisor, error) {
 	return sv, nil
 }
 
-func (sv *supervisor) spawn(cmd *exec.Cmd) error { return sv.spawner.start(cmd) }
+func (sv *Supervisor) spawn(cmd *exec.Cmd) error { return sv.spawner.start(cmd) }
 
 // track records a child as alive, or as gone.
-func (sv *supervisor) track(c *child, alive bool) {
+func (sv *Supervisor) track(c *child, alive bool) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	if alive {
@@ -84,7 +115,8 @@ func (sv *supervisor) track(c *child, alive bool) {
 	}
 }
 
-func (sv *supervisor) livePIDs() []int {
+// PIDs returns the process IDs of the live worker processes, sorted.
+func (sv *Supervisor) PIDs() []int {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	pids := make([]int, 0, len(sv.children))
@@ -95,12 +127,12 @@ func (sv *supervisor) livePIDs() []int {
 	return pids
 }
 
-// stopAll stops every child still alive, once Shutdown or Close has seen
+// StopAll stops every child still alive, once Shutdown or Close has seen
 // the workers out. A worker that was running a future's callbacks is not
 // waited for (the callback may be the one calling Close), and it stops its
 // child only after them: this makes sure no child outlives Close or
-// Shutdown all the same. Safe on a nil supervisor (an InProcess pool).
-func (sv *supervisor) stopAll() {
+// Shutdown all the same. Safe on a nil Supervisor (an InProcess pool).
+func (sv *Supervisor) StopAll() {
 	if sv == nil {
 		return
 	}
@@ -121,68 +153,12 @@ func (sv *supervisor) stopAll() {
 	wg.Wait()
 }
 
-// close releases what the workers shared, once every child is gone.
-func (sv *supervisor) close() {
+// Close releases what the workers shared, once every child is gone.
+func (sv *Supervisor) Close() {
 	sv.spawner.close()
 	if sv.tempCache != "" {
 		_ = os.RemoveAll(sv.tempCache)
 	}
-}
-
-// WorkerPIDs returns the process IDs of the pool's live worker processes
-// (Subprocess isolation), sorted; nil for an InProcess pool.
-func (p *Pool) WorkerPIDs() []int {
-	if p.procs == nil {
-		return nil
-	}
-	return p.procs.livePIDs()
-}
-
-// Isolation is the pool's isolation.
-func (p *Pool) Isolation() Isolation { return p.cfg.Isolation }
-
-// startProcWorkers starts a Subprocess pool's workers, each with its worker
-// process ready: a program that cannot serve as one fails New, not every
-// task.
-func (p *Pool) startProcWorkers() error {
-	sv, err := newSupervisor(p)
-	if err != nil {
-		return err
-	}
-	pws := make([]*procWorker, p.cfg.Workers)
-	errs := make([]error, len(pws))
-	var wg sync.WaitGroup
-	for i := range pws {
-		pw := &procWorker{worker: &worker{p: p, id: i}, sv: sv}
-		pws[i] = pw
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = pw.startChild()
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err == nil {
-			continue
-		}
-		for _, pw := range pws {
-			if pw.c != nil {
-				pw.c.stop(exitGrace)
-			}
-		}
-		sv.close()
-		return fmt.Errorf("pool: %w", err)
-	}
-	p.procs = sv
-	for _, pw := range pws {
-		p.workers = append(p.workers, pw.worker)
-	}
-	p.life.live = len(pws)
-	for _, pw := range pws {
-		go pw.loop()
-	}
-	return nil
 }
 
 // spawner starts worker processes from one OS thread that stays locked for

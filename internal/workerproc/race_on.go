@@ -1,6 +1,6 @@
 //go:build race
 
-package pool
+package workerproc
 
 // raceShadowFactor scales a worker process's address-space allowance in a
 // build with the race detector, whose shadow memory (mapped as the heap

@@ -1,7 +1,6 @@
-package pool
+package workerproc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,9 +8,11 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/taskerr"
 	"github.com/wasmpool/wasmpool/internal/wire"
 )
 
@@ -39,6 +40,10 @@ type child struct {
 	violation error  // it broke the protocol; set before it is killed
 	killedFor string // why the pool killed it on purpose, if it did
 	stopping  bool   // the pool asked it to exit
+
+	// awaiting is how many answers (loaded, result) the pool is owed: a
+	// frame that comes when none is breaks the protocol.
+	awaiting atomic.Int64
 
 	ready   readyMsg
 	modules map[*engine.Module]uint64 // modules it holds, by the id tasks use
@@ -68,8 +73,8 @@ func maxResultPayload(outputLimit int) int {
 
 // startChild starts a worker process and completes the handshake. stop
 // aborts a handshake in progress (the pool is closing).
-func (sv *supervisor) startChild(stop <-chan struct{}) (*child, error) {
-	c := &child{argv: sv.argv, msgs: make(chan childMsg, 1), exited: make(chan struct{}), modules: map[*engine.Module]uint64{}}
+func (sv *Supervisor) startChild(stop <-chan struct{}) (*child, error) {
+	c := &child{argv: sv.argv, msgs: make(chan childMsg, MaxBatch), exited: make(chan struct{}), modules: map[*engine.Module]uint64{}}
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, sv.startError(c, err)
@@ -117,7 +122,7 @@ func (sv *supervisor) startChild(stop <-chan struct{}) (*child, error) {
 	return c, nil
 }
 
-func (sv *supervisor) startError(c *child, err error) error {
+func (sv *Supervisor) startError(c *child, err error) error {
 	return fmt.Errorf("starting a worker process (%s): %w", strings.Join(c.argv, " "), err)
 }
 
@@ -127,7 +132,7 @@ func closeAll(fs ...*os.File) {
 	}
 }
 
-func (c *child) handshake(sv *supervisor, stop <-chan struct{}) error {
+func (c *child) handshake(sv *Supervisor, stop <-chan struct{}) error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("worker process %d (%s) %s", c.pid, strings.Join(c.argv, " "), fmt.Sprintf(format, args...))
 	}
@@ -201,6 +206,8 @@ func (c *child) readFrames(out *os.File, maxPayload int) {
 			m.ready = &readyMsg{}
 			err = decodeReady(wire.NewDecoder(payload), m.ready)
 			handshaken = true
+		case handshaken && (typ == frameLoaded || typ == frameResult) && c.awaiting.Add(-1) < 0:
+			err = errors.New("it sent a frame it was not asked for")
 		case handshaken && typ == frameLoaded:
 			m.loaded = &loadedMsg{}
 			err = decodeLoaded(wire.NewDecoder(payload), m.loaded)
@@ -289,9 +296,9 @@ func (c *child) readStderr(r *os.File) {
 
 // crashError explains the death of a child that the pool did not kill on
 // purpose, while it ran function fn ("" if idle). The child must be reaped.
-func (c *child) crashError(fn string) *CrashError {
+func (c *child) crashError(fn string) *taskerr.CrashError {
 	desc, sig, _ := exitDescription(c.state)
-	ce := &CrashError{PID: c.pid, Func: fn, Exit: desc, Signal: sig, Stderr: c.stderr.lastWords()}
+	ce := &taskerr.CrashError{PID: c.pid, Func: fn, Exit: desc, Signal: sig, Stderr: c.stderr.lastWords()}
 	switch {
 	case c.protocolViolation() != nil:
 		ce.Reason = fmt.Sprintf("broke the worker protocol (%v) and was killed", c.protocolViolation())
@@ -322,116 +329,4 @@ func formatSize(n uint64) string {
 		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%d KiB", n>>10)
-}
-
-// stderrLog keeps what a crash message needs of a child's stderr, which it
-// reads continuously so that a flood never blocks the child: the last few
-// lines, and the first lines of the Go runtime's last words ("fatal error:
-// ...", "panic: ..."), which come before a goroutine dump that can run to
-// megabytes and would push them out of any tail.
-type stderrLog struct {
-	mu       sync.Mutex
-	partial  []byte   // a line still being written
-	last     []string // the last lines, at most keepLines
-	headline []string // the runtime's last words, once seen
-}
-
-const (
-	keepLines    = 5
-	maxLineBytes = 300
-)
-
-func (l *stderrLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			if room := maxLineBytes + 1 - len(l.partial); room > 0 {
-				l.partial = append(l.partial, p[:min(room, len(p))]...)
-			}
-			break
-		}
-		if room := maxLineBytes + 1 - len(l.partial); room > 0 {
-			l.partial = append(l.partial, p[:min(room, i)]...)
-		}
-		l.line(string(l.partial))
-		l.partial = l.partial[:0]
-		p = p[i+1:]
-	}
-	return n, nil
-}
-
-func (l *stderrLog) line(s string) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return
-	}
-	if len(s) > maxLineBytes {
-		s = s[:maxLineBytes] + "…"
-	}
-	if l.headline == nil && (strings.HasPrefix(s, "fatal error: ") || strings.HasPrefix(s, "panic: ")) {
-		// The runtime often says what went wrong on the lines before
-		// ("runtime: goroutine stack exceeds 1000000000-byte limit").
-		from := len(l.last)
-		for from > 0 && len(l.last)-from < 2 && strings.HasPrefix(l.last[from-1], "runtime: ") {
-			from--
-		}
-		l.headline = append(append([]string(nil), l.last[from:]...), s)
-	}
-	if len(l.last) == keepLines {
-		copy(l.last, l.last[1:])
-		l.last = l.last[:keepLines-1]
-	}
-	l.last = append(l.last, s)
-}
-
-// lastWords is what the child said last that explains its death: the Go
-// runtime's last words if it died of a fatal error or a panic, else its
-// last lines.
-func (l *stderrLog) lastWords() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lines := l.headline
-	if lines == nil {
-		lines = l.last
-		if len(l.partial) > 0 {
-			lines = append(append([]string(nil), lines...), strings.TrimSpace(string(l.partial)))
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
-// prefixRecorder keeps the first bytes a child wrote on its stdout: when a
-// program that is not a worker is started as one, what it printed says what
-// it is.
-type prefixRecorder struct {
-	mu sync.Mutex
-	b  [64]byte
-	n  int
-}
-
-func (p *prefixRecorder) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	p.n += copy(p.b[p.n:], b)
-	p.mu.Unlock()
-	return len(b), nil
-}
-
-func (p *prefixRecorder) quote() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.n == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" %q", p.b[:p.n])
-}
-
-// framed reports whether the first bytes look like the protocol's: a frame
-// length in the first four bytes, which text never starts with.
-func (p *prefixRecorder) framed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n >= 1 && p.b[0] == 0
 }

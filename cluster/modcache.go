@@ -1,0 +1,139 @@
+package cluster
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/wasmpool/wasmpool/engine"
+)
+
+// moduleCache is what a worker keeps of the modules its tasks name, by
+// digest: the compiled module, or the failure to fetch or compile it. A
+// worker runs for weeks and is sent any number of distinct modules, so the
+// cache holds at most max modules, the least recently used going first,
+// and a failure only for failureTTL (a module put right in the store, or a
+// worker given the host module it lacked, is then tried again).
+type moduleCache struct {
+	max        int
+	failureTTL time.Duration
+	now        func() time.Time
+
+	mu    sync.Mutex
+	calls map[string]*list.Element // of *moduleCall
+	lru   list.List                // most recently used first
+}
+
+// moduleCall is a module being fetched and compiled, shared by the tasks
+// that need it meanwhile, then its outcome.
+type moduleCall struct {
+	digest string
+	done   chan struct{}
+	m      *engine.Module
+	err    error
+	failed time.Time // when err was known
+}
+
+func newModuleCache(maxModules int, failureTTL time.Duration) *moduleCache {
+	return &moduleCache{max: maxModules, failureTTL: failureTTL, now: time.Now, calls: map[string]*list.Element{}}
+}
+
+// get returns the module of digest, calling load the first time (and again
+// once a failure has expired). A failure that is the broker's, or the
+// task's context ending, is not kept: the next task tries again.
+func (mc *moduleCache) get(ctx context.Context, digest string, load func(context.Context) (*engine.Module, error)) (*engine.Module, error) {
+	mc.mu.Lock()
+	var c *moduleCall
+	if el, ok := mc.calls[digest]; ok {
+		c = el.Value.(*moduleCall)
+		if c.err != nil && mc.now().Sub(c.failed) >= mc.failureTTL {
+			mc.remove(el)
+			c = nil
+		} else {
+			mc.lru.MoveToFront(el)
+		}
+	}
+	owner := c == nil
+	if owner {
+		c = &moduleCall{digest: digest, done: make(chan struct{})}
+		mc.calls[digest] = mc.lru.PushFront(c)
+		mc.evict()
+	}
+	mc.mu.Unlock()
+	if owner {
+		m, err := load(ctx)
+		mc.mu.Lock()
+		c.m, c.err = m, err
+		if c.err != nil {
+			c.failed = mc.now()
+			if errors.As(c.err, new(transient)) || ctx.Err() != nil {
+				if el, ok := mc.calls[digest]; ok && el.Value == c {
+					mc.remove(el)
+				}
+			}
+		}
+		mc.mu.Unlock()
+		close(c.done)
+	}
+	select {
+	case <-c.done:
+		return c.m, c.err
+	case <-ctx.Done():
+		return nil, transient{ctx.Err()}
+	}
+}
+
+// evict drops the least recently used modules past max, under mu. A module
+// still being loaded stays: its loader holds it.
+func (mc *moduleCache) evict() {
+	for el := mc.lru.Back(); el != nil && mc.lru.Len() > mc.max; {
+		prev := el.Prev()
+		select {
+		case <-el.Value.(*moduleCall).done:
+			mc.remove(el)
+		default:
+		}
+		el = prev
+	}
+}
+
+func (mc *moduleCache) remove(el *list.Element) {
+	c := el.Value.(*moduleCall)
+	mc.lru.Remove(el)
+	delete(mc.calls, c.digest)
+	if c.m != nil {
+		releaseModule(c.m)
+	}
+}
+
+// releaseModule gives the engine back what it keeps of a module the worker
+// no longer holds, if the engine can be told (Module.Close, counted against
+// the tasks still running it).
+func releaseModule(m *engine.Module) {
+	if c, ok := any(m).(interface{ Close(context.Context) error }); ok {
+		_ = c.Close(context.Background())
+	}
+}
+
+func (mc *moduleCache) len() int {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	return mc.lru.Len()
+}
+
+// close drops every module.
+func (mc *moduleCache) close() {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	for el := mc.lru.Front(); el != nil; {
+		next := el.Next()
+		select {
+		case <-el.Value.(*moduleCall).done:
+			mc.remove(el)
+		default:
+		}
+		el = next
+	}
+}
