@@ -219,10 +219,12 @@ func corpus(t *testing.T, e *engine.Engine) []dcase {
 		{name: "timeout of a go sleep", task: plain(engine.Task{Module: hostile, Func: "sleep", Input: []byte("1h"), Timeout: 100 * time.Millisecond}),
 			check: fails(engine.ErrTimeout, context.DeadlineExceeded)},
 
+		{name: "timeout of a recursion without loops", task: plain(engine.Task{Module: wat("fibrec"), Func: "fib", Params: []uint64{60},
+			Timeout: 100 * time.Millisecond}),
+			check: fails(engine.ErrTimeout, context.DeadlineExceeded)},
+
 		// Fuel: counted the same on every machine and run, so every executor
 		// must report the same Fuel used and exhaust it at the same point.
-		// These fail until the engine meters engine.Task.Fuel (issue 12's
-		// engine work, in progress): today it ignores the budget.
 		{name: "fuel enough", task: plain(engine.Task{Module: wat("fibrec"), Func: "fib", Params: []uint64{15}, Fuel: 1 << 30}),
 			check: func(t *testing.T, o outcome) {
 				require.NoError(t, o.err)
@@ -233,7 +235,10 @@ func corpus(t *testing.T, e *engine.Engine) []dcase {
 			check: func(t *testing.T, o outcome) {
 				require.ErrorIs(t, o.err, engine.ErrFuelExhausted)
 				assert.False(t, errors.As(o.err, new(*engine.TrapError)), "never a trap of the guest's own")
+				assert.Equal(t, uint64(100_000), o.res.Fuel, "all of it")
 			}},
+		{name: "fuel ends an endless loop", task: plain(engine.Task{Module: wat("spin"), Func: "spin", Fuel: 1_000_000}),
+			check: fails(engine.ErrFuelExhausted)},
 
 		// A command's streams, which only an executor in this process can
 		// hand over: the others must refuse them, not drop them.

@@ -24,9 +24,15 @@ type lifecycle struct {
 	check func(t *testing.T, outs []outcome)
 }
 
-type lifecycleModules struct{ spin, echo *engine.Module }
+// lifecycleModules are what the lifecycles run: an endless task (a loop
+// without calls, or a recursion without loops: only function entries can
+// stop that one) and an echo.
+type lifecycleModules struct {
+	endless engine.Task
+	echo    *engine.Module
+}
 
-func (m lifecycleModules) spinTask() engine.Task { return engine.Task{Module: m.spin, Func: "spin"} }
+func (m lifecycleModules) spinTask() engine.Task { return m.endless }
 func (m lifecycleModules) echoTask(s string) engine.Task {
 	return engine.Task{Module: m.echo, Func: "echo", Input: []byte(s)}
 }
@@ -133,27 +139,37 @@ func TestEveryExecutorStopsTasksTheSameWay(t *testing.T) {
 	e := newEngine(t)
 	spin, err := e.CompileFile(context.Background(), testmod.WAT(t, "spin"))
 	require.NoError(t, err)
+	fibrec, err := e.CompileFile(context.Background(), testmod.WAT(t, "fibrec"))
+	require.NoError(t, err)
 	echo, err := e.CompileFile(context.Background(), testmod.WAT(t, "echo"))
 	require.NoError(t, err)
-	m := lifecycleModules{spin: spin, echo: echo}
 	ks := kinds()
-	for _, l := range lifecycles() {
-		t.Run(l.name, func(t *testing.T) {
-			all := make([][]outcome, len(ks))
-			for i, k := range ks {
-				t.Run(k.name, func(t *testing.T) {
-					all[i] = l.run(t, k.start(t, e, 1), m)
-				})
-			}
-			t.Run(ks[0].name+" (the reference)", func(t *testing.T) { l.check(t, all[0]) })
-			for i, k := range ks[1:] {
-				t.Run(k.name+" matches", func(t *testing.T) {
-					require.Len(t, all[i+1], len(all[0]))
-					for j := range all[0] {
-						assertSame(t, all[0][j], all[i+1][j], true)
-					}
-				})
-			}
-		})
+	for _, endless := range []struct {
+		name string
+		task engine.Task
+	}{
+		{"loop", engine.Task{Module: spin, Func: "spin"}},
+		{"recursion", engine.Task{Module: fibrec, Func: "fib", Params: []uint64{60}}},
+	} {
+		m := lifecycleModules{endless: endless.task, echo: echo}
+		for _, l := range lifecycles() {
+			t.Run(endless.name+"/"+l.name, func(t *testing.T) {
+				all := make([][]outcome, len(ks))
+				for i, k := range ks {
+					t.Run(k.name, func(t *testing.T) {
+						all[i] = l.run(t, k.start(t, e, 1), m)
+					})
+				}
+				t.Run(ks[0].name+" (the reference)", func(t *testing.T) { l.check(t, all[0]) })
+				for i, k := range ks[1:] {
+					t.Run(k.name+" matches", func(t *testing.T) {
+						require.Len(t, all[i+1], len(all[0]))
+						for j := range all[0] {
+							assertSame(t, all[0][j], all[i+1][j], true)
+						}
+					})
+				}
+			})
+		}
 	}
 }
