@@ -30,6 +30,9 @@ type Config struct {
 	MaxDeliveries int
 	// TaskTimeout is the default for tasks without their own; 0 means none.
 	TaskTimeout time.Duration
+	// TaskFuel is the default Fuel budget for tasks without their own; 0
+	// means none.
+	TaskFuel uint64
 	// Window is how many tasks Map submits ahead of the result it waits
 	// for. The executor cannot know how many workers there are: size it to
 	// the cluster's free slots. 0 means 64.
@@ -236,6 +239,9 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	}
 	if rec.task.Timeout == 0 {
 		rec.task.Timeout = x.cfg.TaskTimeout
+	}
+	if rec.task.Fuel == 0 {
+		rec.task.Fuel = x.cfg.TaskFuel
 	}
 	if d, ok := ctx.Deadline(); ok {
 		rec.deadline = d

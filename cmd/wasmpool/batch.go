@@ -33,19 +33,20 @@ Task line (only "module" is required; relative paths are relative to the
 batch file's directory, or the current one for -):
   {"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
    "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
-   "input_base64": "...", "timeout": "2s"}
+   "input_base64": "...", "timeout": "2s", "fuel": 1000000}
 
 Result line (output as text when it is valid UTF-8, else output_base64):
   {"line": 1, "ok": true, "output": "text", "stderr": "...", "exit_code": 0,
    "error": "...", "error_kind": "...", "stack": "...", "duration_ms": 1.2,
-   "worker": "..."}
+   "fuel": 1234, "worker": "..."}
 A failed task keeps its output and stderr: what it wrote before it failed.
 exit_code is the guest's own exit code when it exited (a command that ran
 to its end: 0), and absent when it did not (an export, a trap, a timeout).
-stack is a trap's wasm stack; worker names the cluster worker (--nats).
-error_kind is one of trap, timeout, cancelled, memory, output, exit, task,
-bad_module, no_function, bad_line, crash (a worker process died: --isolation
-process). A malformed line, or one naming a module file that is not there,
+stack is a trap's wasm stack; fuel, the instructions a task with a fuel
+budget ran (a line's "fuel", or --fuel); worker names the cluster worker
+(--nats). error_kind is one of trap, timeout, cancelled, memory, output,
+exit, task, bad_module, no_function, bad_line, crash (a worker process died:
+--isolation subprocess), fuel (the budget ran out). A malformed line, or one naming a module file that is not there,
 gets a bad_line result and the batch goes on. Each module is compiled once.
 
 A WASI command runs in a fresh instance whatever --mode says.
@@ -131,7 +132,7 @@ func (s *moduleSet) job(a *app, t task) (*job, error) {
 		}
 	}
 	return &job{task: engine.Task{
-		Module: c.m, Func: t.fn, Input: t.input, Args: t.args, Env: t.env, Mounts: t.mounts, Timeout: t.timeout,
+		Module: c.m, Func: t.fn, Input: t.input, Args: t.args, Env: t.env, Mounts: t.mounts, Timeout: t.timeout, Fuel: t.fuel,
 	}}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 //
 //	{"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
 //	 "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
-//	 "input_base64": "...", "timeout": "2s"}
+//	 "input_base64": "...", "timeout": "2s", "fuel": 1000000}
 //
 // Only "module" is required.
 type taskLine struct {
@@ -29,6 +30,9 @@ type taskLine struct {
 	Input       *string           `json:"input"`
 	InputBase64 *string           `json:"input_base64"`
 	Timeout     string            `json:"timeout"`
+	// Fuel is a budget of WebAssembly instructions (0: none), read as it
+	// is written so that a bad one gets a message of ours.
+	Fuel json.RawMessage `json:"fuel"`
 }
 
 // task is a batch line made ready to run (the module still a path).
@@ -41,6 +45,7 @@ type task struct {
 	mounts  []engine.Mount // host paths resolved, not yet checked
 	input   []byte
 	timeout time.Duration
+	fuel    uint64
 }
 
 // parseTaskLine reads line lineNo of a batch file. It touches no file: paths
@@ -82,6 +87,13 @@ func parseTaskLine(lineNo int, data []byte, baseDir string) (task, error) {
 			return bad(`"timeout" %q: want a duration such as "500ms" or "2s"`, tl.Timeout)
 		}
 		t.timeout = d
+	}
+	if len(tl.Fuel) > 0 && string(tl.Fuel) != "null" {
+		n, err := strconv.ParseUint(string(tl.Fuel), 10, 64)
+		if err != nil {
+			return bad(`"fuel" %s: want a whole number of instructions, such as 1000000`, tl.Fuel)
+		}
+		t.fuel = n
 	}
 	for k, v := range tl.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {

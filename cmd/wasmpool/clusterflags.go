@@ -53,7 +53,7 @@ func (f *clusterFlags) check() error {
 // startCluster connects the session to a cluster, or starts an embedded
 // node, and makes it the session's executor.
 func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Config, stderr io.Writer) error {
-	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, Window: f.inFlight}
+	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, TaskFuel: cfg.TaskFuel, Window: f.inFlight}
 	if xcfg.Window == 0 {
 		xcfg.Window = 64
 		if f.embedded != "" && cfg.Workers > 0 {
@@ -79,7 +79,7 @@ func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Confi
 		} else if err := checkListen("--nats-embedded", listen); err != nil {
 			return err
 		}
-		cfg.TaskTimeout = 0 // travels with each task
+		cfg.TaskTimeout, cfg.TaskFuel = 0, 0 // travel with each task
 		n, err := embedded.Start(ctx, s.e, embedded.Config{
 			Server:   embedded.ServerConfig{Listen: listen},
 			Executor: xcfg,

@@ -22,6 +22,7 @@
 //	71   the guest went over the memory limit (--memory)
 //	72   the guest went over the output limit (--output-limit)
 //	73   a worker process died under the task (--isolation subprocess)
+//	74   the task used up its fuel (--fuel)
 //	124  the task timed out (--timeout), as coreutils' timeout(1)
 //	130  interrupted (SIGINT or SIGTERM): running tasks were cancelled; a
 //	     guest that does not stop within a second is left behind

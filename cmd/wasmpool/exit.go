@@ -20,6 +20,7 @@ const (
 	exitMemoryLimit = 71  // the guest went over --memory
 	exitOutputLimit = 72  // the guest went over --output-limit
 	exitCrashed     = 73  // a worker process died under the task (--isolation subprocess)
+	exitFuel        = 74  // the task used up its fuel (--fuel)
 	exitTimeout     = 124 // the task timed out, as coreutils' timeout(1)
 	exitCancelled   = 130 // interrupted (SIGINT/SIGTERM), as a shell reports it
 )
@@ -33,6 +34,7 @@ const exitHelp = `Exit status:
   71   the guest went over the memory limit (--memory)
   72   the guest went over the output limit (--output-limit)
   73   a worker process died under the task (--isolation subprocess)
+  74   the task used up its fuel (--fuel)
   124  the task timed out (--timeout)
   130  interrupted (SIGINT/SIGTERM)
   run: a WASI command's own non-zero exit code is passed through (over 255: 1).
@@ -62,6 +64,8 @@ func exitCode(err error) int {
 		return exitCancelled
 	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return exitTimeout
+	case errors.Is(err, engine.ErrFuelExhausted):
+		return exitFuel
 	case errors.Is(err, engine.ErrMemoryLimit):
 		return exitMemoryLimit
 	case errors.Is(err, engine.ErrOutputLimit):
@@ -114,6 +118,7 @@ const (
 	kindNoFunction = "no_function"
 	kindBadLine    = "bad_line"
 	kindCrash      = "crash"
+	kindFuel       = "fuel"
 )
 
 // errorKind names the class of a task's failure for JSON output. Anything
@@ -136,6 +141,8 @@ func errorKind(err error) string {
 		return kindCancelled
 	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return kindTimeout
+	case errors.Is(err, engine.ErrFuelExhausted):
+		return kindFuel
 	case errors.Is(err, engine.ErrMemoryLimit):
 		return kindMemory
 	case errors.Is(err, engine.ErrOutputLimit):

@@ -26,6 +26,7 @@ type poolFlags struct {
 	workers   int
 	unordered bool
 	timeout   time.Duration
+	fuel      uint64
 	progress  string
 	failFast  bool
 	clusterFlags
@@ -36,6 +37,7 @@ func (f *poolFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&f.workers, "workers", 0, "number of workers (default: one per CPU)")
 	fs.BoolVar(&f.unordered, "unordered", false, "print results as they complete, not in input order")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop each task after this long, e.g. 500ms, 2s (default none)")
+	fs.Uint64Var(&f.fuel, "fuel", 0, "stop each task after this many WebAssembly instructions, the same on every machine (default none)")
 	fs.StringVar(&f.progress, "progress", progressAuto, "progress line on stderr: auto (when a terminal), always or never")
 	fs.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failure, cancel the rest, exit with its status")
 	f.engineFlags.add(fs)
@@ -61,7 +63,7 @@ func (f *poolFlags) poolConfig() (pool.Config, error) {
 	if f.nats != "" && f.isolation != isolationInProcess {
 		return pool.Config{}, usagef("--isolation is for the workers that run the tasks: with --nats, give it to 'wasmpool worker'")
 	}
-	cfg := pool.Config{Mode: mode, Workers: f.workers, TaskTimeout: f.timeout}
+	cfg := pool.Config{Mode: mode, Workers: f.workers, TaskTimeout: f.timeout, TaskFuel: f.fuel}
 	if err := f.isolationFlag.apply(&cfg); err != nil {
 		return pool.Config{}, err
 	}

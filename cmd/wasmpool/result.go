@@ -27,6 +27,7 @@ type taskFields struct {
 	ErrorKind  string  `json:"error_kind,omitempty"`
 	Stack      string  `json:"stack,omitempty"` // a trap's wasm stack trace
 	DurationMS float64 `json:"duration_ms"`
+	Fuel       uint64  `json:"fuel,omitempty"`   // the instructions it ran, with a fuel budget (--fuel, "fuel")
 	Worker     string  `json:"worker,omitempty"` // the cluster worker that ran it (--nats)
 }
 
@@ -34,7 +35,7 @@ type taskFields struct {
 // module in the error line.
 func newTaskFields(t engine.Task, res engine.Result, err error, module string) taskFields {
 	f := taskFields{OK: err == nil, Stderr: string(res.Stderr), ExitCode: exitCodeOf(t, err),
-		DurationMS: millis(res.Duration), Worker: res.Worker}
+		DurationMS: millis(res.Duration), Fuel: res.Fuel, Worker: res.Worker}
 	if err == nil || len(res.Output) > 0 {
 		f.payload = newPayload(res.Output)
 	}

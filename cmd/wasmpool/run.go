@@ -23,6 +23,7 @@ type runFlags struct {
 	env     []string
 	mounts  []string
 	timeout time.Duration
+	fuel    uint64
 	params  string
 	verbose bool
 }
@@ -67,8 +68,9 @@ and --mount directories (no other file).
 	fs.StringArrayVar(&f.env, "env", nil, "environment variable KEY=VALUE for the guest (repeat)")
 	fs.StringArrayVar(&f.mounts, "mount", nil, "host directory HOST:GUEST[:ro] the guest may see (repeat)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop the task after this long, e.g. 500ms, 2s (default none)")
+	fs.Uint64Var(&f.fuel, "fuel", 0, "stop the task after this many WebAssembly instructions, the same on every machine (default none)")
 	fs.StringVar(&f.params, "params", "", `raw arguments for a non-SDK export, comma-separated, e.g. "1,2"`)
-	fs.BoolVarP(&f.verbose, "verbose", "v", false, "on a trap of an export, print the guest's wasm stack too (a command's is always printed)")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "on a trap of an export, print the guest's wasm stack too (a command's is always printed); with --fuel, print the fuel used")
 	f.engineFlags.add(fs)
 	f.isolationFlag.add(fs)
 	return cmd
@@ -117,7 +119,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	}
 	a.module = m.Name()
 
-	t := engine.Task{Module: m, Func: f.fn, Input: input, Args: args, Env: env, Mounts: mounts, Timeout: f.timeout}
+	t := engine.Task{Module: m, Func: f.fn, Input: input, Args: args, Env: env, Mounts: mounts, Timeout: f.timeout, Fuel: f.fuel}
 	x, err := funcExport(m, f.fn)
 	if err != nil {
 		return err
@@ -164,6 +166,9 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	_, _ = a.stderr.Write(res.Stderr)
 	if err == nil && len(results) == 1 && res.Values != nil {
 		_, werr = fmt.Fprintln(a.stdout, formatValues(res.Values, results[0].Results))
+	}
+	if f.fuel > 0 && f.verbose {
+		report(a.stderr, "used %d of its %d instructions of fuel", res.Fuel, f.fuel)
 	}
 	if err != nil {
 		var exit *engine.ExitError
