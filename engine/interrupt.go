@@ -27,6 +27,16 @@ import (
 // error; classify then reads why the call was stopped), and otherwise lets
 // the scheduler run other goroutines and hands out the next tick.
 //
+// What crosses goroutines: only halted, the deadline and the done channel of
+// the call context, all synchronised (atomics, or its mutex). The counters
+// the native code reads and writes (the tick and fuel globals, and the
+// locals it keeps them in) are touched by the host only on the goroutine
+// running the call, before the call, from yield (which that call makes) and
+// after it: never while native code runs on another core. So there is no
+// native read racing a host write to reason about, and nothing for -race to
+// see: a stop from another goroutine waits for the guest's next yield
+// (at most about yieldPeriod) instead of being written into its globals.
+//
 // The tick is in units of (at most) instructions, whose cost varies with the
 // code and the machine by an order of magnitude, so it is paced by the
 // clock: each instance measures how fast it spends its ticks and sizes the
