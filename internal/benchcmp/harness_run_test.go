@@ -114,4 +114,3 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 	assert.Equal(t, rep.Targets, back.Targets)
 	assert.Equal(t, 10, back.Meta.FibN)
 }
-
