@@ -85,6 +85,9 @@ func (inst *Instance) classify(err error, t *Task, now time.Time) error {
 		return closedError(fn) // wazero's "runtime closed" is no trap
 	}
 	te := trapFrom(err, fn)
+	if inst.v != nil {
+		te.Stack = inst.v.trace.rewrite(te.Stack)
+	}
 	if te.Kind == TrapUnreachable {
 		te.Abort = runtimeAbort(st.stderr.buf)
 	}

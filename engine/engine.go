@@ -312,9 +312,12 @@ func (*repairedError) Error() string { return "repaired" }
 // runtime. An error is the module's: the caller names it.
 func (e *Engine) compileVariant(ctx context.Context, base []byte, fuel bool) (variant, error) {
 	code := base
+	var trace *traceMap
 	if fuel || !e.cfg.NoInterrupt {
 		var err error
-		if code, err = wasmbin.Instrument(base, wasmbin.InstrumentOptions{Fuel: fuel}); err != nil {
+		opts := wasmbin.InstrumentOptions{Fuel: fuel}
+		trace = newTraceMap(base, opts)
+		if code, err = wasmbin.Instrument(base, opts); err != nil {
 			// A module the pass cannot read is one wazero refuses too: let
 			// it say why. One it can read but not rewrite (a feature the
 			// engine does not enable) could not be stopped mid-call.
@@ -330,7 +333,7 @@ func (e *Engine) compileVariant(ctx context.Context, base []byte, fuel bool) (va
 		// so a damaged cache never becomes a permanent failure.
 		if rerr := e.repairCacheEntry(ctx, code); rerr == nil {
 			if compiled, err = compileModule(ctx, e.shared.r, code); err == nil {
-				return variant{}, &repairedError{variant{code: code, compiled: compiled, fuel: fuel}}
+				return variant{}, &repairedError{variant{code: code, compiled: compiled, fuel: fuel, trace: trace}}
 			}
 		}
 	}
@@ -342,7 +345,7 @@ func (e *Engine) compileVariant(ctx context.Context, base []byte, fuel bool) (va
 		}
 		return variant{}, withDetail(ErrBadModule, err, "not a valid WebAssembly module: %v", firstLine(err.Error()))
 	}
-	return variant{code: code, compiled: compiled, fuel: fuel}, nil
+	return variant{code: code, compiled: compiled, fuel: fuel, trace: trace}, nil
 }
 
 // describe fills in the module's exports and imports and refuses imports

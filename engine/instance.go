@@ -171,11 +171,12 @@ func (inst *Instance) create(ctx context.Context, t *Task) (err error) {
 		return withDetail(ErrBadMount, err, "%v", err)
 	}
 	actx := experimental.WithMemoryAllocator(ctx, newMemoryAllocator(e.memLimit, &inst.rt.memories, &inst.mem))
+	inst.v = v // before instantiating: a start section's trap is traced from it
 	mod, err := inst.rt.r.InstantiateModule(actx, compiled, cfg)
 	if mod == nil {
 		return err
 	}
-	inst.mod, inst.v = mod, v
+	inst.mod = mod
 	inst.tickG, _ = mod.ExportedGlobal(wasmbin.TickGlobalExport).(api.MutableGlobal)
 	inst.fuelG, _ = mod.ExportedGlobal(wasmbin.FuelGlobalExport).(api.MutableGlobal)
 	return err

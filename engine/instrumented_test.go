@@ -70,7 +70,7 @@ var (
 		"leftover.wasm poke":   {{}},
 		"hostile.wasm recurse": nil, // an SDK task
 	}
-	commandArgs = [][]string{{"-a", "x", "y"}, {"-E"}, {"-x", "3"}, {"-s", "oops"}, {"-t"}, {}}
+	commandArgs = [][]string{{"-a", "x", "y"}, {"-E"}, {"-x", "3"}, {"-s", "oops"}, {"-t"}, {"trap"}, {}}
 )
 
 type fixture struct {
@@ -117,7 +117,7 @@ func outcomeOf(res engine.Result, err error) outcome {
 		}
 		var trap *engine.TrapError
 		if errors.As(err, &trap) {
-			ids = append(ids, fmt.Sprintf("trap %v %q %q", trap.Kind, trap.Message, trap.Abort))
+			ids = append(ids, fmt.Sprintf("trap %v %q %q\n%s", trap.Kind, trap.Message, trap.Abort, trap.Stack))
 		}
 		var exit *engine.ExitError
 		if errors.As(err, &exit) {

@@ -168,6 +168,11 @@ type instrumenter struct {
 	// indirect: the function being instrumented makes indirect calls.
 	indirect     bool
 	tableTargets map[int][]uint32 // its br_tables' targets, by instruction
+
+	// srcMap, when wanted, records where each instruction goes (see
+	// sourcemap.go); dwarf: the input has DWARF, replaced by a synthetic one.
+	srcMap *SourceMap
+	dwarf  bool
 }
 
 type scratchKey struct {
@@ -185,12 +190,15 @@ func Instrument(wasm []byte, opts InstrumentOptions) ([]byte, error) {
 	if !m.hasCode || len(m.definedFuncs) == 0 {
 		return wasm, nil
 	}
-	in := &instrumenter{
+	return newInstrumenter(m, opts).rewrite(wasm)
+}
+
+func newInstrumenter(m *moduleInfo, opts InstrumentOptions) *instrumenter {
+	return &instrumenter{
 		m: m, opts: opts,
 		wrapOf: map[wrapper]uint32{}, typeIndex: map[string]uint32{}, threaded: map[uint32]uint32{},
 		scratch: map[scratchKey]uint32{}, refs: map[uint32]bool{}, tableTargets: map[int][]uint32{},
 	}
-	return in.rewrite(wasm)
 }
 
 func notInstrumentable(format string, args ...any) error {
@@ -423,6 +431,7 @@ func (in *instrumenter) rewrite(wasm []byte) ([]byte, error) {
 	// the sections that list those are written last.
 	contents := map[byte][]byte{}
 	customs := map[int][]byte{} // by section start; nil content: dropped
+	var nameSec *section
 	for _, s := range m.secs {
 		var content []byte
 		var err error
@@ -438,8 +447,15 @@ func (in *instrumenter) rewrite(wasm []byte) ([]byte, error) {
 		case secCode:
 			content, err = in.code(s.body)
 		case secCustom:
+			if name, _, ok := customName(s); ok && name == "name" && nameSec == nil {
+				nameSec = &s // named last: wrappers are still being added
+				continue
+			}
 			content, err = in.custom(s, wasm)
 			customs[s.start] = content
+			if err != nil {
+				return nil, err
+			}
 			continue
 		default:
 			continue
@@ -474,6 +490,18 @@ func (in *instrumenter) rewrite(wasm []byte) ([]byte, error) {
 	contents[secGlobal] = in.globals(defined)
 	contents[secImport] = in.imports(m, yieldType, outFuelType)
 	contents[secType] = in.typeSection(m)
+	var names []byte
+	if nameSec != nil {
+		_, r, _ := customName(*nameSec)
+		if names, err = in.names(r); err != nil {
+			// A malformed name section is the module's to fail on: keep
+			// it as it is, and let wazero say why.
+			names = nameSec.body.b
+		}
+		customs[nameSec.start] = names
+	} else {
+		names, _ = in.names(reader{})
+	}
 
 	out := make([]byte, 0, len(wasm)+len(wasm)/3)
 	out = append(out, wasm[:8]...)
@@ -505,6 +533,14 @@ func (in *instrumenter) rewrite(wasm []byte) ([]byte, error) {
 		}
 	}
 	emitMissingBefore(math.MaxInt)
+	if nameSec == nil {
+		out = appendSection(out, secCustom, names)
+	}
+	if in.dwarf {
+		for _, sec := range syntheticDWARF() {
+			out = appendSection(out, secCustom, sec)
+		}
+	}
 	return out, nil
 }
 
@@ -906,34 +942,30 @@ func (in *instrumenter) tables(r reader) ([]byte, error) {
 // custom returns what becomes of a custom section: the same bytes, new
 // content, or nil to drop it.
 func (in *instrumenter) custom(s section, wasm []byte) ([]byte, error) {
-	name, r, ok := customName(s)
+	name, _, ok := customName(s)
 	if !ok {
 		return s.body.b, nil // wazero decides what to make of it
 	}
-	switch {
-	case name == "name":
-		content, err := in.names(name, r)
-		if err != nil {
-			// A malformed name section is the module's to fail on: keep
-			// it as it is, and let wazero say why.
-			return s.body.b, nil
-		}
-		return content, nil
-	case strings.HasPrefix(name, ".debug_"):
+	if strings.HasPrefix(name, ".debug_") {
 		// DWARF maps code offsets to source lines; the inserted checks move
-		// every offset, so the map would point at the wrong lines.
+		// every offset, so the map would point at the wrong lines. One that
+		// maps every offset to itself takes its place (see sourcemap.go).
+		in.dwarf = in.dwarf || name == ".debug_info"
 		return nil, nil
 	}
 	return s.body.b, nil
 }
 
-// names renumbers the functions of the name section's function and local
-// name maps. Subsections naming other things by function (labels) are
-// dropped; wazero reads only the module, function and local names. The
-// counters are parameters added after a function's own, so its declared
-// locals move past them.
-func (in *instrumenter) names(name string, r reader) ([]byte, error) {
-	out := appendName(nil, name)
+// names returns the content of the instrumented module's name section,
+// from the input's (r; empty for none). Function names follow sourcemap.go:
+// every function of the input's code is named, with FrameMarker, and every
+// wrapper is named WrapperName. Local names are renumbered: the counters are
+// parameters added after a function's own, so its declared locals move
+// past them. Subsections naming other things by function (labels) are
+// dropped; wazero reads only the module, function and local names.
+func (in *instrumenter) names(r reader) ([]byte, error) {
+	var moduleName, localNames []byte
+	funcNames := map[uint32]string{}
 	shiftFunc := func(f uint32) uint32 {
 		if f >= in.funcImports() {
 			return f + in.added
@@ -953,52 +985,102 @@ func (in *instrumenter) names(name string, r reader) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		var body []byte
 		switch id {
 		case 0:
-			body = sub.b
+			moduleName = sub.b
 		case 1:
-			if body, err = nameMap(nil, &sub, shiftFunc); err != nil {
-				return nil, err
-			}
-		case 2:
 			n, err := sub.u32()
 			if err != nil {
 				return nil, err
 			}
-			body = appendU32(nil, n)
 			for range n {
 				f, err := sub.u32()
 				if err != nil {
 					return nil, err
 				}
-				shiftLocal := func(l uint32) uint32 { return l } // an import's locals are its parameters
-				if f >= in.funcImports() {
-					if int(f-in.funcImports()) >= len(in.m.definedFuncs) {
-						return nil, errors.New("local names for a function that does not exist")
-					}
-					params := uint32(len(in.m.types[in.m.definedFuncs[f-in.funcImports()]].params))
-					counters := uint32(len(in.counters()))
-					shiftLocal = func(l uint32) uint32 {
-						if l >= params {
-							return l + counters
-						}
-						return l
-					}
-				}
-				body = appendU32(body, shiftFunc(f))
-				if body, err = nameMap(body, &sub, shiftLocal); err != nil {
+				name, err := sub.name("a function's name")
+				if err != nil {
 					return nil, err
 				}
+				funcNames[f] = name
 			}
-		default:
-			continue
+		case 2:
+			if localNames, err = in.localNames(sub, shiftFunc); err != nil {
+				return nil, err
+			}
 		}
+	}
+
+	var fn []byte
+	imports, defined := in.funcImports(), uint32(len(in.m.definedFuncs))
+	n := uint32(0)
+	for f := range imports {
+		if name, ok := funcNames[f]; ok {
+			fn = appendU32(fn, f)
+			fn = appendName(fn, name)
+			n++
+		}
+	}
+	for f := imports; f < imports+defined; f++ {
+		fn = appendU32(fn, f+in.added)
+		fn = appendName(fn, frameName(funcNames[f], f))
+		n++
+	}
+	for k := range in.wrappers {
+		fn = appendU32(fn, in.wrapBase+uint32(k))
+		fn = appendName(fn, WrapperName)
+		n++
+	}
+	fn = append(appendU32(nil, n), fn...)
+
+	out := appendName(nil, "name")
+	subsection := func(id byte, body []byte) {
 		out = append(out, id)
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
+	if moduleName != nil {
+		subsection(0, moduleName)
+	}
+	subsection(1, fn)
+	if localNames != nil {
+		subsection(2, localNames)
+	}
 	return out, nil
+}
+
+// localNames renumbers the local name subsection.
+func (in *instrumenter) localNames(sub reader, shiftFunc func(uint32) uint32) ([]byte, error) {
+	n, err := sub.u32()
+	if err != nil {
+		return nil, err
+	}
+	body := appendU32(nil, n)
+	for range n {
+		f, err := sub.u32()
+		if err != nil {
+			return nil, err
+		}
+		shiftLocal := func(l uint32) uint32 { return l } // an import's locals are its parameters
+		if f >= in.funcImports() {
+			if int(f-in.funcImports()) >= len(in.m.definedFuncs) {
+				return nil, errors.New("local names for a function that does not exist")
+			}
+			params := uint32(len(in.m.types[in.m.definedFuncs[f-in.funcImports()]].params))
+			counters := uint32(len(in.counters()))
+			shiftLocal = func(l uint32) uint32 {
+				if l >= params {
+					return l + counters
+				}
+				return l
+			}
+		}
+		body = appendU32(body, shiftFunc(f))
+		if body, err = nameMap(body, &sub, shiftLocal); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
 }
 
 // nameMap copies a name map, mapping its indices.

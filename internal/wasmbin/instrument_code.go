@@ -111,15 +111,28 @@ func (in *instrumenter) code(code reader) ([]byte, error) {
 	if err := in.leafWeights(code); err != nil {
 		return nil, err
 	}
+	start := code.off // offsets in the map are from the section's start, as in DWARF
 	n, _ := code.u32()
 	out := appendU32(make([]byte, 0, len(code.b)+len(code.b)/2), n)
 	var body []byte
 	for i := range n {
 		size, _ := code.u32()
 		fn, _ := code.sub(uint64(size))
+		mapped := 0
+		if in.srcMap != nil {
+			mapped = len(in.srcMap.pairs)
+		}
 		var err error
-		if body, err = in.function(body[:0], fn, i); err != nil {
+		if body, err = in.function(body[:0], fn, i, uint64(fn.off-start)); err != nil {
 			return nil, err
+		}
+		if in.srcMap != nil {
+			// function recorded where each instruction went in its body;
+			// the body begins after its size.
+			at := uint64(len(out) + uvarintSize(uint64(len(body))))
+			for j := mapped; j < len(in.srcMap.pairs); j++ {
+				in.srcMap.pairs[j].out += at
+			}
 		}
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
@@ -128,7 +141,7 @@ func (in *instrumenter) code(code reader) ([]byte, error) {
 }
 
 // function instruments one function body into out.
-func (in *instrumenter) function(out []byte, fn reader, index uint32) ([]byte, error) {
+func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64) ([]byte, error) {
 	m := in.m
 	ft := m.types[m.definedFuncs[index]]
 	fuel := in.opts.Fuel
@@ -193,6 +206,7 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32) ([]byte, e
 	} else {
 		out = append(out, raw[:len(raw)-len(r.b)]...)
 	}
+	bodyStart := len(out)
 
 	// Where the counters live while the function runs: locals (so,
 	// registers) by default; their globals in a function whose loops
@@ -329,8 +343,16 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32) ([]byte, e
 	out = append(out, opBlock)
 	out = in.appendBlockType(out, ft.results)
 	out = charge(out, 0)
+	codeAt := at + uint64(len(raw)-len(code)) // the original body's first instruction
+	if in.srcMap != nil {
+		// What the function's own checks run maps to its first instruction.
+		in.srcMap.pairs = append(in.srcMap.pairs, offsetPair{out: uint64(bodyStart), in: codeAt})
+	}
 	for i := range in.instrs {
 		ins := &in.instrs[i]
+		if in.srcMap != nil {
+			in.srcMap.pairs = append(in.srcMap.pairs, offsetPair{out: uint64(len(out)), in: codeAt + uint64(ins.start)})
+		}
 		switch ins.op {
 		case opLocalGet, opLocalSet, opLocalTee:
 			out = appendLocal(out, ins.op, localIndex(ins.idx))
