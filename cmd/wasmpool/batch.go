@@ -46,8 +46,9 @@ stack is a trap's wasm stack; fuel, the instructions a task with a fuel
 budget ran (a line's "fuel", or --fuel); worker names the cluster worker
 (--nats). error_kind is one of trap, timeout, cancelled, memory, output,
 exit, task, bad_module, no_function, bad_line, crash (a worker process died:
---isolation subprocess), fuel (the budget ran out). A malformed line, or one naming a module file that is not there,
-gets a bad_line result and the batch goes on. Each module is compiled once.
+--isolation subprocess), fuel (the budget ran out). A malformed line, or
+one naming a module file that is not there, gets a bad_line result and the
+batch goes on. Each module is compiled once.
 
 A WASI command runs in a fresh instance whatever --mode says.
 

@@ -16,11 +16,15 @@ func main() {
 	// a service manager's stop and a Ctrl-C mean the same. After the first
 	// signal the default handling is back, so a second one kills.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, func() {
+	signalled := context.AfterFunc(ctx, func() {
 		stop()
 		go exitIfStuck(os.Stderr)
 	})
 	code := runContext(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// stop cancels ctx too: without this, a command that just ended would
+	// count as signalled, and an exit slower than stopGrace (a loaded
+	// machine, the race detector's) would end as "interrupted", status 130.
+	signalled()
 	stop()
 	os.Exit(code)
 }
