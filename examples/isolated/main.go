@@ -32,7 +32,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p, err := pool.New(e, pool.Config{Isolation: pool.Subprocess, Workers: 2, TaskTimeout: time.Second})
+	p, err := pool.New(e, pool.Config{Isolation: pool.Subprocess, Workers: 2})
 	if err != nil {
 		log.Fatal(err)
 	}
