@@ -28,7 +28,7 @@ import (
 type metricsFlag struct{ addr string }
 
 func (f *metricsFlag) add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.addr, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (port 0: any free port, printed on stderr)")
+	fs.StringVar(&f.addr, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics, e.g. 127.0.0.1:9464 (port 0: any free port, printed on stderr)")
 }
 
 // metricsServer serves /metrics on the address of --metrics. Its port is
