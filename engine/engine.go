@@ -37,6 +37,7 @@ type Engine struct {
 	modules  map[moduleKey]*compileCall
 	runtimes map[*Runtime]struct{}
 	closed   bool
+	stats    counters
 }
 
 // moduleKey makes compiling content-addressed: the same bytes under the same
@@ -170,6 +171,7 @@ func (e *Engine) compile(ctx context.Context, wasm []byte, name string, owned bo
 		e.mu.Unlock()
 		select {
 		case <-c.done:
+			e.stats.reused(c.err)
 			return c.m, c.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -200,8 +202,10 @@ func (e *Engine) compile(ctx context.Context, wasm []byte, name string, owned bo
 		m := *twin
 		m.name = name
 		c.m = &m
+		e.stats.reused(nil)
 	} else {
 		c.m, c.err = e.compileNew(ctx, wasm, name, digest, owned)
+		e.stats.compiledNew(c.m, c.err)
 	}
 	if c.err != nil {
 		// Failures are not cached: the next attempt compiles again, so a

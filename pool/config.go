@@ -84,6 +84,14 @@ type Config struct {
 	// ProcessLimits are what the OS enforces on each worker process
 	// (Subprocess, Linux): see ProcessLimits.
 	ProcessLimits ProcessLimits
+
+	// OnTaskDone, if set, is told of every task as it finishes, however it
+	// ends, before its future shows the outcome (as Stats count it): what
+	// package metrics feeds its histograms and per-kind counters with. It
+	// runs on the goroutine that settles the future, often a worker's: it
+	// must be quick, and must not block on the pool. A panic in it is
+	// recovered and reported (future.SetPanicHandler).
+	OnTaskDone func(TaskEvent)
 }
 
 func (c Config) withDefaults() (Config, error) {

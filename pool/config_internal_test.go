@@ -24,6 +24,7 @@ var appliedHere = map[string]string{
 	"WorkerCommand": "what starts the worker processes",
 	"KillGrace":     "this side kills, after the grace",
 	"ProcessLimits": "carried as the rlimits the worker process sets on itself (Config.childLimits, hello's limits)",
+	"OnTaskDone":    "this side settles every task's future, and tells the observer",
 }
 
 func TestEveryConfigFieldReachesTheWorkerProcesses(t *testing.T) {

@@ -112,7 +112,7 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	if j.task.Fuel == 0 {
 		j.task.Fuel = p.cfg.TaskFuel
 	}
-	prom.BeforeDone(p.count)
+	prom.BeforeDone(p.settled(j))
 	f.OnDone(p.finished(j))
 	if t.Module == nil {
 		prom.Resolve(engine.Result{}, taskerr.NoModule)
@@ -171,15 +171,13 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 // count keeps the statistics of a task as its future settles, before
 // anyone can see its outcome: whoever gets a result sees it counted.
 func (p *Pool) count(s future.State, err error) {
-	switch {
-	case s == future.Succeeded:
+	switch outcomeOf(s, err) {
+	case TaskSucceeded:
 		p.stats.succeeded.Add(1)
-	case s == future.Cancelled:
+	case TaskCancelled:
 		p.stats.cancelled.Add(1)
-	case errors.Is(err, engine.ErrTimeout):
+	case TaskTimedOut:
 		p.stats.timedOut.Add(1)
-	case errors.Is(err, engine.ErrCancelled):
-		p.stats.cancelled.Add(1)
 	default:
 		p.stats.failed.Add(1)
 	}

@@ -23,6 +23,7 @@ type job struct {
 	stopWatch   func() bool // stops the queued-context watch
 	target      interrupter // what stops the task while it runs
 	interrupted error       // why it was interrupted, once it was
+	ran         ran         // for Config.OnTaskDone: see recordRun
 }
 
 // stopWatching ends the queued-context watch, if there is one.
@@ -235,6 +236,7 @@ func (w *worker) admit(j *job) bool {
 func (w *worker) complete(j *job, res engine.Result, err error) {
 	w.p.stats.running.Add(-1)
 	res.Wait = j.wait
+	w.p.recordRun(j, res)
 	j.prom.Resolve(res, err)
 }
 

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"io/fs"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/taskerr"
 	"github.com/wasmpool/wasmpool/pool"
 )
 
@@ -91,9 +91,7 @@ func exitCode(err error) int {
 
 // isMissingFile reports whether a module could not be read at all (missing,
 // or not readable): then it is the path that is wrong.
-func isMissingFile(err error) bool {
-	return errors.Is(err, engine.ErrBadModule) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission))
-}
+func isMissingFile(err error) bool { return taskerr.IsMissingFile(err) }
 
 // failureStatus is exitCode for one task among many (map, batch): there a
 // guest's own exit code is only "the task failed".
@@ -105,58 +103,29 @@ func failureStatus(err error) int {
 	return exitCode(err)
 }
 
-// Error kinds of the batch and map JSON lines (DESIGN.md, result line).
+// Error kinds of the batch and map JSON lines (DESIGN.md, result line): the
+// vocabulary package metrics labels failed tasks with too.
 const (
-	kindTrap       = "trap"
-	kindTimeout    = "timeout"
-	kindCancelled  = "cancelled"
-	kindMemory     = "memory"
-	kindOutput     = "output"
-	kindExit       = "exit"
-	kindTask       = "task"
-	kindBadModule  = "bad_module"
-	kindNoFunction = "no_function"
-	kindBadLine    = "bad_line"
-	kindCrash      = "crash"
-	kindFuel       = "fuel"
+	kindTrap       = taskerr.KindTrap
+	kindTimeout    = taskerr.KindTimeout
+	kindCancelled  = taskerr.KindCancelled
+	kindMemory     = taskerr.KindMemory
+	kindOutput     = taskerr.KindOutput
+	kindExit       = taskerr.KindExit
+	kindTask       = taskerr.KindTask
+	kindBadModule  = taskerr.KindBadModule
+	kindNoFunction = taskerr.KindNoFunction
+	kindBadLine    = taskerr.KindBadLine
+	kindCrash      = taskerr.KindCrash
+	kindFuel       = taskerr.KindFuel
 )
 
-// errorKind names the class of a task's failure for JSON output. Anything
-// not more specific (an I/O error reading an input, say) is "task".
+// errorKind names the class of a task's failure for JSON output: a
+// malformed line's, or what taskerr.Kind says of a task's.
 func errorKind(err error) string {
-	var (
-		bad  *badLineError
-		trap *engine.TrapError
-		exit *engine.ExitError
-	)
-	switch {
-	case err == nil:
-		return ""
-	case errors.As(err, &bad), errors.Is(err, engine.ErrBadMount), isMissingFile(err):
-		// A mount the line names that the host running it cannot give, or a
-		// module file that is not there: the line's mistake (status 2, as
-		// for run), not a module's content.
+	var bad *badLineError
+	if errors.As(err, &bad) {
 		return kindBadLine
-	case errors.Is(err, engine.ErrCancelled), errors.Is(err, context.Canceled), errors.Is(err, pool.ErrShutdown):
-		return kindCancelled
-	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return kindTimeout
-	case errors.Is(err, engine.ErrFuelExhausted):
-		return kindFuel
-	case errors.Is(err, engine.ErrMemoryLimit):
-		return kindMemory
-	case errors.Is(err, engine.ErrOutputLimit):
-		return kindOutput
-	case errors.Is(err, pool.ErrWorkerCrashed):
-		return kindCrash
-	case errors.As(err, &trap):
-		return kindTrap
-	case errors.As(err, &exit):
-		return kindExit
-	case errors.Is(err, engine.ErrNoFunction):
-		return kindNoFunction
-	case errors.Is(err, engine.ErrBadModule):
-		return kindBadModule
 	}
-	return kindTask
+	return taskerr.Kind(err)
 }

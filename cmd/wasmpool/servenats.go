@@ -24,6 +24,7 @@ type serveFlags struct {
 	mode      string
 	workers   int
 	grace     time.Duration
+	metrics   metricsFlag
 }
 
 func (a *app) serveNATSCmd() *cobra.Command {
@@ -43,7 +44,12 @@ keeps a task before it goes to another. --workers N also runs N local
 workers in this process (default none).
 
 The server has no authentication unless --token is given; then clients put
-it in their URL: nats://TOKEN@host:4222.`,
+it in their URL: nats://TOKEN@host:4222.
+
+With --metrics ADDR it serves Prometheus metrics at http://ADDR/metrics: the
+cluster's queue depth, tasks in flight, free worker slots and workers
+connected, and with --workers those of its local workers (names in the
+README).`,
 		Example: `  wasmpool serve-nats --listen :4222 --token s3cret
   wasmpool worker --nats nats://s3cret@broker:4222 --workers 8      # on each worker host`,
 		Args: exactArgs(0, ""),
@@ -60,6 +66,7 @@ it in their URL: nats://TOKEN@host:4222.`,
 	fs.StringVar(&f.mode, "mode", "thread", "local workers' kind: thread or process")
 	fs.IntVar(&f.workers, "workers", 0, "local worker slots to run in this process (default none)")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long local running tasks may take to finish")
+	f.metrics.add(fs)
 	f.engineFlags.add(fs)
 	return cmd
 }
@@ -85,6 +92,11 @@ func (a *app) runServeNATS(cmd *cobra.Command, f *serveFlags) error {
 	if err := checkListen("--listen", f.listen); err != nil {
 		return err
 	}
+	ms, err := f.metrics.listen()
+	if err != nil {
+		return err
+	}
+	defer ms.close()
 	stopGrace.Store(int64(f.grace + time.Second))
 	ctx := a.ctx
 	srv, err := embedded.StartServer(embedded.ServerConfig{StoreDir: f.store, Listen: f.listen, Token: f.token})
@@ -107,7 +119,14 @@ func (a *app) runServeNATS(cmd *cobra.Command, f *serveFlags) error {
 	if host, _, _ := net.SplitHostPort(f.listen); f.token == "" && host != "127.0.0.1" && host != "localhost" && host != "::1" {
 		report(a.stderr, "warning: no --token: anyone who can reach this port can submit tasks to the workers")
 	}
+	broker, err := brokerCollector(srv, nc, set)
+	if err != nil {
+		return err
+	}
 	if f.workers == 0 {
+		if err := ms.serve(a.stderr, nil, nil, broker); err != nil {
+			return err
+		}
 		<-ctx.Done()
 		return nil
 	}
@@ -122,9 +141,12 @@ func (a *app) runServeNATS(cmd *cobra.Command, f *serveFlags) error {
 	}
 	defer wnc.Close()
 	w, err := cluster.NewWorker(ctx, wnc, e, cluster.WorkerConfig{
-		Settings: set, Pool: pool.Config{Mode: mode, Workers: f.workers}, Logger: workerLogger(a.stderr),
+		Settings: set, Pool: pool.Config{Mode: mode, Workers: f.workers, OnTaskDone: ms.onTaskDone()}, Logger: workerLogger(a.stderr),
 	})
 	if err != nil {
+		return err
+	}
+	if err := ms.serve(a.stderr, w, e, broker); err != nil {
 		return err
 	}
 	return serveUntilSignal(ctx, w, f.grace, a.stderr)

@@ -28,6 +28,7 @@ type workerFlags struct {
 	namespace   string
 	allowMounts bool
 	grace       time.Duration
+	metrics     metricsFlag
 }
 
 // workerCmd is "wasmpool worker": a worker of a NATS cluster, or, with the
@@ -52,6 +53,11 @@ timeout, the memory limit) are its result and are not retried.
 The module of a task is fetched from the cluster once per worker and kept
 compiled (and in --cache-dir). Tasks may not mount this host's directories
 unless --allow-mounts is given.
+
+With --metrics ADDR it serves Prometheus metrics at http://ADDR/metrics: its
+tasks by outcome and error kind, their queue wait, run time and fuel, what
+is queued and running, instances built, worker processes crashed and
+restarted, modules compiled and cache hits (names in the README).
 
 With --isolation subprocess, each of its workers runs tasks in a worker
 process of its own, as map and batch do.
@@ -78,6 +84,7 @@ worker. A second signal stops at once.`,
 	fs.StringVar(&f.namespace, "namespace", "", `the cluster's namespace, if it is not "wasmpool"`)
 	fs.BoolVar(&f.allowMounts, "allow-mounts", false, "let tasks mount directories of this host")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long running tasks may take to finish")
+	f.metrics.add(fs)
 	f.engineFlags.add(fs)
 	f.isolationFlag.add(fs)
 	fs.BoolVar(&f.child, "child", false, "serve as a worker process over stdin and stdout")
@@ -136,6 +143,12 @@ func (a *app) runWorker(cmd *cobra.Command, f *workerFlags) error {
 	defer e.Close(context.WithoutCancel(ctx))
 	a.started("")
 	stopGrace.Store(int64(f.grace + time.Second))
+	ms, err := f.metrics.listen()
+	if err != nil {
+		return err
+	}
+	defer ms.close()
+	pcfg.OnTaskDone = ms.onTaskDone()
 	nc, err := connectNATS(f.nats, "wasmpool worker "+f.name)
 	if err != nil {
 		return err
@@ -149,6 +162,9 @@ func (a *app) runWorker(cmd *cobra.Command, f *workerFlags) error {
 		Logger:      workerLogger(a.stderr),
 	})
 	if err != nil {
+		return err
+	}
+	if err := ms.serve(a.stderr, w, e); err != nil {
 		return err
 	}
 	return serveUntilSignal(ctx, w, f.grace, a.stderr)
