@@ -29,10 +29,17 @@ vet:
 	$(GO) vet -tags benchcheck ./internal/benchcmp/ ./cluster/
 
 # The test command: formatting, vet, the modules (each also compiled, by a
-# plain build, into the cache the tests share), then the whole suite with -race.
+# plain build, into the cache the tests share), then the whole suite with
+# -race, but for internal/wasmbin. That package is pure functions over bytes
+# (no goroutines, no shared state but LineTable's mutex, which the engine's
+# race-enabled trap tests exercise); its tests compile and run every fixture
+# through wazero's compiler and interpreter, which the race detector makes
+# 15-20x slower with nothing to find. It runs without -race, in full.
+RACE_PKGS = $(shell $(GO) list $(PKGS) | grep -v '/internal/wasmbin$$')
 test: fmt-check vet
 	$(GO) run ./internal/testmod/cmd/buildmods -o $(MODDIR) -warm-test-cache
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 10m ./internal/wasmbin/
 
 # Regenerate the committed modules under testdata/. Each needs its own
 # toolchain; none is needed by make test, which uses the committed .wasm.

@@ -73,9 +73,11 @@ func main() {
 	}
 }
 
-// warmTestCache compiles every module with each engine configuration whose
+// warmTestCache compiles every module (the Go guests built here and the
+// committed fixtures under testdata/) with each engine configuration whose
 // compiled code differs: the default, pre-initialisation (globals exported),
-// and a worker process's (no interrupt checks).
+// a worker process's (no interrupt checks), and the metered code a task
+// with a fuel budget runs, which an engine compiles on first use.
 func warmTestCache(names []string, dir string) error {
 	ctx := context.Background()
 	var engines []*engine.Engine
@@ -88,29 +90,71 @@ func warmTestCache(names []string, dir string) error {
 		defer e.Close(ctx)
 		engines = append(engines, e)
 	}
+	paths := make([]string, 0, len(names))
+	for _, name := range names {
+		paths = append(paths, filepath.Join(dir, name+".wasm"))
+	}
+	root, err := testmod.Root()
+	if err != nil {
+		return err
+	}
+	fixtures, err := filepath.Glob(filepath.Join(root, "testdata", "*", "*.wasm"))
+	if err != nil {
+		return err
+	}
 	type job struct {
-		e    *engine.Engine
-		path string
+		e       *engine.Engine
+		path    string
+		fixture bool
 	}
 	jobs := make(chan job)
-	errs := make(chan error, len(names)*len(engines))
+	errs := make(chan error, (len(paths)+len(fixtures))*len(engines))
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for j := range jobs {
-				if _, err := j.e.CompileFile(ctx, j.path); err != nil {
-					errs <- err
+				m, err := j.e.CompileFile(ctx, j.path)
+				if err != nil {
+					if !j.fixture {
+						errs <- err
+					}
+					continue // a fixture may be bad on purpose
 				}
+				warmMetered(ctx, j.e, m)
 			}
 		})
 	}
-	for _, name := range names {
+	for _, p := range paths {
 		for _, e := range engines {
-			jobs <- job{e, filepath.Join(dir, name+".wasm")}
+			jobs <- job{e, p, false}
+		}
+	}
+	for _, p := range fixtures {
+		for _, e := range engines {
+			jobs <- job{e, p, true}
 		}
 	}
 	close(jobs)
 	wg.Wait()
 	close(errs)
 	return <-errs // nil when the channel is empty
+}
+
+// warmMetered has the engine compile m's metered code: a task with a fuel
+// budget of one instruction compiles it, then stops at once. What the task
+// itself does (it runs out of fuel, or fails to instantiate) does not matter.
+func warmMetered(ctx context.Context, e *engine.Engine, m *engine.Module) {
+	t := engine.Task{Module: m, Fuel: 1, Timeout: 10 * time.Second}
+	if !m.IsCommand() {
+		for _, x := range m.Exports() {
+			if x.Name != "_initialize" {
+				t.Func = x.Name
+				break
+			}
+		}
+		if t.Func == "" {
+			return
+		}
+	}
+	_, _ = e.Run(ctx, t)
 }
