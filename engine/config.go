@@ -76,9 +76,10 @@ type Config struct {
 }
 
 // DefaultMaxModules is Config.MaxModules when it is 0. A long-lived process
-// is then bounded without being configured: a minimal module costs about
-// 40 KiB in the cache (its compiled code mostly), so 1024 of them are some
-// 40 MiB, while a real plugin set is tens to hundreds of modules, which
+// is then bounded without being configured: a minimal module costs some
+// 16 KiB kept (its compiled code mostly), 35 KiB with a warm instance in a
+// Threads pool (pool's TestSoakManyModules), so 1024 of them are 16 to
+// 35 MiB, while a real plugin set is tens to hundreds of modules, which
 // this never evicts. A process sent many large or pre-initialised modules
 // (a multi-tenant host) should set MaxModuleBytes too.
 const DefaultMaxModules = 1024
