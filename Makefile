@@ -96,11 +96,13 @@ fuzz:
 # mode of a pool, good and hostile modules mixed (prints tasks/s, RSS at 1k,
 # 100k and all tasks, goroutines left, and fails if any input lacks its one
 # right result); and SOAK_MODULES distinct modules through one long-lived
-# cluster worker process, whose RSS must stay bounded.
+# pool of each mode and through one cluster worker process, whose RSS must
+# stay bounded.
 SOAK_TASKS ?= 1000000
 SOAK_MODULES ?= 10000
 soak: modules
 	WASMPOOL_SOAK_TASKS=$(SOAK_TASKS) $(GO) test -tags soak -run '^TestSoak$$' -count=1 -timeout 0 -v ./pool/
+	WASMPOOL_SOAK_MODULES=$(SOAK_MODULES) $(GO) test -tags soak -run '^TestSoakManyModules$$' -count=1 -timeout 0 -v ./pool/
 	WASMPOOL_SOAK_MODULES=$(SOAK_MODULES) $(GO) test -tags soak -run '^TestSoak' -count=1 -timeout 0 -v ./cluster/
 
 clean:

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/testmod"
 )
 
 // loads counts a fake module store's fetches, per digest.
@@ -48,8 +49,9 @@ func TestModuleCacheIsBounded(t *testing.T) {
 	var l loads
 	ctx := context.Background()
 	get := func(d string) {
-		_, err := mc.get(ctx, d, l.loader(d, nil))
+		_, release, err := mc.get(ctx, d, l.loader(d, nil))
 		require.NoError(t, err)
+		release()
 	}
 	for i := range 100 {
 		get(fmt.Sprint("m", i))
@@ -67,6 +69,39 @@ func TestModuleCacheIsBounded(t *testing.T) {
 	assert.Zero(t, mc.len())
 }
 
+// A module a task holds (fetched, its task queued in the pool) is not
+// evicted: closed, the task would fail with engine.ErrModuleClosed. Once
+// the task lets go, it is, and the engine's module is closed.
+func TestModuleCacheKeepsHeldModules(t *testing.T) {
+	ctx := context.Background()
+	e, err := engine.New(ctx, engine.Config{})
+	require.NoError(t, err)
+	defer e.Close(ctx)
+	compile := func(n uint32) func(context.Context) (*engine.Module, error) {
+		return func(ctx context.Context) (*engine.Module, error) { return e.Compile(ctx, testmod.Const(n)) }
+	}
+	mc := newModuleCache(1, time.Minute)
+	held, release, err := mc.get(ctx, "held", compile(1))
+	require.NoError(t, err)
+	for i := range uint32(3) {
+		_, r, err := mc.get(ctx, fmt.Sprint("other", i), compile(10+i))
+		require.NoError(t, err)
+		r()
+		assert.False(t, held.Closed(), "held by its task")
+	}
+	assert.Equal(t, 1, mc.len(), "the held module took the one place: the others went as their tasks let go")
+	release()
+	release() // a second release does nothing
+	assert.False(t, held.Closed(), "let go, but within max")
+	_, r, err := mc.get(ctx, "last", compile(20))
+	require.NoError(t, err)
+	assert.True(t, held.Closed(), "evicted once its task let go, and closed")
+	assert.Equal(t, 1, mc.len())
+	r()
+	mc.close()
+	assert.Zero(t, e.ModuleStats().Codes, "every module the cache dropped is closed")
+}
+
 // issue 13: a failure (a module missing from the store, or one this worker
 // cannot compile) was cached for ever. It is kept for ModuleFailureTTL;
 // the broker's own trouble is not kept at all.
@@ -78,17 +113,17 @@ func TestModuleCacheForgetsFailures(t *testing.T) {
 	ctx := context.Background()
 	bad := fmt.Errorf("%w: not in the store", engine.ErrBadModule)
 	for range 3 {
-		_, err := mc.get(ctx, "bad", l.loader("bad", bad))
+		_, _, err := mc.get(ctx, "bad", l.loader("bad", bad))
 		require.ErrorIs(t, err, engine.ErrBadModule)
 	}
 	assert.Equal(t, 1, l.of("bad"), "remembered for a while: its tasks fail at once")
 	clock = clock.Add(time.Minute)
-	_, err := mc.get(ctx, "bad", l.loader("bad", nil))
+	_, _, err := mc.get(ctx, "bad", l.loader("bad", nil))
 	require.NoError(t, err, "tried again once the failure expired")
 	assert.Equal(t, 2, l.of("bad"))
 
 	for range 2 {
-		_, err := mc.get(ctx, "flaky", l.loader("flaky", transient{errors.New("broker down")}))
+		_, _, err := mc.get(ctx, "flaky", l.loader("flaky", transient{errors.New("broker down")}))
 		require.Error(t, err)
 	}
 	assert.Equal(t, 2, l.of("flaky"), "the broker's trouble is never kept")
@@ -105,7 +140,8 @@ func TestModuleCacheLoadsOnceForConcurrentTasks(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			m, err := mc.get(context.Background(), "m", slow)
+			m, release, err := mc.get(context.Background(), "m", slow)
+			defer release()
 			assert.NoError(t, err)
 			assert.NotNil(t, m)
 		})

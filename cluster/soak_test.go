@@ -5,7 +5,6 @@ package cluster_test
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/wasmpool/wasmpool/cluster"
 	"github.com/wasmpool/wasmpool/cluster/embedded"
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/testmod"
 )
 
 // The cluster's soak test (make soak; build tag soak, never part of make
@@ -26,36 +26,6 @@ import (
 // each, through one long-lived worker process, whose resident memory must
 // stay bounded: what a worker sent new plugins for weeks must do. It
 // reports the worker's RSS after every tenth of the modules.
-
-// constModule is a module of its own for every n: an export "run" of type
-// () -> i32 returning n.
-func constModule(n uint32) []byte {
-	body := append([]byte{0x00, 0x41}, leb(int64(int32(n)))...) // no locals; i32.const n
-	body = append(body, 0x0b)                                   // end
-	sec := func(id byte, payload []byte) []byte {
-		return append(append([]byte{id}, uleb(uint64(len(payload)))...), payload...)
-	}
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, sec(1, []byte{1, 0x60, 0, 1, 0x7f})...)                                     // type: () -> i32
-	m = append(m, sec(3, []byte{1, 0})...)                                                    // function 0 has type 0
-	m = append(m, sec(7, []byte{1, 3, 'r', 'u', 'n', 0, 0})...)                               // export "run" = func 0
-	m = append(m, sec(10, append(append([]byte{1}, uleb(uint64(len(body)))...), body...))...) // code
-	return m
-}
-
-func uleb(v uint64) []byte { return binary.AppendUvarint(nil, v) }
-
-func leb(v int64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
 
 func processRSS(pid int) uint64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -96,7 +66,7 @@ func TestSoakManyModulesThroughOneWorker(t *testing.T) {
 	start := time.Now()
 	tasks := func(yield func(engine.Task) bool) {
 		for i := range n {
-			m, err := e.Compile(ctx, constModule(uint32(i)))
+			m, err := e.Compile(ctx, testmod.Const(uint32(i)))
 			if err != nil {
 				t.Errorf("module %d: %v", i, err)
 				return

@@ -218,10 +218,11 @@ func (w *Worker) run(wt *wireTask, r *run) (engine.Result, outcome, error) {
 	if len(task.Mounts) > 0 && !w.cfg.AllowMounts {
 		return fail(fmt.Errorf("%w: the task mounts %s, and worker %s does not allow mounts", ErrNotAllowed, task.Mounts[0].HostPath, w.cfg.Name))
 	}
-	m, err := w.module(ctx, wt.Module)
+	m, release, err := w.module(ctx, wt.Module)
 	if err != nil {
 		return w.prepFailed(ctx, wt, err)
 	}
+	defer release()
 	if wt.InputRef != "" {
 		if task.Input, err = w.fetchInput(ctx, wt.InputRef); err != nil {
 			return w.prepFailed(ctx, wt, err)
@@ -262,8 +263,8 @@ func (w *Worker) prepFailed(ctx context.Context, wt *wireTask, err error) (engin
 }
 
 // module returns the compiled module of the digest, fetching it from the
-// module store the first time only (see moduleCache).
-func (w *Worker) module(ctx context.Context, digest string) (*engine.Module, error) {
+// module store the first time only (see moduleCache), held until release.
+func (w *Worker) module(ctx context.Context, digest string) (_ *engine.Module, release func(), _ error) {
 	return w.mods.get(ctx, digest, func(ctx context.Context) (*engine.Module, error) { return w.fetchModule(ctx, digest) })
 }
 

@@ -59,7 +59,30 @@ type Config struct {
 	// seeded random source, so that a task can be replayed bit for bit. By
 	// default guests see the real clocks and a cryptographic random source.
 	Deterministic *Determinism
+
+	// MaxModules bounds how many compiled modules the engine keeps: past
+	// it, the least recently used is evicted, its compiled code released
+	// once no instance of it is left. An evicted *Module stays valid: the
+	// next task of it compiles it again (a cache miss, not an error).
+	// 0 means DefaultMaxModules; negative is an error.
+	MaxModules int
+	// MaxModuleBytes bounds the bytes the kept modules hold, evicting the
+	// least recently used past it (keeping one at least). What counts is
+	// each module's bytes, its rewritten and instrumented forms (the native
+	// code wazero makes of them is of the same order) and its memory
+	// templates (Preinitialize), which are usually most of it. 0 means no
+	// bound on bytes, only MaxModules; negative is an error.
+	MaxModuleBytes int64
 }
+
+// DefaultMaxModules is Config.MaxModules when it is 0. A long-lived process
+// is then bounded without being configured: a minimal module costs some
+// 16 KiB kept (its compiled code mostly), 35 KiB with a warm instance in a
+// Threads pool (pool's TestSoakManyModules), so 1024 of them are 16 to
+// 35 MiB, while a real plugin set is tens to hundreds of modules, which
+// this never evicts. A process sent many large or pre-initialised modules
+// (a multi-tenant host) should set MaxModuleBytes too.
+const DefaultMaxModules = 1024
 
 // Determinism fixes what is otherwise the only non-reproducible input to a
 // guest: time and randomness.
@@ -93,6 +116,13 @@ func (c Config) memoryLimit() uint64 {
 		limit = maxWasmPages * wasmPageSize
 	}
 	return limit
+}
+
+func (c Config) maxModules() int {
+	if c.MaxModules == 0 {
+		return DefaultMaxModules
+	}
+	return c.MaxModules
 }
 
 func (c Config) outputLimit() int {

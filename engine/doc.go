@@ -31,4 +31,10 @@
 //
 // Engine.Run builds a fresh instance per task. To reuse warm instances or
 // run tasks in parallel, use package pool, or Runtime and Instance directly.
+//
+// What the engine keeps of the modules it compiles is bounded, for a
+// process that runs for weeks: Config.MaxModules (and MaxModuleBytes), the
+// least recently used evicted first (an evicted *Module stays valid and is
+// compiled again when used), and Module.Close releases one for good, once
+// no task runs it.
 package engine

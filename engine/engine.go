@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -23,29 +25,42 @@ import (
 
 // Engine compiles modules and runs tasks, each in its own sandbox. It is safe
 // for concurrent use. One Engine per process is the intended use: compiled
-// code is kept for the Engine's life and shared by every runtime it creates.
+// code is shared by every runtime it creates, and kept within the bounds of
+// Config.MaxModules and MaxModuleBytes (see modcache.go).
 type Engine struct {
-	cfg      Config
-	memLimit uint64
-	outLimit int
-	cache    wazero.CompilationCache
-	rtConfig wazero.RuntimeConfig
-	base     wazero.ModuleConfig // see newBaseConfig
-	shared   *Runtime
+	cfg        Config
+	memLimit   uint64
+	outLimit   int
+	maxModules int
+	maxBytes   int64
+	cache      wazero.CompilationCache
+	rtConfig   wazero.RuntimeConfig
+	base       wazero.ModuleConfig // see newBaseConfig
+	shared     *Runtime
+
+	dropped      atomic.Uint64 // see ModulesDropped
+	openCompiled atomic.Int64  // see ModuleStats.CompiledModules
 
 	mu       sync.Mutex
-	modules  map[moduleKey]*compileCall
+	modules  map[moduleKey]*compileCall // resident modules, and those compiling
+	lru      list.List                  // of the resident *Module, most recently used first
+	codes    map[string]*code           // alive, by digest: what twins and compiles again share
 	runtimes map[*Runtime]struct{}
 	closed   bool
-	stats    counters
+	stats    counters // see Stats
+
+	residentBytes                  int64
+	liveCodes                      int
+	nCompiles, nEvictions, nCloses uint64
 }
 
 // moduleKey makes compiling content-addressed: the same bytes under the same
-// name are the same *Module. Compile uses an empty name, so the same bytes
-// given twice to Compile return the same pointer.
+// name are the same *Module, as long as it is resident. Compile uses an empty
+// name, so the same bytes given twice to Compile return the same pointer.
 type moduleKey struct{ digest, name string }
 
 // compileCall lets concurrent compiles of the same bytes share one result.
+// Only a success stays in Engine.modules.
 type compileCall struct {
 	done chan struct{}
 	m    *Module
@@ -57,6 +72,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.MemoryLimitBytes > maxWasmPages*wasmPageSize {
 		return nil, fmt.Errorf("engine: MemoryLimitBytes %d is over the 4 GiB a 32-bit guest can address", cfg.MemoryLimitBytes)
 	}
+	if cfg.MaxModules < 0 || cfg.MaxModuleBytes < 0 {
+		return nil, fmt.Errorf("engine: MaxModules (%d) and MaxModuleBytes (%d) cannot be negative", cfg.MaxModules, cfg.MaxModuleBytes)
+	}
 	for i, h := range cfg.HostModules {
 		if h.Name == "" || h.Define == nil {
 			return nil, fmt.Errorf("engine: HostModules[%d] needs a Name and a Define function", i)
@@ -66,11 +84,14 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 	}
 	e := &Engine{
-		cfg:      cfg,
-		memLimit: cfg.memoryLimit(),
-		outLimit: cfg.outputLimit(),
-		modules:  map[moduleKey]*compileCall{},
-		runtimes: map[*Runtime]struct{}{},
+		cfg:        cfg,
+		memLimit:   cfg.memoryLimit(),
+		outLimit:   cfg.outputLimit(),
+		maxModules: cfg.maxModules(),
+		maxBytes:   cfg.MaxModuleBytes,
+		modules:    map[moduleKey]*compileCall{},
+		codes:      map[string]*code{},
+		runtimes:   map[*Runtime]struct{}{},
 	}
 	var err error
 	if cfg.CacheDir != "" {
@@ -161,67 +182,92 @@ func (e *Engine) compile(ctx context.Context, wasm []byte, name string, owned bo
 	sum := sha256.Sum256(wasm)
 	digest := hex.EncodeToString(sum[:])
 	key := moduleKey{digest: digest, name: name}
-
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil, ErrClosed
+	if name == "" {
+		name = digest[:12]
 	}
-	if c, ok := e.modules[key]; ok {
+	for {
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			return nil, ErrClosed
+		}
+		c, ok := e.modules[key]
+		if !ok {
+			break // with e.mu held
+		}
+		select {
+		case <-c.done:
+			// Only a success stays in the map, and only while resident
+			// and open (Close and eviction take it out, under e.mu).
+			c.m.claims++
+			e.touchLocked(c.m)
+			e.mu.Unlock()
+			e.stats.reused(nil)
+			return c.m, nil
+		default:
+		}
 		e.mu.Unlock()
 		select {
 		case <-c.done:
-			e.stats.reused(c.err)
-			return c.m, c.err
+			if c.err != nil {
+				return nil, c.err
+			}
+			// A success: claimed on the next turn of the loop, and
+			// counted there as a reuse.
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-	// A module of the same bytes under another name shares the compiled code.
-	var twin *Module
-	for k, c := range e.modules {
-		if k.digest == digest {
-			select {
-			case <-c.done:
-				twin = c.m
-			default:
-			}
-			if twin != nil {
-				break
-			}
-		}
-	}
+	// A module of the same bytes under another name shares the compiled
+	// code: a twin.
 	c := &compileCall{done: make(chan struct{})}
+	twin := e.codes[digest]
+	if twin != nil {
+		m := &Module{e: e, name: name, key: key, info: twin.info, claims: 1}
+		free := e.admitLocked(m, twin)
+		c.m = m
+		close(c.done)
+		e.mu.Unlock()
+		e.freeCodes(ctx, free)
+		e.stats.reused(nil)
+		return m, nil
+	}
 	e.modules[key] = c
 	e.mu.Unlock()
 
-	if name == "" {
-		name = digest[:12]
+	info, cd, elapsed, hit, err := e.compileNew(ctx, wasm, name, digest, owned)
+	e.stats.compiledNew(hit, err)
+	e.mu.Lock()
+	if err == nil && e.closed {
+		err = ErrClosed
+		_ = e.closeCode(ctx, cd)
 	}
-	if twin != nil {
-		m := *twin
-		m.name = name
-		c.m = &m
-		e.stats.reused(nil)
-	} else {
-		c.m, c.err = e.compileNew(ctx, wasm, name, digest, owned)
-		e.stats.compiledNew(c.m, c.err)
-	}
-	if c.err != nil {
+	if err != nil {
 		// Failures are not cached: the next attempt compiles again, so a
 		// transient failure (a cache dir briefly unreadable) is not permanent.
-		e.mu.Lock()
 		delete(e.modules, key)
+		c.err = err
 		e.mu.Unlock()
-		c.m = nil
+		close(c.done)
+		return nil, err
 	}
+	m := &Module{e: e, name: name, key: key, info: info, compileTime: elapsed, cacheHit: hit, claims: 1}
+	e.nCompiles++
+	e.addCodeLocked(cd)
+	free := e.admitLocked(m, cd)
+	c.m = m
+	e.mu.Unlock()
 	close(c.done)
-	return c.m, c.err
+	e.freeCodes(ctx, free)
+	return m, nil
 }
 
-func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest string, owned bool) (*Module, error) {
-	bad := func(cause error, format string, args ...any) error {
-		return &Error{Module: name, Err: withDetail(ErrBadModule, cause, format, args...)}
+func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest string, owned bool) (_ *moduleInfo, _ *code, elapsed time.Duration, cacheHit bool, _ error) {
+	fail := func(err error) (*moduleInfo, *code, time.Duration, bool, error) {
+		return nil, nil, 0, false, err
+	}
+	bad := func(cause error, format string, args ...any) (*moduleInfo, *code, time.Duration, bool, error) {
+		return fail(&Error{Module: name, Err: withDetail(ErrBadModule, cause, format, args...)})
 	}
 	if !owned {
 		// A copy: Bytes must stay true to Digest, and worker runtimes
@@ -235,22 +281,22 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 	var le *wasmbin.LimitError
 	switch {
 	case errors.As(err, &le) && le.Memory:
-		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: le.Error()}}
+		return fail(&Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: le.Error()}})
 	case le != nil:
-		return nil, bad(err, "%v", le.Error())
+		return bad(err, "%v", le.Error())
 	case err != nil:
-		return nil, bad(err, "not a valid WebAssembly module: %v", err)
+		return bad(err, "not a valid WebAssembly module: %v", err)
 	}
 	minPages := facts.MemoryMinPages
 	if minPages*wasmPageSize > e.memLimit {
-		return nil, &Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: fmt.Sprintf(
-			"the module declares a minimum memory of %s, over the limit of %s", formatBytes(minPages*wasmPageSize), formatBytes(e.memLimit))}}
+		return fail(&Error{Module: name, Err: &limitError{sentinel: ErrMemoryLimit, detail: fmt.Sprintf(
+			"the module declares a minimum memory of %s, over the limit of %s", formatBytes(minPages*wasmPageSize), formatBytes(e.memLimit))}})
 	}
 	if wasmbin.ImportsFrom(wasm, wasmbin.InterruptModule) {
-		return nil, bad(nil, "imports from host module %q, which is reserved for the engine's interruption checks", wasmbin.InterruptModule)
+		return bad(nil, "imports from host module %q, which is reserved for the engine's interruption checks", wasmbin.InterruptModule)
 	}
 	if u := facts.Unsatisfiable; u != nil {
-		return nil, bad(nil, "imports %s %s, which this host does not provide (host modules export only functions)", u.Kind, importName(u.Module, u.Name))
+		return bad(nil, "imports %s %s, which this host does not provide (host modules export only functions)", u.Kind, importName(u.Module, u.Name))
 	}
 	// What is compiled, here and in every worker runtime: the checked bytes
 	// (tables capped), their data segments merged, their globals exported
@@ -259,50 +305,71 @@ func (e *Engine) compileNew(ctx context.Context, wasm []byte, name, digest strin
 	start := time.Now()
 	rw, err := wasmbin.Rewrite(wasm, facts, wasmbin.RewriteOptions{Preinitialize: e.cfg.Preinitialize})
 	if err != nil {
-		return nil, bad(err, "cannot rewrite the module: %v", err)
+		return bad(err, "cannot rewrite the module: %v", err)
 	}
-	base := rw.Wasm
-	var pre *preinit
+	info := &moduleInfo{digest: digest, wasm: wasm, base: rw.Wasm, memMin: minPages}
 	if rw.Preinitializable {
-		pre = &preinit{globals: rw.GlobalExports}
+		info.preGlobals = rw.GlobalExports
+		if info.preGlobals == nil {
+			info.preGlobals = []string{}
+		}
 	}
-	plain, err := e.compileVariant(ctx, base, false)
+	plain, err := e.compileVariant(ctx, info.base, false)
 	repaired := false
 	var rerr *repairedError
 	switch {
 	case errors.As(err, &rerr):
 		repaired, plain = true, rerr.v
-	case err != nil && !bytes.Equal(base, wasm):
+	case err != nil && !bytes.Equal(info.base, wasm):
 		// The rewrites touch only well-formed sections, so a module that
 		// fails fails for another reason: report it on the user's own bytes,
 		// whose offsets the message may quote.
-		if _, werr := compileModule(ctx, e.shared.r, wasm); werr != nil {
-			return nil, bad(werr, "not a valid WebAssembly module: %v", firstLine(werr.Error()))
+		if werr := e.probe(ctx, wasm); werr != nil {
+			return bad(werr, "not a valid WebAssembly module: %v", firstLine(werr.Error()))
 		}
 		fallthrough
 	case err != nil:
-		return nil, &Error{Module: name, Err: err}
+		return fail(&Error{Module: name, Err: err})
 	}
-	elapsed := time.Since(start)
-	m := &Module{
-		e:           e,
-		name:        name,
-		digest:      digest,
-		wasm:        wasm,
-		base:        base,
-		plain:       plain,
-		metered:     &lazyVariant{},
-		preinit:     pre,
-		memMin:      minPages,
-		compileTime: elapsed,
-		// A repaired entry was compiled afresh, though it replaced a file.
-		cacheHit: !repaired && e.cfg.CacheDir != "" && cacheBefore >= 0 && e.cacheEntries() == cacheBefore,
+	elapsed = time.Since(start)
+	// A repaired entry was compiled afresh, though it replaced a file.
+	cacheHit = !repaired && e.cfg.CacheDir != "" && cacheBefore >= 0 && e.cacheEntries() == cacheBefore
+	if err := e.describe(info, plain.compiled); err != nil {
+		_ = e.closeCompiled(ctx, plain.compiled)
+		return fail(&Error{Module: name, Err: err})
 	}
-	if err := e.describe(m); err != nil {
-		_ = plain.compiled.Close(ctx)
-		return nil, &Error{Module: name, Err: err}
+	return info, e.newCode(info, plain), elapsed, cacheHit, nil
+}
+
+// newCode makes the code of a module from its plain variant.
+func (e *Engine) newCode(info *moduleInfo, plain variant) *code {
+	c := &code{info: info, plain: plain, bytes: int64(len(info.wasm) + len(info.base) + len(plain.code))}
+	if info.preGlobals != nil {
+		c.preinit = &preinit{globals: info.preGlobals, onAdd: func(n int64) { e.addBytes(c, n) }}
 	}
-	return m, nil
+	return c
+}
+
+// compileCode compiles a module again, after its eviction: what
+// compileNew found out of it holds still.
+func (e *Engine) compileCode(ctx context.Context, info *moduleInfo) (*code, error) {
+	plain, err := e.compileVariant(ctx, info.base, false)
+	if rerr := (*repairedError)(nil); errors.As(err, &rerr) {
+		plain, err = rerr.v, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.newCode(info, plain), nil
+}
+
+// probe reports whether wazero compiles wasm, keeping nothing of it.
+func (e *Engine) probe(ctx context.Context, wasm []byte) error {
+	cm, err := compileModule(ctx, e.shared.r, wasm)
+	if err == nil {
+		_ = cm.Close(ctx)
+	}
+	return err
 }
 
 // repairedError carries a variant compiled after its damaged cache entry
@@ -325,7 +392,7 @@ func (e *Engine) compileVariant(ctx context.Context, base []byte, fuel bool) (va
 			// A module the pass cannot read is one wazero refuses too: let
 			// it say why. One it can read but not rewrite (a feature the
 			// engine does not enable) could not be stopped mid-call.
-			if _, werr := compileModule(ctx, e.shared.r, base); werr != nil {
+			if werr := e.probe(ctx, base); werr != nil {
 				return variant{}, withDetail(ErrBadModule, werr, "not a valid WebAssembly module: %v", firstLine(werr.Error()))
 			}
 			return variant{}, withDetail(ErrBadModule, err, "%v", err)
@@ -337,26 +404,28 @@ func (e *Engine) compileVariant(ctx context.Context, base []byte, fuel bool) (va
 		// so a damaged cache never becomes a permanent failure.
 		if rerr := e.repairCacheEntry(ctx, code); rerr == nil {
 			if compiled, err = compileModule(ctx, e.shared.r, code); err == nil {
+				e.openCompiled.Add(1)
 				return variant{}, &repairedError{variant{code: code, compiled: compiled, fuel: fuel, trace: trace}}
 			}
 		}
 	}
 	if err != nil {
 		if !bytes.Equal(code, base) {
-			if _, berr := compileModule(ctx, e.shared.r, base); berr != nil {
+			if berr := e.probe(ctx, base); berr != nil {
 				err = berr
 			}
 		}
 		return variant{}, withDetail(ErrBadModule, err, "not a valid WebAssembly module: %v", firstLine(err.Error()))
 	}
+	e.openCompiled.Add(1)
 	return variant{code: code, compiled: compiled, fuel: fuel, trace: trace}, nil
 }
 
 // describe fills in the module's exports and imports and refuses imports
 // this host does not provide: better a clear error at compile time, naming
 // the import, than an instantiation failure on every task.
-func (e *Engine) describe(m *Module) error {
-	for name, def := range m.plain.compiled.ExportedFunctions() {
+func (e *Engine) describe(m *moduleInfo, compiled wazero.CompiledModule) error {
+	for name, def := range compiled.ExportedFunctions() {
 		m.exports = append(m.exports, Export{Name: name, Params: def.ParamTypes(), Results: def.ResultTypes()})
 		switch name {
 		case "_start":
@@ -367,7 +436,7 @@ func (e *Engine) describe(m *Module) error {
 	}
 	slices.SortFunc(m.exports, func(a, b Export) int { return strings.Compare(a.Name, b.Name) })
 
-	for _, def := range m.plain.compiled.ImportedFunctions() {
+	for _, def := range compiled.ImportedFunctions() {
 		mod, name, _ := def.Import()
 		if mod == wasmbin.InterruptModule {
 			continue // the instrumentation's own (a module's own is refused in compileNew)
@@ -377,7 +446,7 @@ func (e *Engine) describe(m *Module) error {
 			return err
 		}
 	}
-	if mems := m.plain.compiled.ImportedMemories(); len(mems) > 0 {
+	if mems := compiled.ImportedMemories(); len(mems) > 0 {
 		mod, name, _ := mems[0].Import()
 		return withDetail(ErrBadModule, nil, "imports memory %s, which this host does not provide (guests must define their own memory)", importName(mod, name))
 	}

@@ -38,6 +38,9 @@ var (
 	// ErrClosed means the engine, or the Runtime the task ran in, was
 	// closed before or while the call was made.
 	ErrClosed = errors.New("engine closed")
+	// ErrModuleClosed means the task's module was closed (Module.Close)
+	// before the task began: compile the bytes again for a new *Module.
+	ErrModuleClosed = errors.New("module closed")
 	// ErrInstanceUnusable means Instance.Call was given what that instance
 	// cannot run: it failed earlier (Broken), or the task is for another
 	// module or sandbox (see Fits). Build a new instance for the task.

@@ -86,3 +86,30 @@ func ExampleErrTimeout() {
 	// true true
 	// module "spin.wasm": function "spin" timed out after 10ms
 }
+
+// A long-lived host bounds what it keeps of the modules it is given:
+// MaxModules evicts the least recently used (a module evicted stays usable,
+// compiled again when a task needs it), and Close releases one for good.
+func ExampleModule_Close() {
+	ctx := context.Background()
+	e, _ := engine.New(ctx, engine.Config{MaxModules: 2})
+	defer e.Close(ctx)
+	add, _ := e.CompileFile(ctx, "../testdata/wat/add.wasm")
+	_, _ = e.CompileFile(ctx, "../testdata/wat/noop.wasm")
+	_, _ = e.CompileFile(ctx, "../testdata/wat/echo.wasm") // evicts add
+	s := e.ModuleStats()
+	fmt.Println(s.Modules, s.Evictions)
+
+	res, err := e.Run(ctx, engine.Task{Module: add, Func: "add", Params: []uint64{2, 3}})
+	fmt.Println(res.Values, err)
+
+	_ = add.Close(ctx)
+	_, err = e.Run(ctx, engine.Task{Module: add, Func: "add", Params: []uint64{2, 3}})
+	fmt.Println(errors.Is(err, engine.ErrModuleClosed))
+	fmt.Println(err)
+	// Output:
+	// 2 1
+	// [5] <nil>
+	// true
+	// module "add.wasm": the module was closed (Module.Close): compile it again to run it
+}

@@ -22,8 +22,8 @@ import (
 // half-done state of the failed task, and the next task must not see it.
 type Instance struct {
 	rt   *Runtime
-	task Task // the settings it was built with (args, env, mounts)
-	v    *variant
+	task Task  // the settings it was built with (args, env, mounts)
+	code *code // the module's, held until Close: see acquire
 	mod  api.Module
 	mem  *limitedMemory
 	st   callState
@@ -49,8 +49,13 @@ type boundFunc struct {
 	sdkTask bool
 }
 
-func (rt *Runtime) newInstance(t Task) *Instance {
-	inst := &Instance{rt: rt, task: t}
+// newInstance readies an instance of t.Module, holding its code.
+func (rt *Runtime) newInstance(ctx context.Context, t Task) (*Instance, error) {
+	c, err := rt.e.acquire(ctx, t.Module)
+	if err != nil {
+		return nil, err
+	}
+	inst := &Instance{rt: rt, task: t, code: c}
 	inst.cc = newCallContext(&inst.st)
 	inst.st.cc = inst.cc
 	inst.st.mem = &inst.mem
@@ -68,7 +73,7 @@ func (rt *Runtime) newInstance(t Task) *Instance {
 	rt.mu.Lock()
 	rt.live[inst] = struct{}{}
 	rt.mu.Unlock()
-	return inst
+	return inst, nil
 }
 
 func (inst *Instance) outputLimitError() error {
@@ -92,27 +97,31 @@ func (rt *Runtime) instantiate(ctx context.Context, t Task, deadline, now time.T
 	if t.Func == "" {
 		return nil, &Error{Module: m.name, Err: withDetail(ErrNoFunction, nil, "a command runs once per instance; use Run")}
 	}
-	inst := rt.newInstance(t)
+	inst, err := rt.newInstance(ctx, t)
+	if err != nil {
+		return nil, err
+	}
 	init := ""
-	if m.initialize {
+	if m.facts().initialize {
 		init = "_initialize"
 	}
 	var (
 		tmpl *template
 		key  string
 	)
-	if m.preinit != nil {
+	pre := inst.code.preinit
+	if pre != nil {
 		key = sandboxKey(&t)
-		if tmpl = m.preinit.get(key); tmpl != nil {
+		if tmpl = pre.get(key); tmpl != nil {
 			init = "" // the template is what _initialize would leave
 		}
 	}
-	err := inst.instantiate(ctx, &t, init, deadline, now)
-	if err == nil && m.preinit != nil {
+	err = inst.instantiate(ctx, &t, init, deadline, now)
+	if err == nil && pre != nil {
 		if tmpl != nil {
-			err = inst.restore(m.preinit, tmpl)
-		} else if tmpl, err = inst.capture(m.preinit); err == nil {
-			m.preinit.put(key, tmpl)
+			err = inst.restore(pre, tmpl)
+		} else if tmpl, err = inst.capture(pre); err == nil {
+			pre.put(key, tmpl)
 		}
 		if err != nil {
 			err = fmt.Errorf("pre-initialisation: %w", err)
@@ -157,11 +166,11 @@ func (inst *Instance) create(ctx context.Context, t *Task) (err error) {
 		}
 	}()
 	e := inst.rt.e
-	v, err := t.Module.variantFor(ctx, t.Fuel > 0)
+	v, err := inst.code.variantFor(ctx, e, t.Fuel > 0)
 	if err != nil {
 		return err
 	}
-	compiled, err := inst.rt.compiledFor(ctx, v)
+	compiled, err := inst.rt.compiledFor(ctx, inst.code, v)
 	if err != nil {
 		return err
 	}
@@ -279,6 +288,13 @@ func (inst *Instance) call(ctx context.Context, t Task, deadline, start time.Tim
 	if t.Module != m {
 		return Result{}, &Error{Module: m.name, Err: withDetail(ErrInstanceUnusable, nil, "the task is for module %q, not this instance's", t.Module.Name())}
 	}
+	if m.closed.Load() {
+		return Result{}, m.closedError()
+	}
+	m.touchUse(start)
+	if !m.resident.Load() {
+		m.e.readmit(m, inst.code)
+	}
 	if t.Fuel > 0 && inst.fuelG == nil {
 		return Result{}, &Error{Module: m.name, Err: withDetail(ErrInstanceUnusable, nil, "the task has a fuel budget and this instance was built without fuel metering")}
 	}
@@ -378,10 +394,22 @@ func paramsError(x Export, got int) error {
 }
 
 // Fits reports whether t can run on this instance: same module, arguments,
-// environment and mounts, the instance is not broken, and it meters fuel if
-// the task has a budget.
+// environment and mounts, the instance is not broken, its module is not
+// closed, and it meters fuel if the task has a budget.
 func (inst *Instance) Fits(t *Task) bool {
-	return !inst.Broken() && inst.mod != nil && sameSandbox(&inst.task, t) && (t.Fuel == 0 || inst.fuelG != nil)
+	return !inst.Broken() && inst.mod != nil && !inst.task.Module.closed.Load() &&
+		sameSandbox(&inst.task, t) && (t.Fuel == 0 || inst.fuelG != nil)
+}
+
+// Stale reports whether the instance's module has left the engine's cache,
+// evicted (Config.MaxModules) or closed: the engine releases its code once
+// no instance holds it, so whatever keeps instances for reuse should close
+// a stale one rather than keep it (see Engine.ModulesDropped). A stale
+// instance of an evicted module still runs tasks, and a call on it makes
+// the module resident again.
+func (inst *Instance) Stale() bool {
+	m := inst.task.Module
+	return m.closed.Load() || !m.resident.Load()
 }
 
 // Broken reports whether the instance saw an error or was interrupted, and
@@ -417,13 +445,19 @@ func (inst *Instance) MemoryBytes() uint64 {
 	return uint64(len(inst.mem.buf))
 }
 
-// Close releases the instance. Safe to call more than once.
+// Close releases the instance, and with it its hold on the module's code.
+// Safe to call more than once.
 func (inst *Instance) Close(ctx context.Context) error {
 	inst.broken = true
 	inst.cc.release()
 	inst.rt.mu.Lock()
 	delete(inst.rt.live, inst)
 	inst.rt.mu.Unlock()
+	if c := inst.code; c != nil {
+		// After the wazero module is closed: the code may be released.
+		inst.code = nil
+		defer inst.rt.e.release(ctx, c)
+	}
 	if inst.mod == nil {
 		return nil
 	}

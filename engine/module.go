@@ -1,76 +1,51 @@
 package engine
 
 import (
-	"context"
+	"container/list"
 	"io"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
 
 // Module is a compiled WebAssembly module, ready to instantiate. Modules are
 // content-addressed: compiling the same bytes again returns the same *Module,
-// so holding on to one costs nothing and comparing two is comparing content.
-// A Module belongs to the Engine that compiled it and lives as long as it.
+// so comparing two is comparing content. A Module belongs to the Engine that
+// compiled it. The engine keeps a bounded number of modules compiled (see
+// Config.MaxModules): one evicted stays valid, and is compiled again when a
+// task needs it. Close releases one for good.
 type Module struct {
-	e       *Engine
-	name    string
-	digest  string
-	wasm    []byte   // the bytes as given: what Digest, Size and Bytes describe
-	base    []byte   // wasm checked and rewritten (see compileNew), before instrumentation
-	preinit *preinit // nil unless pre-initialised (Config.Preinitialize)
-
-	// plain is the code tasks without a fuel budget run: instrumented with
-	// the interruption checks unless Config.NoInterrupt. metered, the same
-	// with the fuel counter too, is compiled when a task first needs it.
-	plain   variant
-	metered *lazyVariant // shared with the module's twins (same bytes, other name)
-
-	exports    []Export
-	imports    []Import
-	command    bool // exports _start
-	initialize bool // exports _initialize (a reactor)
-	memMin     uint64
+	e    *Engine
+	name string
+	key  moduleKey
+	info *moduleInfo // shared with its twins (same bytes, other name)
 
 	compileTime time.Duration
 	cacheHit    bool
+
+	lastUsed atomic.Int64 // UnixNano of its last use: see touchUse
+	closed   atomic.Bool
+	resident atomic.Bool // elem != nil, for Instance.Stale
+
+	// Under e.mu.
+	claims   int           // Compiles that returned it, less Closes
+	code     *code         // what it runs while resident, else nil
+	elem     *list.Element // its place in e.lru while resident
+	listedAt int64         // lastUsed when it was last put at the front
+	loading  chan struct{} // a compile again in progress: closed when it ends
 }
 
-// variant is one compiled form of a module.
-type variant struct {
-	code     []byte                // what is compiled
-	compiled wazero.CompiledModule // in the engine's shared runtime
-	fuel     bool                  // counts fuel
-	trace    *traceMap             // nil for code compiled as given
-}
-
-type lazyVariant struct {
-	mu sync.Mutex
-	v  *variant
-}
-
-// variantFor returns the code a task runs: the metered one for a task with a
-// fuel budget, compiled on first use.
-func (m *Module) variantFor(ctx context.Context, fuel bool) (*variant, error) {
-	if !fuel {
-		return &m.plain, nil
+// facts is what the module's bytes declare; for the zero Module, nothing.
+func (m *Module) facts() *moduleInfo {
+	if m.info == nil {
+		return &noInfo
 	}
-	l := m.metered
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.v == nil {
-		// A failure is not kept: it may be the caller's context ending.
-		v, err := m.e.compileVariant(ctx, m.base, true)
-		if err != nil {
-			return nil, err
-		}
-		l.v = &v
-	}
-	return l.v, nil
+	return m.info
 }
+
+var noInfo moduleInfo
 
 // Export is an exported function and its signature.
 type Export struct {
@@ -138,36 +113,36 @@ func signature(params, results []api.ValueType) string {
 func (m *Module) Name() string { return m.name }
 
 // Digest is the hex SHA-256 of the module's bytes.
-func (m *Module) Digest() string { return m.digest }
+func (m *Module) Digest() string { return m.facts().digest }
 
 // Exports lists the exported functions with their signatures, sorted by name.
-func (m *Module) Exports() []Export { return append([]Export(nil), m.exports...) }
+func (m *Module) Exports() []Export { return append([]Export(nil), m.facts().exports...) }
 
 // Imports lists what the module imports from the host.
-func (m *Module) Imports() []Import { return append([]Import(nil), m.imports...) }
+func (m *Module) Imports() []Import { return append([]Import(nil), m.facts().imports...) }
 
 // IsCommand reports whether the module is a WASI command (it exports _start):
 // run it with an empty Task.Func.
-func (m *Module) IsCommand() bool { return m.command }
+func (m *Module) IsCommand() bool { return m.facts().command }
 
 // Bytes returns the module's WebAssembly bytes, as compiled. The slice is
 // the module's own, not a copy: it must be treated as read-only (changing it
 // would make Digest lie). It is what a caller needs to ship the module
 // elsewhere, to another process or host, which compiles the same bytes.
-func (m *Module) Bytes() []byte { return m.wasm }
+func (m *Module) Bytes() []byte { return m.facts().wasm }
 
 // Size is the length of the module's bytes.
-func (m *Module) Size() int { return len(m.wasm) }
+func (m *Module) Size() int { return len(m.facts().wasm) }
 
 // WriteTo writes the module's WebAssembly bytes to w: how a pool hands a
 // module to a worker process without copying it.
 func (m *Module) WriteTo(w io.Writer) (int64, error) {
-	n, err := w.Write(m.wasm)
+	n, err := w.Write(m.facts().wasm)
 	return int64(n), err
 }
 
 // MemoryMinBytes is the smallest linear memory the module declares.
-func (m *Module) MemoryMinBytes() uint64 { return m.memMin * wasmPageSize }
+func (m *Module) MemoryMinBytes() uint64 { return m.facts().memMin * wasmPageSize }
 
 // CompileTime is how long compiling took, and CacheHit whether the compiled
 // code came from the on-disk cache.
@@ -177,7 +152,7 @@ func (m *Module) CompileTime() time.Duration { return m.compileTime }
 func (m *Module) CacheHit() bool { return m.cacheHit }
 
 func (m *Module) export(name string) (Export, bool) {
-	for _, x := range m.exports {
+	for _, x := range m.facts().exports {
 		if x.Name == name {
 			return x, true
 		}
@@ -188,7 +163,7 @@ func (m *Module) export(name string) (Export, bool) {
 // exportNames lists the callable exports for an error message.
 func (m *Module) exportNames() string {
 	var names []string
-	for _, x := range m.exports {
+	for _, x := range m.facts().exports {
 		if x.Name == "_start" || x.Name == "_initialize" {
 			continue
 		}

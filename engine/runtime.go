@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -141,7 +142,18 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	rt.e.mu.Lock()
 	delete(rt.e.runtimes, rt)
 	rt.e.mu.Unlock()
-	return rt.r.Close(context.WithoutCancel(ctx))
+	err := rt.r.Close(context.WithoutCancel(ctx))
+	// Closing the runtime does not release what it compiled: its engine is
+	// the compilation cache's, shared with every runtime, and keeps each
+	// compiled module until it is closed.
+	rt.mu.Lock()
+	compiled := rt.compiled
+	rt.compiled = nil
+	rt.mu.Unlock()
+	for _, cm := range compiled {
+		err = errors.Join(err, rt.e.closeCompiled(ctx, cm))
+	}
+	return err
 }
 
 // closeGrace bounds how long Close waits for stopped calls to unwind.
@@ -172,29 +184,58 @@ func (rt *Runtime) isClosed() bool {
 	return rt.closed
 }
 
-// compiledFor returns a variant's compiled code in this runtime. An
-// isolated runtime compiles on first use, which the shared compilation cache
-// turns into a lookup plus decoding.
-func (rt *Runtime) compiledFor(ctx context.Context, v *variant) (wazero.CompiledModule, error) {
+// compiledFor returns a variant of c in this runtime. An isolated runtime
+// compiles on first use, which the shared compilation cache turns into a
+// lookup plus decoding, and keeps it until c is released (forget).
+func (rt *Runtime) compiledFor(ctx context.Context, c *code, v *variant) (wazero.CompiledModule, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed {
 		// The shared runtime too: wazero's own refusal would read as a trap.
 		return nil, ErrClosed
 	}
-	if rt.compiled == nil {
+	if rt == rt.e.shared {
 		return v.compiled, nil
 	}
-	if c, ok := rt.compiled[v]; ok {
-		return c, nil
+	if cm, ok := rt.compiled[v]; ok {
+		return cm, nil
 	}
-	c, err := compileModule(ctx, rt.r, v.code)
+	cm, err := compileModule(ctx, rt.r, v.code)
 	if err != nil {
 		// Not an *Error: the caller's wraps it, naming the module once.
 		return nil, withDetail(ErrBadModule, err, "compiling in a worker runtime: %v", firstLine(err.Error()))
 	}
-	rt.compiled[v] = c
-	return c, nil
+	rt.e.openCompiled.Add(1)
+	rt.compiled[v] = cm
+	c.rtMu.Lock()
+	if c.rts == nil {
+		c.rts = map[*Runtime]struct{}{}
+	}
+	c.rts[rt] = struct{}{}
+	c.rtMu.Unlock()
+	return cm, nil
+}
+
+// forget closes what the runtime compiled of c, which is being released.
+func (rt *Runtime) forget(ctx context.Context, c *code) {
+	c.metered.mu.Lock()
+	metered := c.metered.v
+	c.metered.mu.Unlock()
+	var drop []wazero.CompiledModule
+	rt.mu.Lock()
+	for _, v := range []*variant{&c.plain, metered} {
+		if v == nil {
+			continue
+		}
+		if cm, ok := rt.compiled[v]; ok {
+			drop = append(drop, cm)
+			delete(rt.compiled, v)
+		}
+	}
+	rt.mu.Unlock()
+	for _, cm := range drop {
+		_ = rt.e.closeCompiled(ctx, cm)
+	}
 }
 
 // Run runs one task in a fresh instance and closes it: nothing of the task
@@ -235,12 +276,15 @@ func checkTask(t *Task) error {
 // runCommand runs a WASI command: instantiating it, then its _start.
 func (rt *Runtime) runCommand(ctx context.Context, t Task, deadline, start time.Time) (Result, error) {
 	m := t.Module
-	if !m.command {
+	if !m.facts().command {
 		return Result{}, &Error{Module: m.name, Err: withDetail(ErrNoFunction, nil,
 			"is not a WASI command (it has no _start); name one of its functions: %s", m.exportNames())}
 	}
-	inst := rt.newInstance(t)
-	err := inst.instantiate(ctx, &t, "_start", deadline, start)
+	inst, err := rt.newInstance(ctx, t)
+	if err != nil {
+		return Result{}, err
+	}
+	err = inst.instantiate(ctx, &t, "_start", deadline, start)
 	end := time.Now()
 	res := Result{Output: inst.st.output.take(), Stderr: inst.st.stderr.take(), Duration: end.Sub(start)}
 	res.Fuel = inst.fuelUsed(&t, err)

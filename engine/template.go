@@ -44,9 +44,11 @@ type template struct {
 // mutable globals can be read and set, and its templates by sandbox.
 type preinit struct {
 	globals []string
+	onAdd   func(bytes int64) // counts a template against Config.MaxModuleBytes
 
 	mu        sync.Mutex
 	templates map[string]*template
+	dropped   bool // the module's code was released: keep no more
 }
 
 // maxTemplatesPerModule bounds the memory templates take: each is a copy of
@@ -61,13 +63,25 @@ func (p *preinit) get(key string) *template {
 
 func (p *preinit) put(key string, t *template) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.templates == nil {
 		p.templates = map[string]*template{}
 	}
-	if _, ok := p.templates[key]; !ok && len(p.templates) < maxTemplatesPerModule {
+	_, ok := p.templates[key]
+	added := !ok && !p.dropped && len(p.templates) < maxTemplatesPerModule
+	if added {
 		p.templates[key] = t
 	}
+	p.mu.Unlock()
+	if added && p.onAdd != nil {
+		p.onAdd(int64(len(t.memory) + 8*len(t.globals)))
+	}
+}
+
+// drop lets go of the templates, the module's code being released.
+func (p *preinit) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.templates, p.dropped = nil, true
 }
 
 // sandboxKey identifies what an initialisation may have read from its

@@ -65,7 +65,10 @@ type Config struct {
 	// cancel, a crash of the worker process) fails only that task.
 	Init *engine.Task
 	// IdleTimeout frees a Threads worker's warm instances after they sat
-	// unused this long, giving their memory back. 0 keeps them.
+	// unused this long, giving their memory back: each on its own, however
+	// busy the worker is with other modules. 0 keeps them, but for those of
+	// modules the engine evicted or closed (see engine.Config.MaxModules),
+	// which a worker drops always.
 	IdleTimeout time.Duration
 
 	// Isolation says where guest code runs: in this process (InProcess, the

@@ -100,6 +100,9 @@ type worker struct {
 	batch   []*job
 	// warm holds this worker's reusable instance per module (Threads).
 	warm map[*engine.Module]*warmInstance
+	// dropped is the engine's ModulesDropped when warm was last swept of
+	// stale instances.
+	dropped uint64
 }
 
 type warmInstance struct {
@@ -276,6 +279,7 @@ func (w *worker) runFresh(j *job) (engine.Result, error) {
 func (w *worker) runWarm(j *job) (engine.Result, error) {
 	p := w.p
 	t := j.task
+	w.dropStale(t.Module)
 	wi := w.warm[t.Module]
 	if wi != nil && (!wi.inst.Fits(&t) || (p.cfg.MaxTasksPerWorker > 0 && wi.inst.Calls() >= p.cfg.MaxTasksPerWorker)) {
 		w.discard(t.Module, true)
@@ -338,8 +342,27 @@ func (w *worker) discard(m *engine.Module, restart bool) {
 	}
 }
 
+// dropStale frees the warm instances of modules the engine evicted or
+// closed since the last look: kept, they would keep the engine from
+// releasing the modules' code, and a worker sent ever new modules would
+// hold one instance of each for ever. The instance of keep, about to run a
+// task, stays if it fits: the call makes its module resident again.
+func (w *worker) dropStale(keep *engine.Module) {
+	d := w.p.e.ModulesDropped()
+	if d == w.dropped {
+		return
+	}
+	w.dropped = d
+	for m, wi := range w.warm {
+		if wi.inst.Stale() && (m != keep || m.Closed()) {
+			w.discard(m, false)
+		}
+	}
+}
+
 // dropIdle frees warm instances unused for IdleTimeout.
 func (w *worker) dropIdle(now time.Time) {
+	w.dropStale(nil)
 	for m, wi := range w.warm {
 		if now.Sub(wi.lastUsed) >= w.p.cfg.IdleTimeout {
 			w.discard(m, false)

@@ -189,6 +189,8 @@ func EncodeConfig(enc *Encoder, c *engine.Config) {
 		enc.Varint(d.WalltimeUnixNano)
 		enc.Varint(d.Seed)
 	}
+	enc.Varint(int64(c.MaxModules))
+	enc.Varint(c.MaxModuleBytes)
 }
 
 // DecodeConfig reads what EncodeConfig wrote.
@@ -208,4 +210,6 @@ func DecodeConfig(d *Decoder, c *engine.Config) {
 	if d.Bool() {
 		c.Deterministic = &engine.Determinism{WalltimeUnixNano: d.Varint(), Seed: d.Varint()}
 	}
+	c.MaxModules = int(clampInt(d.Varint()))
+	c.MaxModuleBytes = d.Varint()
 }
