@@ -485,6 +485,13 @@ func (in *instrumenter) analyse(r reader, index uint32) (entryCheck bool, err er
 	slot := int32(0)       // the block being charged
 	straight := true       // no control transfer yet: the entry runs into what follows
 	firstLoop := int32(-1) // the loop header reached straight from the entry
+	// unguarded: a call outside every checked loop. Code inside a loop can
+	// only be reached through its header (wasm's control flow is
+	// structured), so a call inside one runs after a check; a function
+	// whose every call does needs no check of its own on entry: before its
+	// first check it runs straight-line code without calls, bounded by its
+	// size, as a leaf does.
+	unguarded := false
 	d := decoder{r: r, base: r.off}
 	var ins instr
 	for !d.r.done() {
@@ -582,9 +589,11 @@ func (in *instrumenter) analyse(r reader, index uint32) (entryCheck bool, err er
 			return false, notInstrumentable("function %d makes tail calls", index)
 		case opCall:
 			straight = false
+			unguarded = unguarded || (!dead && top.region == 0)
 		case opCallIndirect:
 			straight = false
 			in.indirect = true
+			unguarded = unguarded || (!dead && top.region == 0)
 		}
 		if ins.op == opBr || ins.op == opBrTable || ins.op == opReturn || ins.op == opUnreachable {
 			straight = false
@@ -608,5 +617,5 @@ func (in *instrumenter) analyse(r reader, index uint32) (entryCheck bool, err er
 		in.weights[firstLoop] += in.weights[0]
 		return false, nil
 	}
-	return true, nil
+	return unguarded, nil
 }

@@ -1,0 +1,66 @@
+package wasmbin
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// entryChecks instruments a module of one type, (i32) -> (), whose
+// functions have the given bodies (without locals), and says which of
+// them got a check on entry.
+func entryChecks(t *testing.T, bodies ...[]byte) []bool {
+	t.Helper()
+	var funcs, code [][]byte
+	for _, b := range bodies {
+		funcs = append(funcs, []byte{0})
+		body := cat([]byte{0}, b, []byte{opEnd})
+		code = append(code, cat(uleb(uint64(len(body))), body))
+	}
+	wasm := wasmModule(
+		sectionBytes(secType, []byte{1, 0x60, 1, valueI32, 0}),
+		sectionBytes(secFunction, uleb(uint64(len(funcs))), cat(funcs...)),
+		sectionBytes(secCode, uleb(uint64(len(code))), cat(code...)),
+	)
+	m, err := readModuleInfo(wasm)
+	require.NoError(t, err)
+	in := newInstrumenter(m, InstrumentOptions{})
+	require.NoError(t, in.leafWeights(m.code))
+	r := m.code
+	n, err := r.u32()
+	require.NoError(t, err)
+	var out []bool
+	for i := range n {
+		size, err := r.u32()
+		require.NoError(t, err)
+		fn, err := r.sub(uint64(size))
+		require.NoError(t, err)
+		require.NoError(t, skipLocals(&fn))
+		entry, err := in.analyse(fn, i)
+		require.NoError(t, err)
+		out = append(out, entry)
+	}
+	_, err = Instrument(wasm, InstrumentOptions{})
+	require.NoError(t, err)
+	return out
+}
+
+// A function needs a check on entry only if it can call something before
+// any of its checks: recursion through it must pass a check each time.
+func TestEntryCheckOnlyWhereACallPrecedesEveryCheck(t *testing.T) {
+	callSelf := []byte{opLocalGet, 0, opCall, 0}
+	got := entryChecks(t,
+		// a call inside a loop: reached only through the loop's check
+		cat([]byte{opLoop, blockTypeEmpty}, callSelf, []byte{opLocalGet, 0, opBrIf, 0, opEnd}),
+		// an early return, then the loop: fib as clang writes it
+		cat([]byte{opLocalGet, 0, opIf, blockTypeEmpty, opReturn, opEnd, opLoop, blockTypeEmpty}, callSelf, []byte{opLocalGet, 0, opBrIf, 0, opEnd}),
+		// a call outside any loop
+		cat([]byte{opLocalGet, 0, opIf, blockTypeEmpty}, callSelf, []byte{opEnd}),
+		// a branch around the loop to a call after it
+		cat([]byte{opBlock, blockTypeEmpty, opLocalGet, 0, opBrIf, 0, opLoop, blockTypeEmpty, opLocalGet, 0, opBrIf, 0, opEnd, opEnd}, callSelf),
+		// a leaf
+		[]byte{opLocalGet, 0, opDrop},
+	)
+	assert.Equal(t, []bool{false, false, true, true, false}, got)
+}
