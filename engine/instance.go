@@ -22,8 +22,9 @@ import (
 // half-done state of the failed task, and the next task must not see it.
 type Instance struct {
 	rt   *Runtime
-	task Task  // the settings it was built with (args, env, mounts)
-	code *code // the module's, held until Close: see acquire
+	task Task     // the settings it was built with (args, env, mounts)
+	code *code    // the module's, held until Close: see acquire
+	v    *variant // the compiled form it runs: what traces are mapped through
 	mod  api.Module
 	mem  *limitedMemory
 	st   callState

@@ -66,6 +66,7 @@ type variant struct {
 	code     []byte                // what is compiled
 	compiled wazero.CompiledModule // in the engine's shared runtime
 	fuel     bool                  // counts fuel
+	trace    *traceMap             // nil for code compiled as given
 }
 
 type lazyVariant struct {

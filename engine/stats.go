@@ -25,11 +25,12 @@ func (e *Engine) Stats() Stats {
 	return Stats{ModulesCompiled: c.compiled.Load(), DiskCacheHits: c.diskHits.Load(), MemoryCacheHits: c.memoryHits.Load()}
 }
 
-// compiledNew counts the outcome of a compilation of new bytes.
-func (c *counters) compiledNew(m *Module, err error) {
+// compiledNew counts the outcome of a compilation of new bytes: hit says
+// its code came from the disk cache.
+func (c *counters) compiledNew(hit bool, err error) {
 	switch {
 	case err != nil:
-	case m.cacheHit:
+	case hit:
 		c.diskHits.Add(1)
 	default:
 		c.compiled.Add(1)
