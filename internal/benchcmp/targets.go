@@ -26,6 +26,9 @@ const (
 	goalRSSGrowth    = 0.10
 	// goalSubprocessRatio is issue 6's target for a CPU-bound Go guest.
 	goalSubprocessRatio = 1.1
+	// goalSubprocessPerTask is issue 13's: a no-op task through worker
+	// processes at throughput (batches in flight, several tasks a frame).
+	goalSubprocessPerTask = 20 * time.Microsecond
 	scalingFew          = 1 // workers
 	scalingMany         = 2
 )
@@ -48,7 +51,7 @@ func (r *Report) targets(c Config) []Target {
 			ts = append(ts, r.scalingTarget(wl, sys))
 		}
 	}
-	ts = append(ts, r.subprocessTarget())
+	ts = append(ts, r.subprocessTarget(), r.subprocessThroughputTarget())
 	ts = append(ts, r.coldStartTarget(c), r.rssTarget(c))
 	ts = append(ts, r.interruptTargets()...)
 	return ts
@@ -70,6 +73,23 @@ func (r *Report) subprocessTarget() Target {
 	if in := r.cell("fib+timeout", sysThreads, 1); in != nil && in.Latency != nil {
 		t.Anchor += fmt.Sprintf("; in-process with the timeout %s, ratio %s", fmtDur(in.Latency.P50),
 			fmtRatio(float64(in.Latency.P50)/float64(bare.Latency.P50)))
+	}
+	return t
+}
+
+// subprocessThroughputTarget is issue 13's: the time per no-op task
+// through worker processes at throughput (1 worker), beside in-process's.
+func (r *Report) subprocessThroughputTarget() Target {
+	t := Target{Name: "Worker processes: no-op task at throughput (per task, 1 worker)", Unit: "ns",
+		Goal: "<= " + fmtDur(goalSubprocessPerTask)}
+	sub := r.cell("noop", sysSubprocess, 1)
+	if sub == nil || sub.Throughput == nil || sub.Throughput.PerSec <= 0 {
+		return t
+	}
+	per := time.Duration(float64(time.Second) / sub.Throughput.PerSec)
+	t.Value, t.Display, t.Met = float64(per), fmtDur(per), met(per <= goalSubprocessPerTask)
+	if in := r.cell("noop", sysThreads, 1); in != nil && in.Throughput != nil && in.Throughput.PerSec > 0 {
+		t.Anchor = "in process " + fmtDur(time.Duration(float64(time.Second)/in.Throughput.PerSec))
 	}
 	return t
 }
