@@ -234,20 +234,37 @@ func (x *Executor) opContext(deadline time.Time) (context.Context, context.Cance
 	return context.WithDeadline(x.life, deadline)
 }
 
+// errNoAnswer is the cause of an outage in which the broker said nothing at
+// all (the connection was down): the retries' deadline is not the task's.
+var errNoAnswer = errors.New("no answer from the broker")
+
 // retry calls op until it succeeds or ctx ends, pausing between attempts
-// (an outage is not made worse by hammering the broker).
+// (an outage is not made worse by hammering the broker). Its error is the
+// broker's last word (no responders, disconnected), rather than the context
+// ending that cut the last attempt short, when there was one.
 func retry(ctx context.Context, op func(context.Context) error) error {
 	pause := 50 * time.Millisecond
+	var last error
 	for {
 		err := op(ctx)
 		if err == nil {
 			return nil
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			last = err
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
+			switch {
+			case last != nil:
+				return last
+			case errors.Is(err, context.DeadlineExceeded):
+				// Not the task's deadline: the broker's silence.
+				return errNoAnswer
+			}
 			return err
 		}
 		pause = min(2*pause, time.Second)
