@@ -26,7 +26,8 @@
 // acknowledged, so a dead worker holds one task per slot. A worker whose
 // broker restarts asks again within a second or two. A task
 // handed out more than its MaxDeliveries fails with ErrWorkerLost and is
-// removed from the stream; AtMostOnce makes that one delivery. A worker
+// removed from the stream; AtMostOnce fails it as soon as a worker that
+// began it is lost (one that died before beginning it does not count). A worker
 // that stops on purpose (Shutdown, Close: a rolling restart) hands its
 // tasks back without using up a delivery. Everything
 // that happens to a task while it runs — a trap, a timeout, the memory

@@ -37,7 +37,7 @@ func (f *clusterFlags) add(fs *pflag.FlagSet) {
 		"=ADDR (e.g. =:4222) makes it listen there, so that 'wasmpool worker --nats' on other hosts can join")
 	fs.Lookup("nats-embedded").NoOptDefVal = noListen
 	fs.IntVar(&f.inFlight, "in-flight", 0, "with --nats: the most tasks submitted and not yet finished (default 64, or 2 × --workers with --nats-embedded)")
-	fs.BoolVar(&f.atMostOnce, "at-most-once", false, "with --nats: never run a task twice; if its worker dies, the task fails instead of moving to another")
+	fs.BoolVar(&f.atMostOnce, "at-most-once", false, "with --nats: never run a task twice; if its worker dies after beginning it, the task fails instead of moving to another")
 	fs.DurationVar(&f.unavailableAfter, "unavailable-after", 30*time.Second, "with --nats: how long to keep trying a broker that cannot be reached (restarting, say)\n"+
 		"before its tasks fail as unavailable (exit 75)")
 }
