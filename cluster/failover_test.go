@@ -1,9 +1,13 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,16 +77,17 @@ func TestWorkerKilledMidJobLosesNothing(t *testing.T) {
 
 // After a broker restart on the same store, a worker asks for tasks again
 // within a second or two: its pull requests, which the broker forgot, end
-// when the broker's idle heartbeats stop, not after its PollWait (an hour
-// here: a worker that waited it out would fail the test).
+// when the broker's idle heartbeats stop (as its log says), not after its
+// PollWait (10s: nats.go sends no heartbeats of its own below that).
 func TestWorkersResumeAfterBrokerRestart(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{StoreDir: t.TempDir()})
 	set := settings(t, 2*time.Second)
 	x := newExecutor(t, connect(t, s, "executor"), cluster.Config{Settings: set})
 	e := newEngine(t, nil)
 	ctx := within(t)
+	var log lockedBuffer
 	w, err := cluster.NewWorker(ctx, connect(t, s, "worker"), e, cluster.WorkerConfig{
-		Settings: set, Pool: pool.Config{Workers: 2}, PollWait: time.Hour,
+		Settings: set, Pool: pool.Config{Workers: 2}, Logger: slog.New(slog.NewTextHandler(&log, nil)),
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, w.Close()) })
@@ -99,6 +104,26 @@ func TestWorkersResumeAfterBrokerRestart(t *testing.T) {
 		require.Equal(t, "AFTER", string(res.Output))
 		t.Logf("restart %d: the first task submitted after the broker came back finished %v later", round+1, time.Since(back).Round(time.Millisecond))
 	}
+	assert.Contains(t, log.String(), "the broker stopped answering a request for a task: asking again")
+}
+
+// lockedBuffer is a log written by a worker's goroutines and read by the
+// test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // An outage longer than the executor's PublishTimeout fails a task with
@@ -208,4 +233,39 @@ func TestApplyChangesAnExistingStore(t *testing.T) {
 	_, err = cluster.Apply(ctx, nc, set)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "JetStream cannot move a stream")
+}
+
+// A slot takes its next task only once the last one is acknowledged: here
+// the broker cannot store the first task's result (its result stream is
+// gone), and the second task waits in the queue instead of being held by
+// the same worker, where its death would hold both.
+func TestSlotTakesNoTaskBeforeTheLastIsAcknowledged(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	nc := connect(t, s, "executor")
+	x := newExecutor(t, nc, cluster.Config{Settings: set})
+	e := newEngine(t, nil)
+	newWorker(t, connect(t, s, "worker"), e, set, 1)
+	ctx := within(t)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	results := strings.ToUpper(set.Namespace) + "_RESULTS"
+	require.NoError(t, js.DeleteStream(ctx, results))
+	// Back before the executor closes, which removes its consumer there.
+	t.Cleanup(func() { require.NoError(t, cluster.Setup(context.Background(), nc, set)) })
+
+	noop := wat(t, e, "noop")
+	first := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+	second := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"})
+	require.NoError(t, x.Flush(ctx))
+	for first.State() != future.Running {
+		pause(ctx, t)
+	}
+	time.Sleep(500 * time.Millisecond) // time for a slot that did not wait to take the second
+	cons, err := js.Consumer(ctx, taskStream(set), "workers")
+	require.NoError(t, err)
+	info := cons.CachedInfo()
+	assert.Equal(t, 1, info.NumAckPending, "the worker holds one task")
+	assert.EqualValues(t, 1, info.NumPending, "the other waits in the queue")
+	assert.Equal(t, future.Pending, second.State())
 }
