@@ -42,7 +42,9 @@ type Config struct {
 	MaxPending int
 	// PublishTimeout is how long the executor keeps trying to hand a task
 	// to the broker, through disconnections and broker restarts, before the
-	// task fails with ErrUnavailable. 0 means 30s.
+	// task fails with ErrUnavailable (CLI: --unavailable-after). 0 means
+	// 30s. A task the broker has taken is stored: it waits for its result
+	// through an outage of any length, bounded only by its context.
 	PublishTimeout time.Duration
 }
 

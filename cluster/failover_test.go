@@ -138,6 +138,10 @@ func TestOutageIsUnavailableAfterTheBound(t *testing.T) {
 	newWorker(t, connect(t, s, "worker"), e, set, 1)
 	ctx := within(t)
 	noop := wat(t, e, "noop")
+	for _, x := range []*cluster.Executor{impatient, patient} { // the module is stored
+		_, err := x.Submit(ctx, engine.Task{Module: noop, Func: "noop"}).Result(ctx)
+		require.NoError(t, err)
+	}
 
 	s.Shutdown()
 	_, err := impatient.Submit(ctx, engine.Task{Module: noop, Func: "noop"}).Result(ctx)
@@ -152,6 +156,15 @@ func TestOutageIsUnavailableAfterTheBound(t *testing.T) {
 	require.NoError(t, s.Restart())
 	_, err = waiting.Result(ctx)
 	require.NoError(t, err, "an outage within the bound is ridden out")
+
+	// The task that failed as unavailable was not left in the connection's
+	// reconnect buffer, to be stored (and run) once the broker came back:
+	// the stream has had three tasks, the two before and the one after.
+	js, err := jetstream.New(connect(t, s, "test"))
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, taskStream(set))
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, st.CachedInfo().State.LastSeq, "tasks ever stored")
 }
 
 // An at-most-once task handed to a worker that died before beginning it

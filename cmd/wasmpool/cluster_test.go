@@ -196,6 +196,8 @@ func TestClusterFlagMistakes(t *testing.T) {
 		{[]string{"worker", "--nats", "nats://127.0.0.1:1", "--mode", "fork"}, "--mode"},
 		{[]string{"map", upper, "--func", "upper", "--nats", "nats://x:1", "--nats-embedded", "a"}, "not both"},
 		{[]string{"map", upper, "--func", "upper", "--in-flight", "3", "a"}, "need --nats"},
+		{[]string{"map", upper, "--func", "upper", "--unavailable-after", "30s", "a"}, "need --nats"},
+		{[]string{"map", upper, "--func", "upper", "--nats", "nats://x:1", "--unavailable-after", "0s", "a"}, "--unavailable-after 0s"},
 		{[]string{"serve-nats", "--listen", "4222"}, "HOST:PORT"},
 	} {
 		r := cli(t, "", tc.args...)

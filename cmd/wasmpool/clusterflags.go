@@ -26,12 +26,14 @@ type clusterFlags struct {
 	// unavailableAfter bounds the submitter's retries against a broker it
 	// cannot reach: past it a task fails as unavailable (exit 75).
 	unavailableAfter time.Duration
+	fs               *pflag.FlagSet // to tell a flag given from its default
 }
 
 // noListen is --nats-embedded without a value: an in-process node, no port.
 const noListen = "none"
 
 func (f *clusterFlags) add(fs *pflag.FlagSet) {
+	f.fs = fs
 	fs.StringVar(&f.nats, "nats", "", "run the tasks on the workers of the NATS cluster at this URL (see 'wasmpool worker')")
 	fs.StringVar(&f.embedded, "nats-embedded", "", "run the tasks through a NATS node inside this process, with --workers local workers;\n"+
 		"=ADDR (e.g. =:4222) makes it listen there, so that 'wasmpool worker --nats' on other hosts can join")
@@ -52,7 +54,7 @@ func (f *clusterFlags) check() error {
 		return usagef("--in-flight %d: want 1 or more", f.inFlight)
 	case f.unavailableAfter <= 0:
 		return usagef("--unavailable-after %v: want a positive duration", f.unavailableAfter)
-	case !f.clustered() && (f.inFlight != 0 || f.atMostOnce || f.unavailableAfter != 30*time.Second):
+	case !f.clustered() && (f.inFlight != 0 || f.atMostOnce || f.fs.Changed("unavailable-after")):
 		return usagef("--in-flight, --at-most-once and --unavailable-after need --nats URL or --nats-embedded")
 	}
 	return nil
