@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,4 +282,35 @@ func TestSlotTakesNoTaskBeforeTheLastIsAcknowledged(t *testing.T) {
 	assert.Equal(t, 1, info.NumAckPending, "the worker holds one task")
 	assert.EqualValues(t, 1, info.NumPending, "the other waits in the queue")
 	assert.Equal(t, future.Pending, second.State())
+}
+
+// A worker process frozen (SIGSTOP) past the AckWait loses its task to
+// another worker, which finishes it; thawed, the frozen one finishes its
+// copy too, which changes nothing: the future kept the first result, both
+// workers serve on, and nothing is left in the queue.
+func TestFrozenWorkerLosesItsTaskAndIsIgnoredWhenThawed(t *testing.T) {
+	c := newProcCluster(t, time.Second)
+	e := newEngine(t, nil)
+	ctx := within(t)
+	frozen := c.worker(t, "frozen", "block")
+	f := c.x.Submit(ctx, engine.Task{Module: wat(t, e, "barrier"), Func: "run"})
+	require.Equal(t, "frozen", c.waitEntered(t))
+	require.NoError(t, frozen.cmd.Process.Signal(syscall.SIGSTOP))
+	stopped := time.Now()
+	c.worker(t, "thawed-out", "pass")
+	res, err := f.Result(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "thawed-out", res.Worker)
+	t.Logf("a worker frozen mid-task: its task finished elsewhere %v later (AckWait %v)", time.Since(stopped).Round(time.Millisecond), c.set.AckWait)
+
+	require.NoError(t, frozen.cmd.Process.Signal(syscall.SIGCONT))
+	c.release(t) // the thawed worker's gate lets its copy finish
+	noop := wat(t, e, "noop")
+	for range 4 { // both workers are alive and serving
+		_, err := c.x.Submit(ctx, engine.Task{Module: noop, Func: "noop"}).Result(ctx)
+		require.NoError(t, err)
+	}
+	for taskCount(t, c.nc, c.set) != 0 {
+		pause(ctx, t)
+	}
 }
