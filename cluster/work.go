@@ -111,7 +111,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		hb()
 		if wt.MaxDeliveries == 1 {
 			// An at-most-once task that began here: another run could
-			// repeat its effects. The redelivery counts, and fails it
+			// repeat its effects. Its start record fails the redelivery
 			// with ErrWorkerLost, as if this worker had died.
 			w.stats.requeued.Add(1)
 			_ = msg.Nak()
@@ -248,6 +248,8 @@ func (w *Worker) run(wt *wireTask, r *run) (engine.Result, outcome, error) {
 		if err := w.claim(ctx, wt, r.prior); err != nil {
 			var lost lostError
 			if errors.As(err, &lost) {
+				w.stats.gaveUp.Add(1)
+				w.log.Warn("not running an at-most-once task that began on a worker before", "task", wt.ID, "module", wt.Name, "err", lost.error)
 				return engine.Result{}, report, &engine.Error{Module: wt.Name, Err: lost.error}
 			}
 			return w.prepFailed(ctx, wt, err)

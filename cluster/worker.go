@@ -135,7 +135,7 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 	w := &Worker{
 		cfg: cfg, nc: nc, top: top, e: e, p: p, log: log.With("worker", cfg.Name),
 		beat:      heartbeatEvery(top.ackWait),
-		pullBeat:  min(cfg.PollWait/4, 500*time.Millisecond),
+		pullBeat:  max(min(cfg.PollWait/4, 500*time.Millisecond), time.Millisecond),
 		done:      make(chan struct{}),
 		running:   map[string]*run{},
 		cancelled: map[string]time.Time{},
