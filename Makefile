@@ -25,7 +25,7 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
-	$(GO) vet -tags soak ./pool/
+	$(GO) vet -tags soak ./pool/ ./cluster/
 	$(GO) vet -tags benchcheck ./internal/benchcmp/ ./cluster/
 
 # The test command: formatting, vet, the modules (each also compiled, by a
@@ -95,9 +95,10 @@ fuzz:
 # The soak tests (not part of make test): SOAK_TASKS tasks through each
 # mode of a pool, good and hostile modules mixed (prints tasks/s, RSS at 1k,
 # 100k and all tasks, goroutines left, and fails if any input lacks its one
-# right result); and SOAK_MODULES distinct modules through one long-lived
+# right result); SOAK_MODULES distinct modules through one long-lived
 # pool of each mode and through one cluster worker process, whose RSS must
-# stay bounded.
+# stay bounded; and the cluster's failover drill (2000 checked tasks,
+# workers killed, the broker restarted: 0 lost, 0 wrong, the stalls printed).
 SOAK_TASKS ?= 1000000
 SOAK_MODULES ?= 10000
 soak: modules

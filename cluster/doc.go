@@ -20,9 +20,14 @@
 // task up at that very moment checks.
 //
 // Failures: a worker that dies or goes silent with a task loses it to
-// another worker after Settings.AckWait (at-least-once delivery). A task
+// another worker after Settings.AckWait, 5s unless set (at-least-once
+// delivery): live workers report progress on each running task every
+// fifth of it, and a slot takes its next task only once the last one is
+// acknowledged, so a dead worker holds one task per slot. A worker whose
+// broker restarts asks again within a second or two. A task
 // handed out more than its MaxDeliveries fails with ErrWorkerLost and is
-// removed from the stream; AtMostOnce makes that one delivery. A worker
+// removed from the stream; AtMostOnce fails it as soon as a worker that
+// began it is lost (one that died before beginning it does not count). A worker
 // that stops on purpose (Shutdown, Close: a rolling restart) hands its
 // tasks back without using up a delivery. Everything
 // that happens to a task while it runs — a trap, a timeout, the memory

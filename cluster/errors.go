@@ -8,11 +8,14 @@ var (
 	// ErrWorkerLost is the error of a task whose workers died (or went
 	// silent past the ack deadline) before finishing it as many times as the
 	// task allows deliveries: a task that kills every worker that runs it, or
-	// an at-most-once task whose only worker died. A worker that hands a
+	// an at-most-once task whose worker died after beginning it. A worker that hands a
 	// task back on purpose (it is shutting down) does not count.
 	ErrWorkerLost = taskerr.ErrWorkerLost
 	// ErrUnavailable means the broker could not be reached, or refused the
-	// task, for longer than the executor's PublishTimeout.
+	// task, for longer than the executor's PublishTimeout: the cluster, not
+	// the task, failed, and nothing timed out (the CLI's error kind
+	// "unavailable", exit status 75). Its error wraps the broker's last
+	// word.
 	ErrUnavailable = taskerr.ErrUnavailable
 	// ErrNotAllowed is the error of a task asking a worker for something its
 	// configuration forbids, such as mounting a directory of the worker's

@@ -42,7 +42,9 @@ type Config struct {
 	MaxPending int
 	// PublishTimeout is how long the executor keeps trying to hand a task
 	// to the broker, through disconnections and broker restarts, before the
-	// task fails with ErrUnavailable. 0 means 30s.
+	// task fails with ErrUnavailable (CLI: --unavailable-after). 0 means
+	// 30s. A task the broker has taken is stored: it waits for its result
+	// through an outage of any length, bounded only by its context.
 	PublishTimeout time.Duration
 }
 
@@ -78,6 +80,9 @@ type TaskOptions struct {
 // AtMostOnce runs a task on one worker at most: if that worker dies while
 // running it, the future fails with ErrWorkerLost instead of the task
 // running again elsewhere. For tasks with effects that must not repeat.
+// The worker records that it begins the task (in a bucket kept ResultTTL)
+// just before running it, and only one worker can: a task handed to a
+// worker that died before beginning it runs on the next.
 var AtMostOnce = TaskOptions{MaxDeliveries: 1}
 
 // Executor runs tasks on the workers of a cluster, behind the same API as a
@@ -422,7 +427,14 @@ func (x *Executor) stop() error {
 		<-x.results.Closed()
 		_ = x.started.Unsubscribe()
 		_ = x.bg.wait(context.Background())
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// A broker that is down (the outage that failed the tasks) gets a
+		// moment, not five seconds of the user's time: the consumer then
+		// expires on its own after ResultTTL.
+		wait := 5 * time.Second
+		if !x.nc.IsConnected() {
+			wait = 250 * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		if err := x.top.js.DeleteConsumer(ctx, x.top.n.resultsStream, x.consumerName()); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			x.tdErr = fmt.Errorf("cluster: removing the executor's result consumer: %w", err)

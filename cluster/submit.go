@@ -124,7 +124,12 @@ func (x *Executor) publish(rec *record, uploaded *uploads) {
 
 	m := t.Module
 	if !uploaded.fresh(m.Digest(), time.Now()) {
-		err := retry(ctx, func(ctx context.Context) error { return x.uploadModule(ctx, m) })
+		err := retry(ctx, func(ctx context.Context) error {
+			if err := x.whileConnected(); err != nil {
+				return err
+			}
+			return x.uploadModule(ctx, m)
+		})
 		if err != nil {
 			x.giveUp(rec, fmt.Errorf("storing the module: %w", err))
 			return
@@ -145,6 +150,9 @@ func (x *Executor) publish(rec *record, uploaded *uploads) {
 		// Too large for one message: the input goes to the payload store.
 		ref := "in." + rec.id
 		err = retry(ctx, func(ctx context.Context) error {
+			if err := x.whileConnected(); err != nil {
+				return err
+			}
 			_, err := x.top.payloads.PutBytes(ctx, ref, t.Input)
 			return err
 		})
@@ -167,9 +175,11 @@ func (x *Executor) publish(rec *record, uploaded *uploads) {
 	}
 	msg := &nats.Msg{Subject: x.top.n.tasksSubject, Data: data}
 	rec.sent.Store(true)
-	paf, err := x.top.js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.id))
-	if err != nil {
-		paf = nil // retried synchronously below
+	var paf jetstream.PubAckFuture
+	if x.nc.IsConnected() {
+		if paf, err = x.top.js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.id)); err != nil {
+			paf = nil // retried synchronously below
+		}
 	}
 	x.bg.Go(func() { x.awaitAck(rec, msg, paf, deadline) })
 }
@@ -184,21 +194,28 @@ func maxInline(nc *nats.Conn) int {
 // the same message ID, so it is stored once) until it does or the
 // PublishTimeout passes.
 func (x *Executor) awaitAck(rec *record, msg *nats.Msg, paf jetstream.PubAckFuture, deadline time.Time) {
+	ctx, cancel := x.opContext(deadline)
+	defer cancel()
 	if paf != nil {
 		select {
 		case ack := <-paf.Ok():
 			x.accept(rec, ack.Sequence)
 			return
 		case <-paf.Err():
-		case <-x.stopCh:
+		case <-ctx.Done():
+			// The connection went down with the task on its way, and the
+			// broker never said: unavailable, not a wait without end.
+		}
+		if x.isStopped() {
 			close(rec.accepted)
 			return
 		}
 	}
-	ctx, cancel := x.opContext(deadline)
-	defer cancel()
 	var ack *jetstream.PubAck
 	err := retry(ctx, func(ctx context.Context) error {
+		if err := x.whileConnected(); err != nil {
+			return err
+		}
 		var err error
 		ack, err = x.top.js.PublishMsg(ctx, msg, jetstream.WithMsgID(rec.id))
 		return err
@@ -208,6 +225,26 @@ func (x *Executor) awaitAck(rec *record, msg *nats.Msg, paf jetstream.PubAckFutu
 		return
 	}
 	x.accept(rec, ack.Sequence)
+}
+
+// whileConnected fails an attempt to hand the broker something while the
+// connection is down: nats.go would keep the message in its reconnect
+// buffer and send it on reconnecting, so that a task failed as unavailable
+// meanwhile would be stored, and run, after all.
+func (x *Executor) whileConnected() error {
+	if x.nc.IsConnected() {
+		return nil
+	}
+	return fmt.Errorf("not connected to the broker (%s)", x.nc.Status())
+}
+
+func (x *Executor) isStopped() bool {
+	select {
+	case <-x.stopCh:
+		return true
+	default:
+		return false
+	}
 }
 
 func (x *Executor) accept(rec *record, seq uint64) {
@@ -234,20 +271,37 @@ func (x *Executor) opContext(deadline time.Time) (context.Context, context.Cance
 	return context.WithDeadline(x.life, deadline)
 }
 
+// errNoAnswer is the cause of an outage in which the broker said nothing at
+// all (the connection was down): the retries' deadline is not the task's.
+var errNoAnswer = errors.New("no answer from the broker")
+
 // retry calls op until it succeeds or ctx ends, pausing between attempts
-// (an outage is not made worse by hammering the broker).
+// (an outage is not made worse by hammering the broker). Its error is the
+// broker's last word (no responders, disconnected), rather than the context
+// ending that cut the last attempt short, when there was one.
 func retry(ctx context.Context, op func(context.Context) error) error {
 	pause := 50 * time.Millisecond
+	var last error
 	for {
 		err := op(ctx)
 		if err == nil {
 			return nil
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			last = err
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
+			switch {
+			case last != nil:
+				return last
+			case errors.Is(err, context.DeadlineExceeded):
+				// Not the task's deadline: the broker's silence.
+				return errNoAnswer
+			}
 			return err
 		}
 		pause = min(2*pause, time.Second)

@@ -16,17 +16,23 @@ import (
 // one cluster must agree on the Namespace; the rest is applied by whoever
 // first creates the cluster's streams and buckets (and kept as it is by
 // everyone who connects later), so it is set once, where the broker is set
-// up: in production by the first executor or worker, or by `wasmpool
-// serve-nats`.
+// up: in production by the first executor or worker, by Setup, or by
+// Apply, which also changes an existing cluster's (`wasmpool serve-nats`
+// applies its flags so).
 type Settings struct {
 	// Namespace prefixes every stream, subject and bucket, so several
 	// independent clusters can share one NATS account. Letters, digits, '-'
 	// and '_'. "" means "wasmpool".
 	Namespace string
 	// AckWait is how long a worker may stay silent about a task before the
-	// task is handed to another worker. Workers heartbeat running tasks at a
-	// third of it, so a long task is never taken from a live worker; a worker
-	// that dies loses its tasks to others after at most AckWait. 0 means 30s.
+	// task is handed to another worker: how long a dead worker's tasks wait
+	// to run elsewhere. Workers heartbeat running tasks every fifth of it
+	// (at least every second), so a long task is never taken from a live
+	// worker. 0 means 5s: failover within seconds, while a live worker may
+	// miss four heartbeats in a row (a pause, a reconnection) and keep its
+	// tasks. A cluster whose workers may freeze for longer (swapping hosts,
+	// long GC pauses) sets more; a frozen worker's task runs twice, and its
+	// submitter keeps the first result.
 	AckWait time.Duration
 	// Memory keeps streams and buckets in the broker's memory instead of on
 	// disk: faster, but a broker restart loses every queued task.
@@ -49,6 +55,9 @@ type Settings struct {
 	ModuleTTL time.Duration
 }
 
+// DefaultAckWait is Settings.AckWait's default.
+const DefaultAckWait = 5 * time.Second
+
 var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 func (s Settings) withDefaults() (Settings, error) {
@@ -65,7 +74,7 @@ func (s Settings) withDefaults() (Settings, error) {
 		s.ModuleTTL = 7 * 24 * time.Hour
 	}
 	if s.AckWait == 0 {
-		s.AckWait = 30 * time.Second
+		s.AckWait = DefaultAckWait
 	}
 	if s.Replicas == 0 {
 		s.Replicas = 1
@@ -85,6 +94,7 @@ type names struct {
 	resultsStream, resultsPrefix        string
 	cancelSubject, startedPrefix        string
 	cancelBucket, modules, payloadsName string
+	startBucket                         string
 }
 
 func namesFor(ns string) names {
@@ -98,6 +108,7 @@ func namesFor(ns string) names {
 		cancelSubject: ns + ".cancel",
 		startedPrefix: ns + ".started.",
 		cancelBucket:  ns + "_cancelled",
+		startBucket:   ns + "_started",
 		modules:       ns + "_modules",
 		payloadsName:  ns + "_payloads",
 	}
@@ -112,6 +123,7 @@ type topology struct {
 	workers  jetstream.Consumer
 	results  jetstream.Stream
 	cancels  jetstream.KeyValue
+	starts   jetstream.KeyValue // at-most-once tasks that a worker began
 	modules  jetstream.ObjectStore
 	payloads jetstream.ObjectStore
 	ackWait  time.Duration // as the broker has it, which may differ from s.AckWait
@@ -210,6 +222,14 @@ func setup(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
 	if err != nil {
 		return nil, fail("the cancel records", err)
 	}
+	// Kept as long as a result: an at-most-once task may wait that long for
+	// a worker after the one that began it died, and must not begin again.
+	if t.starts, err = keyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket: t.n.startBucket, Description: "wasmpool at-most-once tasks a worker has begun",
+		TTL: s.ResultTTL, Storage: storage, Replicas: s.Replicas,
+	}); err != nil {
+		return nil, fail("the start records", err)
+	}
 	if t.modules, err = objectStore(ctx, js, jetstream.ObjectStoreConfig{
 		Bucket: t.n.modules, Description: "wasmpool modules by sha256",
 		TTL: s.ModuleTTL, Storage: storage, Replicas: s.Replicas,
@@ -242,6 +262,14 @@ func createConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 		return js.Consumer(ctx, stream, cfg.Durable)
 	}
 	return c, err
+}
+
+func keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		return js.KeyValue(ctx, cfg.Bucket)
+	}
+	return kv, err
 }
 
 func objectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {

@@ -60,7 +60,10 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	w.stats.running.Add(1)
 	defer w.stats.running.Add(-1)
 
-	if meta, err := msg.Metadata(); err == nil && int(meta.NumDelivered)-1+wt.Lost >= wt.MaxDeliveries {
+	// An at-most-once task is not judged by its deliveries: one handed to a
+	// worker that died before it began runs. Its start record decides (see
+	// claim).
+	if meta, err := msg.Metadata(); err == nil && wt.MaxDeliveries > 1 && int(meta.NumDelivered)-1+wt.Lost >= wt.MaxDeliveries {
 		// Every worker that took it before went silent: it is killing them.
 		// (A worker that handed it back on purpose sent it anew: see
 		// handBack.)
@@ -73,6 +76,9 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		return
 	}
 	r := &run{}
+	if meta, err := msg.Metadata(); err == nil {
+		r.prior = int(meta.NumDelivered) - 1 + wt.Lost
+	}
 	if !w.register(wt.ID, r) {
 		hb()
 		w.drop(msg)
@@ -105,7 +111,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		hb()
 		if wt.MaxDeliveries == 1 {
 			// An at-most-once task that began here: another run could
-			// repeat its effects. The redelivery counts, and fails it
+			// repeat its effects. Its start record fails the redelivery
 			// with ErrWorkerLost, as if this worker had died.
 			w.stats.requeued.Add(1)
 			_ = msg.Nak()
@@ -169,8 +175,18 @@ func (w *Worker) drop(msg jetstream.Msg) {
 	_ = msg.Ack()
 }
 
-// heartbeat tells the broker the task is still being worked on, every third
-// of the ack deadline, until the returned function is called.
+// heartbeatEvery is how often a running task's worker tells the broker it
+// is still on it: a fifth of the ack deadline, so that four reports in a row
+// may be lost or late before a live worker loses the task, and at least
+// every second, so that an operator who shortens the AckWait of a running
+// cluster (serve-nats --ack-wait) does not take tasks from its live workers
+// before they reconnect.
+func heartbeatEvery(ackWait time.Duration) time.Duration {
+	return max(min(ackWait/5, time.Second), time.Millisecond)
+}
+
+// heartbeat tells the broker the task is still being worked on, every
+// heartbeatEvery, until the returned function is called.
 func (w *Worker) heartbeat(msg jetstream.Msg) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -229,6 +245,17 @@ func (w *Worker) run(wt *wireTask, r *run) (engine.Result, outcome, error) {
 		}
 	}
 	task.Module = m
+	if wt.MaxDeliveries == 1 {
+		if err := w.claim(ctx, wt, r.prior); err != nil {
+			var lost lostError
+			if errors.As(err, &lost) {
+				w.stats.gaveUp.Add(1)
+				w.log.Warn("not running an at-most-once task that began on a worker before", "task", wt.ID, "module", wt.Name, "err", lost.error)
+				return engine.Result{}, report, &engine.Error{Module: wt.Name, Err: lost.error}
+			}
+			return w.prepFailed(ctx, wt, err)
+		}
+	}
 	fut := w.p.Submit(ctx, task)
 	w.started(r, fut)
 	res, err := fut.Result(context.Background())
@@ -240,6 +267,31 @@ func (w *Worker) run(wt *wireTask, r *run) (engine.Result, outcome, error) {
 		return res, interrupt, err
 	}
 	return res, report, err
+}
+
+// lostError is an at-most-once task that began on a worker before: it
+// fails with ErrWorkerLost instead of running.
+type lostError struct{ error }
+
+// claim records that an at-most-once task begins here, as the last step
+// before it runs: the record is created only if absent, so of all the
+// workers a task is ever handed to (one died with it, or froze past the
+// AckWait), one alone begins it, and a task handed to workers that died
+// before beginning it still runs.
+func (w *Worker) claim(ctx context.Context, wt *wireTask, prior int) error {
+	_, err := w.top.starts.Create(ctx, wt.ID, []byte(w.cfg.Name))
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return transient{fmt.Errorf("recording that the at-most-once task begins: %w", err)}
+	}
+	who := "another worker"
+	if e, gerr := w.top.starts.Get(ctx, wt.ID); gerr == nil && len(e.Value()) > 0 {
+		who = fmt.Sprintf("worker %s", e.Value())
+	}
+	return lostError{fmt.Errorf("%w: the at-most-once task was handed to a worker %d time(s) before; it began on %s, which stopped before finishing it: it is not run again",
+		ErrWorkerLost, prior, who)}
 }
 
 // prepFailed sorts a failure to get a task's module or input: the broker's
@@ -297,9 +349,10 @@ func (w *Worker) fetchInput(ctx context.Context, ref string) ([]byte, error) {
 
 // finish publishes the task's result for its submitter, then acknowledges
 // the task: in that order, so a worker dying between the two makes the task
-// run twice rather than never report. The slot is free as soon as the
-// result is on its way; the acknowledgement (and the heartbeat, stopped by
-// hb) follows once the broker has stored the result.
+// run twice rather than never report. The slot is free only once the task
+// is acknowledged: a slot that asked for its next task while its last
+// result was on its way would hold two, and a worker dying then would hold
+// both for the AckWait (one of them never started).
 func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err error, hb func()) {
 	wr := wireResult{ID: wt.ID, Err: err, Res: res, Worker: w.cfg.Name}
 	requeue := func(err error) {
@@ -329,35 +382,31 @@ func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err 
 	out := &nats.Msg{Subject: wt.ReplyTo, Data: data}
 	msgID := jetstream.WithMsgID("r-" + wt.ID)
 	paf, err := w.top.js.PublishMsgAsync(out, msgID)
-	w.finishing.Add(1)
-	go func() {
-		defer w.finishing.Done()
-		if err == nil {
-			select {
-			case <-paf.Ok():
-			case err = <-paf.Err():
-			case <-w.runCtx.Done():
-				// Closing: no waiting on a broker that may be gone. If the
-				// result did land, the task's second run is ignored.
-				err = w.runCtx.Err()
-			}
+	if err == nil {
+		select {
+		case <-paf.Ok():
+		case err = <-paf.Err():
+		case <-w.runCtx.Done():
+			// Closing: no waiting on a broker that may be gone. If the
+			// result did land, the task's second run is ignored.
+			err = w.runCtx.Err()
 		}
-		if err != nil {
-			// Not stored: try again (the message ID keeps it to one copy)
-			// until it is, or the worker closes.
-			err = retry(w.runCtx, func(ctx context.Context) error {
-				ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				defer cancel()
-				_, err := w.top.js.PublishMsg(ctx, out, msgID)
-				return err
-			})
-		}
-		if err != nil {
-			requeue(err)
-			return
-		}
-		hb()
-		w.stats.finished.Add(1)
-		_ = msg.Ack()
-	}()
+	}
+	if err != nil {
+		// Not stored: try again (the message ID keeps it to one copy)
+		// until it is, or the worker closes.
+		err = retry(w.runCtx, func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, err := w.top.js.PublishMsg(ctx, out, msgID)
+			return err
+		})
+	}
+	if err != nil {
+		requeue(err)
+		return
+	}
+	hb()
+	w.stats.finished.Add(1)
+	_ = msg.Ack()
 }

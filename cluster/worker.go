@@ -32,7 +32,9 @@ type WorkerConfig struct {
 	// by default: a submitter could otherwise read any file the worker can.
 	AllowMounts bool
 	// PollWait is how long each free slot's request for a task waits at the
-	// broker before it is renewed. 0 means 10s.
+	// broker before it is renewed. 0 means 10s. A request the broker forgot
+	// (it restarted) is noticed within two of its idle heartbeats (a quarter
+	// of PollWait, at most half a second each) and made again.
 	PollWait time.Duration
 	// Logger receives the worker's notable events; nil discards them.
 	Logger *slog.Logger
@@ -59,7 +61,9 @@ type Worker struct {
 	e    *engine.Engine
 	p    *pool.Pool
 	log  *slog.Logger
-	beat time.Duration
+	beat time.Duration // between a running task's progress reports
+	// pullBeat is the broker's idle heartbeat on a waiting pull request.
+	pullBeat time.Duration
 
 	fetchCtx  context.Context // ends when the worker stops taking tasks
 	stopFetch context.CancelFunc
@@ -85,6 +89,7 @@ type Worker struct {
 type run struct {
 	fut       *future.Future[engine.Result]
 	cancelled bool // by its submitter
+	prior     int  // deliveries of the task before this one (see wireTask.Lost)
 }
 
 // NewWorker connects a worker to the cluster nc reaches (creating the
@@ -129,7 +134,8 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 	}
 	w := &Worker{
 		cfg: cfg, nc: nc, top: top, e: e, p: p, log: log.With("worker", cfg.Name),
-		beat:      top.ackWait / 3,
+		beat:      heartbeatEvery(top.ackWait),
+		pullBeat:  max(min(cfg.PollWait/4, 500*time.Millisecond), time.Millisecond),
 		done:      make(chan struct{}),
 		running:   map[string]*run{},
 		cancelled: map[string]time.Time{},
@@ -196,6 +202,7 @@ func (w *Worker) Close() error {
 // slot is one free slot asking for a task, running it, and asking again.
 func (w *Worker) slot() {
 	defer w.slots.Done()
+	var retry backoff
 	for w.fetchCtx.Err() == nil {
 		if w.nc.IsClosed() {
 			w.log.Error("the NATS connection was closed: stopping")
@@ -203,22 +210,50 @@ func (w *Worker) slot() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(w.fetchCtx, w.cfg.PollWait)
-		batch, err := w.top.workers.Fetch(1, jetstream.FetchContext(ctx))
+		// The broker's idle heartbeats tell a pull request that is still
+		// waiting from one a broker restart or a reconnection forgot: the
+		// latter ends within two of them and is made again, instead of
+		// waiting out the PollWait while tasks queue.
+		batch, err := w.top.workers.Fetch(1, jetstream.FetchContext(ctx), jetstream.FetchHeartbeat(w.pullBeat))
 		if err != nil {
 			cancel()
 			w.log.Warn("asking for a task failed", "err", err)
-			pause(w.fetchCtx, time.Second)
+			retry.wait(w.fetchCtx)
 			continue
 		}
 		for msg := range batch.Messages() {
 			w.handle(msg)
 		}
 		cancel()
-		if err := batch.Error(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		switch err := batch.Error(); {
+		case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			retry.reset()
+		case errors.Is(err, jetstream.ErrNoHeartbeat):
+			// The broker forgot the request (it restarted), or the
+			// connection is down: ask again at once, then at the pace of
+			// an outage.
+			w.log.Info("the broker stopped answering a request for a task: asking again", "err", err)
+			retry.wait(w.fetchCtx)
+		default:
 			w.log.Warn("waiting for a task failed", "err", err)
-			pause(w.fetchCtx, time.Second)
+			retry.wait(w.fetchCtx)
 		}
 	}
+}
+
+// backoff paces a slot's requests to a broker that is not answering: at
+// once the first time, then doubling up to a second, so that a broker back
+// from a restart has its workers back within a second, and one that is
+// down is not flooded.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) reset() { b.d = 0 }
+
+func (b *backoff) wait(ctx context.Context) {
+	if b.d > 0 {
+		pause(ctx, b.d)
+	}
+	b.d = min(max(2*b.d, 50*time.Millisecond), time.Second)
 }
 
 // pause waits d, or less if ctx ends: the pace of retries against a broker

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -195,6 +196,8 @@ func TestClusterFlagMistakes(t *testing.T) {
 		{[]string{"worker", "--nats", "nats://127.0.0.1:1", "--mode", "fork"}, "--mode"},
 		{[]string{"map", upper, "--func", "upper", "--nats", "nats://x:1", "--nats-embedded", "a"}, "not both"},
 		{[]string{"map", upper, "--func", "upper", "--in-flight", "3", "a"}, "need --nats"},
+		{[]string{"map", upper, "--func", "upper", "--unavailable-after", "30s", "a"}, "need --nats"},
+		{[]string{"map", upper, "--func", "upper", "--nats", "nats://x:1", "--unavailable-after", "0s", "a"}, "--unavailable-after 0s"},
 		{[]string{"serve-nats", "--listen", "4222"}, "HOST:PORT"},
 	} {
 		r := cli(t, "", tc.args...)
@@ -244,4 +247,80 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// A broker that goes away under batch fails its tasks as unavailable
+// (error_kind "unavailable", exit 75) once --unavailable-after has passed:
+// not as a timeout, which nothing was.
+func TestBatchReportsAnOutageAsUnavailable(t *testing.T) {
+	srv, err := embedded.StartServer(embedded.ServerConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	defer srv.Shutdown()
+	nc, err := srv.Connect("test")
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+
+	stdin, lines := io.Pipe()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(context.Background(), []string{"batch", "-", "--nats", srv.ClientURL(), "--unavailable-after", "300ms"},
+			stdin, &stdout, &stderr)
+	}()
+	// batch is connected once its executor's result consumer exists.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if st, err := js.Stream(context.Background(), "WASMPOOL_RESULTS"); err == nil && st.CachedInfo().State.Consumers > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "batch never connected: %s", stderr.String())
+		time.Sleep(20 * time.Millisecond) // polling the broker's state, bounded above
+	}
+	nc.Close()
+	srv.Shutdown()
+	_, err = io.WriteString(lines, `{"module": "`+gomod(t, "upper")+`", "func": "upper", "input": "hi"}`+"\n")
+	require.NoError(t, err)
+	require.NoError(t, lines.Close())
+
+	assert.Equal(t, exitUnavailable, <-done, stderr.String())
+	var rl resultLine
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(stdout.String())), &rl), stdout.String())
+	assert.False(t, rl.OK)
+	assert.Equal(t, kindUnavail, rl.ErrorKind)
+	assert.Contains(t, rl.Error, "cluster unavailable")
+	assert.Contains(t, rl.Error, "upper.wasm")
+}
+
+// serve-nats's flags are the broker's configuration: started again on the
+// same store with another --ack-wait, it applies it, and says so.
+func TestServeNATSAppliesFlagsToAnExistingStore(t *testing.T) {
+	store := t.TempDir()
+	serve := func(ackWait string) string {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		var serr syncBuffer
+		served := make(chan int, 1)
+		go func() {
+			served <- runContext(ctx, []string{"serve-nats", "--listen", "127.0.0.1:-1", "--store", store, "--ack-wait", ackWait},
+				strings.NewReader(""), io.Discard, &serr)
+		}()
+		timeout := time.After(time.Minute)
+		for !strings.Contains(serr.String(), "serving at") {
+			select {
+			case <-serr.written():
+			case code := <-served:
+				t.Fatalf("serve-nats exited with %d: %s", code, serr.String())
+			case <-timeout:
+				t.Fatalf("serve-nats never announced its URL: %s", serr.String())
+			}
+		}
+		stop()
+		assert.Equal(t, exitOK, <-served, serr.String())
+		return serr.String()
+	}
+	assert.NotContains(t, serve("30s"), "existing store")
+	assert.Contains(t, serve("2s"), "wasmpool: the existing store's AckWait 2s (was 30s)\n")
+	assert.NotContains(t, serve("2s"), "existing store", "nothing to change")
 }

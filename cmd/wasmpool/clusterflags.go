@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -22,18 +23,25 @@ type clusterFlags struct {
 	embedded   string // run an embedded node: "none" (no port) or the address it listens on
 	inFlight   int
 	atMostOnce bool
+	// unavailableAfter bounds the submitter's retries against a broker it
+	// cannot reach: past it a task fails as unavailable (exit 75).
+	unavailableAfter time.Duration
+	fs               *pflag.FlagSet // to tell a flag given from its default
 }
 
 // noListen is --nats-embedded without a value: an in-process node, no port.
 const noListen = "none"
 
 func (f *clusterFlags) add(fs *pflag.FlagSet) {
+	f.fs = fs
 	fs.StringVar(&f.nats, "nats", "", "run the tasks on the workers of the NATS cluster at this URL (see 'wasmpool worker')")
 	fs.StringVar(&f.embedded, "nats-embedded", "", "run the tasks through a NATS node inside this process, with --workers local workers;\n"+
 		"=ADDR (e.g. =:4222) makes it listen there, so that 'wasmpool worker --nats' on other hosts can join")
 	fs.Lookup("nats-embedded").NoOptDefVal = noListen
 	fs.IntVar(&f.inFlight, "in-flight", 0, "with --nats: the most tasks submitted and not yet finished (default 64, or 2 × --workers with --nats-embedded)")
-	fs.BoolVar(&f.atMostOnce, "at-most-once", false, "with --nats: never run a task twice; if its worker dies, the task fails instead of moving to another")
+	fs.BoolVar(&f.atMostOnce, "at-most-once", false, "with --nats: never run a task twice; if its worker dies after beginning it, the task fails instead of moving to another")
+	fs.DurationVar(&f.unavailableAfter, "unavailable-after", 30*time.Second, "with --nats: how long to keep trying a broker that cannot be reached (restarting, say)\n"+
+		"before its tasks fail as unavailable (exit 75)")
 }
 
 func (f *clusterFlags) clustered() bool { return f.nats != "" || f.embedded != "" }
@@ -44,8 +52,10 @@ func (f *clusterFlags) check() error {
 		return usagef("give --nats URL or --nats-embedded, not both")
 	case f.inFlight < 0:
 		return usagef("--in-flight %d: want 1 or more", f.inFlight)
-	case !f.clustered() && (f.inFlight != 0 || f.atMostOnce):
-		return usagef("--in-flight and --at-most-once need --nats URL or --nats-embedded")
+	case f.unavailableAfter <= 0:
+		return usagef("--unavailable-after %v: want a positive duration", f.unavailableAfter)
+	case !f.clustered() && (f.inFlight != 0 || f.atMostOnce || f.fs.Changed("unavailable-after")):
+		return usagef("--in-flight, --at-most-once and --unavailable-after need --nats URL or --nats-embedded")
 	}
 	return nil
 }
@@ -53,7 +63,7 @@ func (f *clusterFlags) check() error {
 // startCluster connects the session to a cluster, or starts an embedded
 // node, and makes it the session's executor.
 func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Config, stderr io.Writer) error {
-	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, TaskFuel: cfg.TaskFuel, Window: f.inFlight}
+	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, TaskFuel: cfg.TaskFuel, Window: f.inFlight, PublishTimeout: f.unavailableAfter}
 	if xcfg.Window == 0 {
 		xcfg.Window = 64
 		if f.embedded != "" && cfg.Workers > 0 {

@@ -23,6 +23,8 @@
 //	72   the guest went over the output limit (--output-limit)
 //	73   a worker process died under the task (--isolation subprocess)
 //	74   the task used up its fuel (--fuel)
+//	75   the NATS broker could not be reached for --unavailable-after, as
+//	     sysexits' EX_TEMPFAIL: try again later
 //	124  the task timed out (--timeout), as coreutils' timeout(1)
 //	130  interrupted (SIGINT or SIGTERM): running tasks were cancelled; a
 //	     guest that does not stop within a second is left behind

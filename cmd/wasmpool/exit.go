@@ -21,6 +21,7 @@ const (
 	exitOutputLimit = 72  // the guest went over --output-limit
 	exitCrashed     = 73  // a worker process died under the task (--isolation subprocess)
 	exitFuel        = 74  // the task used up its fuel (--fuel)
+	exitUnavailable = 75  // the cluster's broker could not be reached (--unavailable-after), as sysexits' EX_TEMPFAIL
 	exitTimeout     = 124 // the task timed out, as coreutils' timeout(1)
 	exitCancelled   = 130 // interrupted (SIGINT/SIGTERM), as a shell reports it
 )
@@ -35,6 +36,7 @@ const exitHelp = `Exit status:
   72   the guest went over the output limit (--output-limit)
   73   a worker process died under the task (--isolation subprocess)
   74   the task used up its fuel (--fuel)
+  75   the NATS broker could not be reached for --unavailable-after (try again later)
   124  the task timed out (--timeout)
   130  interrupted (SIGINT/SIGTERM)
   run: a WASI command's own non-zero exit code is passed through (over 255: 1).
@@ -62,6 +64,9 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, engine.ErrCancelled), errors.Is(err, context.Canceled), errors.Is(err, pool.ErrShutdown):
 		return exitCancelled
+	case errors.Is(err, taskerr.ErrUnavailable):
+		// Before the timeout, whose deadline it wraps: see taskerr.Kind.
+		return exitUnavailable
 	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return exitTimeout
 	case errors.Is(err, engine.ErrFuelExhausted):
@@ -118,6 +123,7 @@ const (
 	kindBadLine    = taskerr.KindBadLine
 	kindCrash      = taskerr.KindCrash
 	kindFuel       = taskerr.KindFuel
+	kindUnavail    = taskerr.KindUnavailable
 )
 
 // errorKind names the class of a task's failure for JSON output: a

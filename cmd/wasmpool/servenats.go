@@ -40,7 +40,8 @@ cluster instead.
 
 Queued tasks are kept in --store, so they survive a restart of this command
 (--store "" keeps them in memory). --ack-wait is how long a silent worker
-keeps a task before it goes to another. --workers N also runs N local
+keeps a task before it goes to another: how long a dead worker's tasks wait
+(5s by default); it applies to an existing --store too. --workers N also runs N local
 workers in this process (default none).
 
 The server has no authentication unless --token is given; then clients put
@@ -62,7 +63,8 @@ README).`,
 	fs.StringVar(&f.store, "store", defaultStoreDir(), `directory that keeps queued tasks across restarts ("" for memory)`)
 	fs.StringVar(&f.token, "token", "", "require clients to give this token (nats://TOKEN@host:port)")
 	fs.StringVar(&f.namespace, "namespace", "", `the cluster's namespace (default "wasmpool")`)
-	fs.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "how long a silent worker keeps a task before it goes to another")
+	fs.DurationVar(&f.ackWait, "ack-wait", cluster.DefaultAckWait, "how long a silent (dead) worker keeps a task before it goes to another;\n"+
+		"applied to an existing --store too")
 	fs.StringVar(&f.mode, "mode", "thread", "local workers' kind: thread or process")
 	fs.IntVar(&f.workers, "workers", 0, "local worker slots to run in this process (default none)")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long local running tasks may take to finish")
@@ -110,8 +112,14 @@ func (a *app) runServeNATS(cmd *cobra.Command, f *serveFlags) error {
 		return err
 	}
 	defer nc.Close()
-	if err := cluster.Setup(ctx, nc, set); err != nil {
+	// Its flags are the broker's configuration: an existing store takes
+	// them too.
+	changed, err := cluster.Apply(ctx, nc, set)
+	if err != nil {
 		return err
+	}
+	for _, c := range changed {
+		report(a.stderr, "the existing store's %s", c)
 	}
 	url := srv.ClientURL()
 	report(a.stderr, "NATS broker serving at %s (store: %s)", url, storeName(f.store))

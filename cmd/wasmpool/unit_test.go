@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/wasmpool/wasmpool/cluster"
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/pool"
 )
@@ -41,6 +42,8 @@ func TestExitCodeTable(t *testing.T) {
 		{&exitStatus{code: 42}, 42, kindTask},
 		{wrap(&pool.CrashError{PID: 7, Signal: "SIGKILL"}), exitCrashed, kindCrash},
 		{wrap(&pool.CrashError{PID: 7, OutOfMemory: true}), exitMemoryLimit, kindMemory},
+		// An outage's error wraps the deadline of the retries: not a timeout.
+		{wrap(fmt.Errorf("%w: the broker did not take the task within 1s: %w", cluster.ErrUnavailable, context.DeadlineExceeded)), exitUnavailable, kindUnavail},
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.code, exitCode(c.err), "%v", c.err)

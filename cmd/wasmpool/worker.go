@@ -46,8 +46,8 @@ to whoever submitted it. Start as many workers on as many hosts as you like;
 each task runs on one of them.
 
 A worker that dies with a task loses it to another worker after the cluster's
-ack deadline (30s by default); a task that kills every worker it is given
-fails after its max deliveries. Failures of the task itself (a trap, a
+ack deadline (serve-nats --ack-wait, 5s by default); a task that kills every
+worker it is given fails after its max deliveries. Failures of the task itself (a trap, a
 timeout, the memory limit) are its result and are not retried.
 
 The module of a task is fetched from the cluster once per worker and kept

@@ -25,12 +25,15 @@ const (
 	KindBadLine    = "bad_line"
 	KindCrash      = "crash"
 	KindFuel       = "fuel"
+	// KindUnavailable is a task the cluster's broker could not be reached
+	// for (ErrUnavailable): nothing about the task, nothing timed out.
+	KindUnavailable = "unavailable"
 )
 
 // Kind names the class of a task's failure: "" for nil, and "task" for
 // anything not more specific (an I/O error reading an input, say). The
 // order of the cases matters: a timeout that also wraps a trap is a
-// timeout, a crash for want of memory is "memory".
+// timeout, an outage whose retries ran out of time is "unavailable", a crash for want of memory is "memory".
 func Kind(err error) string {
 	var (
 		trap *engine.TrapError
@@ -46,6 +49,10 @@ func Kind(err error) string {
 		return KindBadLine
 	case errors.Is(err, engine.ErrCancelled), errors.Is(err, context.Canceled), errors.Is(err, ErrShutdown):
 		return KindCancelled
+	case errors.Is(err, ErrUnavailable):
+		// Before the timeout: an outage's error wraps the deadline of the
+		// submitter's retries, and is not the task's timeout.
+		return KindUnavailable
 	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return KindTimeout
 	case errors.Is(err, engine.ErrFuelExhausted):
