@@ -29,8 +29,8 @@ const (
 	// goalSubprocessPerTask is issue 13's: a no-op task through worker
 	// processes at throughput (batches in flight, several tasks a frame).
 	goalSubprocessPerTask = 20 * time.Microsecond
-	scalingFew          = 1 // workers
-	scalingMany         = 2
+	scalingFew            = 1 // workers
+	scalingMany           = 2
 )
 
 type anchorRef struct{ workload, system string }
