@@ -1,6 +1,8 @@
 package wasmbin
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,4 +65,59 @@ func TestEntryCheckOnlyWhereACallPrecedesEveryCheck(t *testing.T) {
 		[]byte{opLocalGet, 0, opDrop},
 	)
 	assert.Equal(t, []bool{false, false, true, true, false}, got)
+}
+
+// A loop's yield is outside the loop it checks, in the $outer loop that
+// re-enters it: wazevo spills a loop's registers when a call is inside it,
+// even on a path never taken (see loopCheck). Only the entry check, whose
+// loop wraps the whole function, yields inside its own if (loops with
+// parameters would too: none in the fixtures).
+func TestNoYieldInsideALoop(t *testing.T) {
+	yields := 0
+	for _, path := range fixturePaths(t, "fib", "sha256") {
+		wasm, err := os.ReadFile(path)
+		require.NoError(t, err)
+		out, err := Instrument(wasm, InstrumentOptions{})
+		if err != nil {
+			continue // not a module the engine instruments
+		}
+		m, err := readModuleInfo(out)
+		require.NoError(t, err)
+		yield := uint32(0)
+		for i, imp := range m.importTypes {
+			_ = imp
+			yield = uint32(i) // the last import is the one added: yield
+		}
+		r := m.code
+		n, err := r.u32()
+		require.NoError(t, err)
+		for f := range n {
+			size, _ := r.u32()
+			fn, _ := r.sub(uint64(size))
+			require.NoError(t, skipLocals(&fn))
+			d := decoder{r: fn, base: fn.off}
+			var ins instr
+			var frames []byte
+			for !d.r.done() {
+				require.NoError(t, d.next(&ins))
+				switch ins.op {
+				case opBlock, opLoop, opIf:
+					frames = append(frames, ins.op)
+				case opEnd:
+					if len(frames) > 0 {
+						frames = frames[:len(frames)-1]
+					}
+				case opCall:
+					if ins.idx != yield {
+						continue
+					}
+					innermost := frames[len(frames)-1]
+					entry := len(frames) == 2 && frames[0] == opLoop && innermost == opIf
+					assert.True(t, innermost == opLoop || entry, "%s: function %d yields inside the loop it checks", filepath.Base(path), f)
+					yields++
+				}
+			}
+		}
+	}
+	assert.Greater(t, yields, 1000)
 }

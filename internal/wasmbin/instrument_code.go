@@ -305,6 +305,44 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 		}
 		return append(out, opEnd)
 	}
+	// loopCheck is a checked loop's: it charges the weight at the header
+	// and, when the tick runs out, leaves the loop for its yield, two
+	// labels out (see the frames written around such a loop below). Its
+	// hot path is a subtraction and a branch, and no call is inside the
+	// loop: wazevo spills a loop's live registers when one is, even on a
+	// path never taken.
+	loopCheck := func(out []byte, weight uint32) []byte {
+		weight = min(max(weight, 1), maxWeight)
+		out = getT(out)
+		out = append(out, opI32Const)
+		out = appendSLEB(out, int64(weight))
+		out = append(out, opI32Sub)
+		out = appendLocal(out, opLocalTee, tLocal)
+		if mem {
+			out = appendGlobal(out, opGlobalSet, in.tickG)
+			out = appendLocal(out, opLocalGet, tLocal)
+		}
+		return append(out, opI32Const, 0, opI32LtS, opBrIf, 1)
+	}
+	// loopYield is the code after such a loop's end: its exit (br to
+	// $done), then, under the $yield block the check left, the yield with
+	// the loop's live locals out of registers and the branch back into the
+	// loop through $outer. The weight is paid in advance, as for tickCheck.
+	loopYield := func(out []byte, weight uint32, saved bitset) []byte {
+		weight = min(max(weight, 1), maxWeight)
+		out = append(out, opBr, 2, opEnd) // to $done; the end of $yield
+		out = in.copyLocals(out, saved, localIndex, true)
+		out = fuelOut(out)
+		out = append(out, opCall)
+		out = appendU32(out, in.yield)
+		out = append(out, opI32Const)
+		out = appendSLEB(out, int64(weight))
+		out = append(out, opI32Add)
+		out = setT(out)
+		out = in.copyLocals(out, saved, localIndex, false)
+		out = fuelIn(out)
+		return append(out, opBr, 0, opEnd, opEnd) // to $outer; the ends of $outer and $done
+	}
 	charge := func(out []byte, slot int32) []byte {
 		if !fuel || slot < 0 || in.costs[slot] == 0 {
 			return out
@@ -348,8 +386,39 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 		// What the function's own checks run maps to its first instruction.
 		in.srcMap.pairs = append(in.srcMap.pairs, offsetPair{out: uint64(bodyStart), in: codeAt})
 	}
+	// The control frames of the input's code as the loop below meets
+	// them: for each, whether it is a checked loop written inside three
+	// frames of its own ($done, $outer, $yield), which a branch from inside
+	// it to a label outside it must add to its depth.
+	wrapped := in.wrapped[:0] // the loop's region, or -1
+	depth := func(d uint32) uint32 {
+		add := uint32(0)
+		for k := 0; k < int(d) && k < len(wrapped); k++ {
+			if wrapped[len(wrapped)-1-k] >= 0 {
+				add += 3
+			}
+		}
+		return d + add
+	}
 	for i := range in.instrs {
 		ins := &in.instrs[i]
+		wrap := ins.op == opLoop && ins.region >= 0 && !ins.loopParams
+		switch ins.op {
+		case opBlock, opIf:
+			wrapped = append(wrapped, -1)
+		case opLoop:
+			if !wrap {
+				wrapped = append(wrapped, -1)
+			} else {
+				wrapped = append(wrapped, ins.region)
+				bt := code[ins.start+1 : ins.end]
+				out = append(out, opBlock)
+				out = append(out, bt...)
+				out = append(out, opLoop)
+				out = append(out, bt...)
+				out = append(out, opBlock, blockTypeEmpty)
+			}
+		}
 		if in.srcMap != nil {
 			in.srcMap.pairs = append(in.srcMap.pairs, offsetPair{out: uint64(len(out)), in: codeAt + uint64(ins.start)})
 		}
@@ -382,6 +451,23 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 		case opReturn:
 			out = pushCounters(out)
 			out = append(out, opReturn)
+		case opBr, opBrIf:
+			out = appendLocal(out, ins.op, depth(ins.idx))
+		case opBrTable:
+			targets := in.tableTargets[i]
+			out = append(out, opBrTable)
+			out = appendU32(out, uint32(len(targets)-1))
+			for _, t := range targets {
+				out = appendU32(out, depth(t))
+			}
+		case opEnd:
+			out = append(out, opEnd)
+			if !ins.final && len(wrapped) > 0 {
+				if region := wrapped[len(wrapped)-1]; region >= 0 {
+					out = loopYield(out, in.weights[region], liveAt(region))
+				}
+				wrapped = wrapped[:len(wrapped)-1]
+			}
 		default:
 			out = append(out, code[ins.start:ins.end]...)
 		}
@@ -394,15 +480,16 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 			out = append(out, opEnd)
 			break
 		}
-		if ins.region >= 0 {
-			resume := 1 // the loop, from inside the check's if
-			if ins.loopParams {
-				resume = -1 // its parameters are not at hand inside the if
-			}
-			out = tickCheck(out, in.weights[ins.region], liveAt(ins.region), resume)
+		if wrap {
+			out = loopCheck(out, in.weights[ins.region])
+		} else if ins.region >= 0 {
+			// A loop with parameters: they are not at hand outside it, so
+			// its check yields in place and goes on.
+			out = tickCheck(out, in.weights[ins.region], liveAt(ins.region), -1)
 		}
 		out = charge(out, ins.charge)
 	}
+	in.wrapped = wrapped
 	return out, nil
 }
 
