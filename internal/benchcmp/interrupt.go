@@ -193,14 +193,6 @@ func measureKernel(ctx context.Context, c Config, e *engine.Engine, cache wazero
 	one := max(time.Since(start), time.Microsecond)
 	reps := max(int(c.Budget/time.Duration(rounds)/one), 1)
 
-	// Each call runs on this goroutine (wazero runs a guest on its
-	// caller's): locked to its thread, the thread's CPU time is the calls'.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	now := func() time.Duration { return time.Duration(time.Now().UnixNano()) }
-	if _, ok := threadCPU(); ok {
-		now = func() time.Duration { d, _ := threadCPU(); return d }
-	}
 	ratios := make([][]float64, len(calls))
 	floors := make([]time.Duration, 0, rounds)
 	for round := range rounds {
@@ -210,13 +202,13 @@ func measureKernel(ctx context.Context, c Config, e *engine.Engine, cache wazero
 		var took [4]time.Duration
 		for n := range calls {
 			i := (n + round) % len(calls)
-			start := now()
+			start := time.Now()
 			for range reps {
 				if _, err := calls[i](); err != nil {
 					return KernelCost{}, err
 				}
 			}
-			took[i] = (now() - start) / time.Duration(reps)
+			took[i] = time.Since(start) / time.Duration(reps)
 		}
 		floors = append(floors, took[0])
 		for i := 1; i < len(calls); i++ {

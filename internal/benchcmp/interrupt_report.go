@@ -58,7 +58,6 @@ func (r *Report) writeInterruption(w io.Writer) {
 	fmt.Fprint(w, `
 interruption, in process: one warm instance per variant, calls interleaved round by round;
 each ratio is the median over the rounds of the call's time over bare wazero's in the same round
-(times are the calling thread's CPU time where the OS gives it: other load on the machine weighs less)
 (bare wazero: no interruption at all; close-on-context-done: wazero's own, a timeout per call;
 wasmpool: the engine's instrumented checks, a timeout per call; fuel: the same with a budget)
 `)
