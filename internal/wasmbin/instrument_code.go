@@ -343,7 +343,11 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 		out = fuelIn(out)
 		return append(out, opBr, 0, opEnd, opEnd) // to $outer; the ends of $outer and $done
 	}
-	charge := func(out []byte, slot int32) []byte {
+	// charge takes a block's cost from the fuel; when that would leave it
+	// below zero, it branches out of every frame to $outOfFuel, around the
+	// whole body, which calls out_of_fuel: no call inside the loops (see
+	// loopCheck). frames is how many frames are open inside $outOfFuel.
+	charge := func(out []byte, slot int32, frames uint32) []byte {
 		if !fuel || slot < 0 || in.costs[slot] == 0 {
 			return out
 		}
@@ -356,9 +360,8 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 			out = appendGlobal(out, opGlobalSet, in.fuelG)
 			out = appendLocal(out, opLocalGet, fLocal)
 		}
-		out = append(out, opI64Const, 0, opI64GeS, opIf, blockTypeEmpty, opElse, opCall)
-		out = appendU32(out, in.outFuel)
-		return append(out, opUnreachable, opEnd)
+		out = append(out, opI64Const, 0, opI64LtS, opBrIf)
+		return appendU32(out, frames)
 	}
 
 	// The frame: a loop that the entry check's cold path branches back to
@@ -373,6 +376,9 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 			out = appendGlobal(out, opGlobalSet, in.fuelG)
 		}
 	}
+	if fuel {
+		out = append(out, opBlock, blockTypeEmpty) // $outOfFuel
+	}
 	if entryCheck {
 		out = append(out, opLoop)
 		out = in.appendBlockType(out, ft.results)
@@ -380,7 +386,13 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 	}
 	out = append(out, opBlock)
 	out = in.appendBlockType(out, ft.results)
-	out = charge(out, 0)
+	// The frames inside $outOfFuel around the input's own: the function's
+	// block, and the entry check's loop.
+	bodyFrames := uint32(1)
+	if entryCheck {
+		bodyFrames++
+	}
+	out = charge(out, 0, bodyFrames)
 	codeAt := at + uint64(len(raw)-len(code)) // the original body's first instruction
 	if in.srcMap != nil {
 		// What the function's own checks run maps to its first instruction.
@@ -477,6 +489,12 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 				out = append(out, opEnd)
 			}
 			out = pushCounters(out)
+			if fuel {
+				out = append(out, opReturn, opEnd) // the end of $outOfFuel
+				out = append(out, opCall)
+				out = appendU32(out, in.outFuel)
+				out = append(out, opUnreachable)
+			}
 			out = append(out, opEnd)
 			break
 		}
@@ -487,7 +505,7 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 			// its check yields in place and goes on.
 			out = tickCheck(out, in.weights[ins.region], liveAt(ins.region), -1)
 		}
-		out = charge(out, ins.charge)
+		out = charge(out, ins.charge, depth(uint32(len(wrapped)))+bodyFrames)
 	}
 	in.wrapped = wrapped
 	return out, nil
