@@ -24,7 +24,7 @@ const (
 	// protocolVersion changes with any change to a message below, or to the
 	// shared codecs. hello and ready begin with the magic and the version in
 	// every version, so two versions can always tell each other apart.
-	protocolVersion = 2
+	protocolVersion = 3
 )
 
 const (
