@@ -36,14 +36,12 @@ type callState struct {
 	// Module.Memory returns a typed nil then, which compares unequal to nil.
 	mem **limitedMemory
 
-	// The capabilities: the engine's, the task's grants, the last
-	// capability call's result, and the capability being called (for
-	// GrantArgs).
+	// The capabilities: the engine's, the task's grants and the last
+	// capability call's result.
 	caps      map[string]Capability
 	grants    []string
 	grantArgs map[string][]string
 	capResult []byte
-	capName   string
 }
 
 type callStateKey struct{}

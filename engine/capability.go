@@ -110,12 +110,17 @@ func (e *Engine) checkGrants(t *Task) error {
 // function is running under ctx (an HTTP capability's allowed hosts, say),
 // or nil outside a capability call.
 func GrantArgs(ctx context.Context) []string {
-	st := stateFrom(ctx)
-	if st == nil || st.capName == "" {
-		return nil
+	if ctx.Err() != nil {
+		return nil // the call is over (or stopped)
 	}
-	return st.grantArgs[st.capName]
+	args, _ := ctx.Value(grantArgsKey{}).([]string)
+	return args
 }
+
+// grantArgsKey holds, in a host function's context, its capability's
+// GrantArgs: in the context rather than the call state, so that goroutines
+// of the host function read them without racing the call.
+type grantArgsKey struct{}
 
 // abiCapabilityCall is capability_call(name_ptr, name_len, fn_ptr, fn_len,
 // in_ptr, in_len) -> status. It copies everything it reads out of guest
@@ -149,9 +154,10 @@ func (st *callState) callCapability(ctx context.Context, name, fn string, in []b
 	if !ok {
 		return capNoFunc, fmt.Appendf(nil, "capability %q has no function %q", name, fn)
 	}
-	st.capName = name
+	if args := st.grantArgs[name]; args != nil {
+		ctx = context.WithValue(ctx, grantArgsKey{}, args)
+	}
 	out, err := st.runHostFunc(ctx, f, name, fn, in)
-	st.capName = ""
 	if st.cc.halted.Load() {
 		// The task was stopped while the function ran (it returned because
 		// its ctx ended, most likely): unwind the guest here, as a sleep
@@ -172,7 +178,6 @@ func (st *callState) callCapability(ctx context.Context, name, fn string, in []b
 func (st *callState) runHostFunc(ctx context.Context, f HostFunc, name, fn string, in []byte) (out []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			st.capName = ""
 			st.abort(withDetail(ErrHostPanic, nil, "capability %q function %q panicked: %v", name, fn, v))
 			panic(errStopped)
 		}

@@ -71,43 +71,48 @@ func BenchmarkFetch200(b *testing.B) {
 			wg.Wait()
 		}
 	})
-	b.Run("wasmpool-threads", func(b *testing.B) {
-		srv := slowServer(b)
-		list := urls(srv)
-		ctx := context.Background()
-		e, err := engine.New(ctx, engine.Config{CacheDir: testmod.CompileCache(), Capabilities: []engine.Capability{httpcap.New(httpcap.Policy{})}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer e.Close(ctx)
-		m, err := e.CompileFile(ctx, testmod.Path(b, "caps"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		p, err := pool.New(e, pool.Config{Workers: fetchWorkers, Grants: []string{httpcap.Name},
-			GrantArgs: map[string][]string{httpcap.Name: {"127.0.0.1"}}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Close()
-		run := func() {
-			tasks := func(yield func(engine.Task) bool) {
-				for _, u := range list {
-					if !yield(engine.Task{Module: m, Func: "fetch", Input: []byte(u)}) {
-						return
-					}
+	for _, mode := range []pool.Mode{pool.Threads, pool.Processes} {
+		b.Run("wasmpool-"+mode.String(), func(b *testing.B) { benchPool(b, mode) })
+	}
+}
+
+// benchPool is the same 200 fetches as wasmpool tasks: the caps module's
+// "fetch" export calls guest.HTTP.Get, on a pool of 50 workers in mode.
+func benchPool(b *testing.B, mode pool.Mode) {
+	srv := slowServer(b)
+	list := urls(srv)
+	ctx := context.Background()
+	e, err := engine.New(ctx, engine.Config{CacheDir: testmod.CompileCache(), Capabilities: []engine.Capability{httpcap.New(httpcap.Policy{})}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close(ctx)
+	m, err := e.CompileFile(ctx, testmod.Path(b, "caps"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := pool.New(e, pool.Config{Mode: mode, Workers: fetchWorkers, Grants: []string{httpcap.Name},
+		GrantArgs: map[string][]string{httpcap.Name: {"127.0.0.1"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	run := func() {
+		tasks := func(yield func(engine.Task) bool) {
+			for _, u := range list {
+				if !yield(engine.Task{Module: m, Func: "fetch", Input: []byte(u)}) {
+					return
 				}
 			}
-			for _, err := range p.Map(ctx, tasks) {
-				if err != nil {
-					b.Fatal(err)
-				}
+		}
+		for _, err := range p.Map(ctx, tasks) {
+			if err != nil {
+				b.Fatal(err)
 			}
 		}
-		run() // the workers' warm instances, as a long-lived pool has them
-		b.ResetTimer()
-		for b.Loop() {
-			run()
-		}
-	})
+	}
+	run() // the workers' warm instances (Threads), as a long-lived pool has them
+	for b.Loop() {
+		run()
+	}
 }
