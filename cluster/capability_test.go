@@ -44,9 +44,10 @@ func TestGrantsTravelByName(t *testing.T) {
 		t.Cleanup(func() { require.NoError(t, we.Close(context.Background())) })
 		st := settings(t, 5*time.Second)
 		newWorker(t, connect(t, s, "worker"), we, st, 1)
-		x := newExecutor(t, connect(t, s, "client"), cluster.Config{Settings: st})
+		// The task's grants come from the executor's defaults.
+		x := newExecutor(t, connect(t, s, "client"), cluster.Config{Settings: st, Grants: task.Grants, GrantArgs: task.GrantArgs})
 
-		res, err := x.Submit(ctx, task).Result(ctx)
+		res, err := x.Submit(ctx, engine.Task{Module: task.Module, Func: task.Func, Input: task.Input}).Result(ctx)
 		if provided {
 			require.NoError(t, err)
 			assert.Equal(t, strconv.Itoa(os.Getpid())+"a", string(res.Output), "the worker's function, with the task's GrantArgs")

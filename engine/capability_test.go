@@ -184,6 +184,11 @@ func TestCapabilityBadPointerTraps(t *testing.T) {
 	require.ErrorAs(t, err, &te)
 	assert.Equal(t, engine.TrapOutOfBounds, te.Kind)
 	assert.Contains(t, te.Message, "capability_call(")
+
+	_, err = e.Run(context.Background(), engine.Task{Module: m, Func: "badresult", Grants: []string{"kv"}})
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, engine.TrapOutOfBounds, te.Kind)
+	assert.Contains(t, te.Message, "capability_result_read(")
 }
 
 func TestCapabilityConfigErrors(t *testing.T) {

@@ -120,3 +120,17 @@ func post() int32 {
 		return fmt.Appendf(nil, "%d %s %s", resp.Status, reply, resp.Body), nil
 	})
 }
+
+//go:wasmimport wasmpool capability_result_read
+func rawResultRead(ptr uint32, n uint32) int32
+
+// badresult calls kv.get, then asks for its result at an address far past
+// the end of memory.
+//
+//go:wasmexport badresult
+func badresult() int32 {
+	if _, err := guest.Call("kv", "get", []byte("a")); err != nil {
+		return guest.Fail(err.Error())
+	}
+	return rawResultRead(0xfff00000, 5)
+}
