@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/testmod"
 )
 
 type tenantKey struct{}
@@ -199,5 +200,32 @@ func TestCapabilityConfigErrors(t *testing.T) {
 	} {
 		_, err := engine.New(context.Background(), engine.Config{Capabilities: caps})
 		assert.Error(t, err, name)
+	}
+}
+
+// BenchmarkCapabilityCall is one task on a warm instance that makes one
+// guest.Call (kv.get) against one that makes none: the difference is
+// what a capability call costs.
+func BenchmarkCapabilityCall(b *testing.B) {
+	e, err := engine.New(context.Background(), engine.Config{CacheDir: testmod.CompileCache(), Capabilities: []engine.Capability{kvCapability(nil)}})
+	require.NoError(b, err)
+	defer e.Close(context.Background())
+	m, err := e.CompileFile(context.Background(), testmod.Path(b, "caps"))
+	require.NoError(b, err)
+	for _, c := range []struct{ name, fn, input string }{{"pure", "pure", "a"}, {"call", "call", "kv\nget\na"}} {
+		b.Run(c.name, func(b *testing.B) {
+			rt, err := e.NewRuntime(context.Background())
+			require.NoError(b, err)
+			defer rt.Close(context.Background())
+			task := engine.Task{Module: m, Func: c.fn, Input: []byte(c.input), Grants: []string{"kv"}}
+			inst, err := rt.Instantiate(context.Background(), task)
+			require.NoError(b, err)
+			defer inst.Close(context.Background())
+			for b.Loop() {
+				if _, err := inst.Call(context.Background(), task); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
