@@ -75,7 +75,7 @@ bench-check:
 # The go test benchmarks of each hot path, for benchstat:
 #   make gobench GOBENCHFLAGS='-count 10' > new.txt; benchstat old.txt new.txt
 gobench:
-	$(GO) test -run '^$$' -bench . -benchmem $(GOBENCHFLAGS) ./engine/ ./pool/ ./future/ ./cluster/
+	$(GO) test -run '^$$' -bench . -benchmem $(GOBENCHFLAGS) ./engine/ ./pool/ ./future/ ./cluster/ ./capability/httpcap/
 
 # Runs each fuzz target for FUZZTIME (go test fuzzes one target at a time).
 # Their seed corpora, and any regression inputs in testdata/fuzz, already run

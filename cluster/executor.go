@@ -33,6 +33,12 @@ type Config struct {
 	// TaskFuel is the default Fuel budget for tasks without their own; 0
 	// means none.
 	TaskFuel uint64
+	// Grants and GrantArgs are the default engine.Task.Grants and
+	// GrantArgs, for tasks that set neither. They travel by name: the
+	// worker's engine provides the capabilities, and refuses a task granting
+	// one it lacks (engine.ErrNoCapability).
+	Grants    []string
+	GrantArgs map[string][]string
 	// Window is how many tasks Map submits ahead of the result it waits
 	// for. The executor cannot know how many workers there are: size it to
 	// the cluster's free slots. 0 means 64.
@@ -247,6 +253,9 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	}
 	if rec.task.Fuel == 0 {
 		rec.task.Fuel = x.cfg.TaskFuel
+	}
+	if rec.task.Grants == nil && rec.task.GrantArgs == nil {
+		rec.task.Grants, rec.task.GrantArgs = x.cfg.Grants, x.cfg.GrantArgs
 	}
 	if d, ok := ctx.Deadline(); ok {
 		rec.deadline = d

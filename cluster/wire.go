@@ -17,7 +17,7 @@ import (
 // stay raw: the input, output and stderr end their messages as they are. A
 // payload too large for one message goes to the payload object store
 // instead, and the message names the object.
-const wireVersion = 2
+const wireVersion = 3
 
 const (
 	frameTask   wire.Type = 1

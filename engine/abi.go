@@ -35,6 +35,13 @@ type callState struct {
 	// mem is the instance's linear memory, nil while it has none: wazero's
 	// Module.Memory returns a typed nil then, which compares unequal to nil.
 	mem **limitedMemory
+
+	// The capabilities: the engine's, the task's grants and the last
+	// capability call's result.
+	caps      map[string]Capability
+	grants    []string
+	grantArgs map[string][]string
+	capResult []byte
 }
 
 type callStateKey struct{}
@@ -124,6 +131,18 @@ func defineABI(r wazero.Runtime) wazero.HostModuleBuilder {
 		WithGoModuleFunction(api.GoModuleFunc(abiErrorWrite), []api.ValueType{i32, i32}, nil).
 		WithParameterNames("ptr", "len").
 		Export("error_write")
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(abiCapabilityCall), []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("name_ptr", "name_len", "fn_ptr", "fn_len", "in_ptr", "in_len").WithResultNames("status").
+		Export("capability_call")
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(abiCapabilityResultSize), nil, []api.ValueType{i32}).
+		WithParameterNames().WithResultNames("size").
+		Export("capability_result_size")
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(abiCapabilityResultRead), []api.ValueType{i32, i32}, []api.ValueType{i32}).
+		WithParameterNames("ptr", "len").WithResultNames("n").
+		Export("capability_result_read")
 	return b
 }
 

@@ -43,6 +43,10 @@ type Config struct {
 	// plugin may import. A module importing anything not granted here (nor
 	// WASI, nor the wasmpool ABI) is refused at compile time with ErrBadModule.
 	HostModules []HostModule
+	// Capabilities are host functions over bytes that guests call by name
+	// through the wasmpool ABI (guest.Call), each task only those its
+	// Task.Grants name. See Capability.
+	Capabilities []Capability
 	// Preinitialize runs a reactor's _initialize once per module (and
 	// sandbox: arguments, environment, mounts) and starts every later
 	// instance from a copy of the memory and globals it left, instead of

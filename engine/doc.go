@@ -14,7 +14,8 @@
 //
 // A task module talks to the host through the wasmpool ABI (see the guest
 // package for the Go SDK): an export of type () -> i32 reads its input and
-// writes its output through four host functions. Any other export can be
+// writes its output through four host functions, and calls the capabilities
+// its task is granted (Capability, Task.Grants) through three more. Any other export can be
 // called with raw Params, and a WASI command (one that exports _start) runs
 // with its stdin, stdout, args, env and mounts; its stdio is collected into
 // the Result, or streamed through Task.Stdin, Stdout and Stderr.

@@ -37,6 +37,7 @@ type Engine struct {
 	rtConfig   wazero.RuntimeConfig
 	base       wazero.ModuleConfig // see newBaseConfig
 	shared     *Runtime
+	caps       map[string]Capability
 
 	dropped      atomic.Uint64 // see ModulesDropped
 	openCompiled atomic.Int64  // see ModuleStats.CompiledModules
@@ -83,7 +84,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("engine: HostModules[%d]: the name %q is reserved", i, h.Name)
 		}
 	}
+	caps, err := buildCapabilities(cfg)
+	if err != nil {
+		return nil, err
+	}
 	e := &Engine{
+		caps:       caps,
 		cfg:        cfg,
 		memLimit:   cfg.memoryLimit(),
 		outLimit:   cfg.outputLimit(),
@@ -93,7 +99,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		codes:      map[string]*code{},
 		runtimes:   map[*Runtime]struct{}{},
 	}
-	var err error
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
 			return nil, fmt.Errorf("engine: cache directory: %w", err)

@@ -249,6 +249,8 @@ func (inst *Instance) begin(ctx context.Context, t *Task, fn string, deadline, n
 	st.input = t.Input
 	st.fault = nil
 	st.fuelBudget = t.Fuel
+	st.caps = inst.rt.e.caps
+	st.grants, st.grantArgs, st.capResult = t.Grants, t.GrantArgs, nil
 	if inst.mem != nil {
 		inst.mem.hit = false
 	}
@@ -265,6 +267,7 @@ func (inst *Instance) begin(ctx context.Context, t *Task, fn string, deadline, n
 func (inst *Instance) finish() {
 	inst.cc.end()
 	inst.st.input = nil
+	inst.st.grants, inst.st.grantArgs, inst.st.capResult = nil, nil, nil
 	if inst.entered {
 		inst.entered = false
 		inst.rt.leave()
@@ -298,6 +301,9 @@ func (inst *Instance) call(ctx context.Context, t Task, deadline, start time.Tim
 	}
 	if t.Fuel > 0 && inst.fuelG == nil {
 		return Result{}, &Error{Module: m.name, Err: withDetail(ErrInstanceUnusable, nil, "the task has a fuel budget and this instance was built without fuel metering")}
+	}
+	if err := inst.rt.e.checkGrants(&t); err != nil {
+		return Result{}, &Error{Module: m.name, Err: err}
 	}
 	bf, err := inst.bind(t.Func, t.Params)
 	if err != nil {

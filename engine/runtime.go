@@ -280,6 +280,9 @@ func (rt *Runtime) runCommand(ctx context.Context, t Task, deadline, start time.
 		return Result{}, &Error{Module: m.name, Err: withDetail(ErrNoFunction, nil,
 			"is not a WASI command (it has no _start); name one of its functions: %s", m.exportNames())}
 	}
+	if err := rt.e.checkGrants(&t); err != nil {
+		return Result{}, &Error{Module: m.name, Err: err}
+	}
 	inst, err := rt.newInstance(ctx, t)
 	if err != nil {
 		return Result{}, err

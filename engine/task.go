@@ -30,6 +30,14 @@ type Task struct {
 	// It is counted the same on every machine and run: a task that needs F
 	// succeeds with a budget of F and fails with ErrFuelExhausted below it.
 	Fuel uint64
+	// Grants names the capabilities (Config.Capabilities) the guest may
+	// call; none by default. A grant the engine does not provide fails the
+	// task with ErrNoCapability before it runs.
+	Grants []string
+	// GrantArgs configures a granted capability for this task, by name:
+	// what its host functions read with GrantArgs(ctx), such as the hosts
+	// an HTTP capability may reach.
+	GrantArgs map[string][]string
 
 	// Streams, for a command (Func == ""), for a caller that passes the
 	// guest's stdio through as it happens, as a command line does: the

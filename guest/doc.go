@@ -27,6 +27,22 @@
 // command does. Either way the instance is finished. Fail, or an error
 // returned to Serve, is the orderly way to fail.
 //
+// A task reaches the host only through the capabilities its task is
+// granted: Call calls a host function over bytes by capability and name,
+// and HTTP makes HTTP requests through the host's "http" capability, to the
+// hosts the task is allowed:
+//
+//	v, err := guest.Call("kv", "get", []byte("key"))
+//	if errors.Is(err, guest.ErrNotGranted) { ... } // the task was not granted "kv"
+//	resp, err := guest.HTTP.Get("https://api.example.com/items")
+//
+// The ABI behind them is three more imports of the "wasmpool" module:
+// capability_call(name_ptr, name_len, fn_ptr, fn_len, in_ptr, in_len) ->
+// status (0 ok, 1 the host function's error, 2 not granted, 3 no such
+// function), then capability_result_size() -> len and
+// capability_result_read(ptr, len) -> n for the output, or the message of
+// any other status.
+//
 // time.Sleep and other blocking waits work inside a task (the runtime idles
 // in WASI poll_oneoff), but only as well as the host's clocks: with wazero's
 // default fake clocks a sleep returns at once.

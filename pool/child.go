@@ -30,8 +30,24 @@ import (
 // Without the call, a Subprocess pool falls back to the wasmpool CLI on PATH
 // (which grants no host modules), or to Config.WorkerCommand.
 func ServeChild(hostModules ...engine.HostModule) {
+	ServeChildWith(ChildHost{HostModules: hostModules})
+}
+
+// ChildHost is what a program's worker processes provide their engines
+// with: the Go functions of host modules and capabilities, which cannot be
+// sent from the pool. A worker process gives its engine those of its own
+// that the pool's engine names; a task granting a capability the worker
+// process lacks fails with engine.ErrNoCapability.
+type ChildHost struct {
+	HostModules  []engine.HostModule
+	Capabilities []engine.Capability
+}
+
+// ServeChildWith is ServeChild for a program whose engine also provides
+// capabilities (engine.Config.Capabilities).
+func ServeChildWith(h ChildHost) {
 	if len(os.Args) > 1 && os.Args[1] == childArg {
-		os.Exit(RunChild(hostModules...))
+		os.Exit(RunChildWith(h))
 	}
 	canServeChild.Store(true)
 }
@@ -41,7 +57,12 @@ func ServeChild(hostModules ...engine.HostModule) {
 // that start their worker processes their own way (the wasmpool CLI's
 // hidden "worker --child" command calls it). Most programs call ServeChild.
 func RunChild(hostModules ...engine.HostModule) int {
-	return workerproc.Serve(hostModules, newChildRunner)
+	return RunChildWith(ChildHost{HostModules: hostModules})
+}
+
+// RunChildWith is RunChild for a program that also provides capabilities.
+func RunChildWith(h ChildHost) int {
+	return workerproc.Serve(workerproc.Host{HostModules: h.HostModules, Capabilities: h.Capabilities}, newChildRunner)
 }
 
 // childRunner is the pool of one worker that runs a worker process's tasks.

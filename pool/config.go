@@ -53,6 +53,11 @@ type Config struct {
 	TaskTimeout       time.Duration // default for tasks without their own; 0 means none
 	TaskFuel          uint64        // default engine.Task.Fuel for tasks without their own; 0 means none
 	MaxTasksPerWorker int           // Threads: rebuild a worker's instance after N tasks; 0 means never
+	// Grants and GrantArgs are the default engine.Task.Grants and
+	// GrantArgs, for tasks that set neither: the capabilities every task
+	// of the pool may call.
+	Grants    []string
+	GrantArgs map[string][]string
 	// Init is called once on every new instance before its first task: on
 	// those of Init.Module, or, with Init.Module nil, of every module that
 	// exports Init.Func (a module that does not is left alone). It runs with

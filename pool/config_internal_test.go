@@ -20,6 +20,8 @@ var appliedHere = map[string]string{
 	"QueueSize":     "the queue is this side's",
 	"TaskTimeout":   "applied to each task by Submit, and carried as Task.Timeout (wire.EncodeTask)",
 	"TaskFuel":      "applied to each task by Submit, and carried as Task.Fuel (wire.EncodeTask)",
+	"Grants":        "applied to each task by Submit, and carried as Task.Grants (wire.EncodeTask)",
+	"GrantArgs":     "applied to each task by Submit, and carried as Task.GrantArgs (wire.EncodeTask)",
 	"Isolation":     "what starts the worker processes",
 	"WorkerCommand": "what starts the worker processes",
 	"KillGrace":     "this side kills, after the grace",

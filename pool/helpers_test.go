@@ -24,7 +24,7 @@ import (
 func TestMain(m *testing.M) {
 	// Subprocess tests start this test binary as their worker processes,
 	// and as a parent of worker processes that dies.
-	pool.ServeChild(probeHost())
+	pool.ServeChildWith(pool.ChildHost{HostModules: []engine.HostModule{probeHost()}, Capabilities: []engine.Capability{echoCapability()}})
 	if len(os.Args) > 1 && os.Args[1] == parentArg {
 		os.Exit(parentMain(os.Args[2:]))
 	}

@@ -30,6 +30,10 @@ func (w *worker) newInstance(ctx context.Context, t engine.Task) (*engine.Instan
 	if init.Fuel == 0 {
 		init.Fuel = p.cfg.TaskFuel
 	}
+	if init.Grants == nil && init.GrantArgs == nil {
+		// Init works for the task: it may call what the task may.
+		init.Grants, init.GrantArgs = t.Grants, t.GrantArgs
+	}
 	_, err = inst.Call(ctx, init)
 	if err == nil {
 		return inst, nil

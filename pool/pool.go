@@ -112,6 +112,9 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	if j.task.Fuel == 0 {
 		j.task.Fuel = p.cfg.TaskFuel
 	}
+	if j.task.Grants == nil && j.task.GrantArgs == nil {
+		j.task.Grants, j.task.GrantArgs = p.cfg.Grants, p.cfg.GrantArgs
+	}
 	prom.BeforeDone(p.settled(j))
 	f.OnDone(p.finished(j))
 	if t.Module == nil {

@@ -33,7 +33,10 @@ Task line (only "module" is required; relative paths are relative to the
 batch file's directory, or the current one for -):
   {"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
    "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
-   "input_base64": "...", "timeout": "2s", "fuel": 1000000}
+   "input_base64": "...", "timeout": "2s", "fuel": 1000000,
+   "allow_hosts": ["api.example.com", "*.example.org"]}
+allow_hosts are the hosts the guest may reach over HTTP (guest.HTTP), in
+place of --allow-host's ([] for none).
 
 Result line (output as text when it is valid UTF-8, else output_base64):
   {"line": 1, "ok": true, "output": "text", "stderr": "...", "exit_code": 0,
@@ -92,7 +95,7 @@ func (a *app) runBatch(cmd *cobra.Command, f *poolFlags, name string) error {
 		return err
 	}
 
-	mods := &moduleSet{e: e, byPath: map[string]compiled{}}
+	mods := &moduleSet{e: e, byPath: map[string]compiled{}, allowHosts: f.allowHosts}
 	next := batchJobs(src, baseDir, func(t task) (*job, error) { return mods.job(a, t) })
 	sum := runJobs(ctx, s.x, next, s.options(f, prog), prog, func(o outcome) {
 		rl := resultLine{Line: o.job.meta.(int), taskFields: newTaskFields(o.job.task, o.res, o.err, o.job.label)}
@@ -116,6 +119,8 @@ type compiled struct {
 type moduleSet struct {
 	e      *engine.Engine
 	byPath map[string]compiled
+	// allowHosts are --allow-host's, for lines without "allow_hosts".
+	allowHosts []string
 }
 
 func (s *moduleSet) job(a *app, t task) (*job, error) {
@@ -132,9 +137,15 @@ func (s *moduleSet) job(a *app, t task) (*job, error) {
 			return nil, &badLineError{line: t.line, msg: fmt.Sprintf(`"mounts": %v`, err)}
 		}
 	}
-	return &job{task: engine.Task{
+	j := &job{task: engine.Task{
 		Module: c.m, Func: t.fn, Input: t.input, Args: t.args, Env: t.env, Mounts: t.mounts, Timeout: t.timeout, Fuel: t.fuel,
-	}}, nil
+	}}
+	hosts := s.allowHosts
+	if t.allowHosts != nil {
+		hosts = t.allowHosts // the line's own, in place of --allow-host's
+	}
+	grantHosts(&j.task, hosts)
+	return j, nil
 }
 
 // batchJobs reads task lines lazily, skipping blank ones; a line that cannot

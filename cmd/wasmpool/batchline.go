@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmpool/wasmpool/capability/httpcap"
 	"github.com/wasmpool/wasmpool/engine"
 )
 
@@ -33,6 +34,9 @@ type taskLine struct {
 	// Fuel is a budget of WebAssembly instructions (0: none), read as it
 	// is written so that a bad one gets a message of ours.
 	Fuel json.RawMessage `json:"fuel"`
+	// AllowHosts are the hosts the guest may reach over HTTP, in place of
+	// --allow-host's ([] for none).
+	AllowHosts []string `json:"allow_hosts"`
 }
 
 // task is a batch line made ready to run (the module still a path).
@@ -46,6 +50,8 @@ type task struct {
 	input   []byte
 	timeout time.Duration
 	fuel    uint64
+	// allowHosts: nil when the line does not say, so --allow-host's apply.
+	allowHosts []string
 }
 
 // parseTaskLine reads line lineNo of a batch file. It touches no file: paths
@@ -94,6 +100,14 @@ func parseTaskLine(lineNo int, data []byte, baseDir string) (task, error) {
 			return bad(`"fuel" %s: want a whole number of instructions, such as 1000000`, tl.Fuel)
 		}
 		t.fuel = n
+	}
+	if tl.AllowHosts != nil {
+		for _, p := range tl.AllowHosts {
+			if err := httpcap.CheckPattern(p); err != nil {
+				return bad(`"allow_hosts": %v`, err)
+			}
+		}
+		t.allowHosts = append([]string{}, tl.AllowHosts...)
 	}
 	for k, v := range tl.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {

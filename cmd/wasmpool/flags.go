@@ -25,6 +25,9 @@ type engineFlags struct {
 	noCache     bool
 	interpreter bool
 	preinit     bool
+	// capabilities are what the command's engine provides (see
+	// allowhost.go); set by the command before newEngine.
+	capabilities []engine.Capability
 }
 
 func (f *engineFlags) add(fs *pflag.FlagSet) {
@@ -97,6 +100,7 @@ func (f *engineFlags) newEngine(ctx context.Context, fs *pflag.FlagSet, stderr i
 	if err != nil {
 		return nil, err
 	}
+	cfg.Capabilities = f.capabilities
 	e, err := engine.New(ctx, cfg)
 	if err != nil && cfg.CacheDir != "" && !fs.Changed("cache-dir") {
 		report(stderr, "warning: cache directory %s unusable, compiling in memory: %v", cfg.CacheDir, err)

@@ -215,9 +215,11 @@ func (a *app) runMap(cmd *cobra.Command, f *mapFlags, path string, inputs, guest
 		if byName {
 			args, data = substitute(guestArgs, in.name), nil
 		}
-		return &job{label: in.label(), meta: in, task: engine.Task{
+		j := &job{label: in.label(), meta: in, task: engine.Task{
 			Module: m, Func: f.fn, Input: data, Args: args, Env: env, Mounts: mounts,
 		}}
+		grantHosts(&j.task, f.allowHosts)
+		return j
 	}
 	var next func() (*job, bool)
 	if lineSrc != nil {

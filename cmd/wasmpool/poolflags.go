@@ -29,6 +29,7 @@ type poolFlags struct {
 	fuel      uint64
 	progress  string
 	failFast  bool
+	allowHostFlag
 	clusterFlags
 }
 
@@ -42,6 +43,7 @@ func (f *poolFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failure, cancel the rest, exit with its status")
 	f.engineFlags.add(fs)
 	f.isolationFlag.add(fs)
+	f.allowHostFlag.add(fs, allowHostUsage)
 	f.clusterFlags.add(fs)
 }
 
@@ -60,6 +62,10 @@ func (f *poolFlags) poolConfig() (pool.Config, error) {
 	if err := f.clusterFlags.check(); err != nil {
 		return pool.Config{}, err
 	}
+	if err := f.allowHostFlag.check(); err != nil {
+		return pool.Config{}, err
+	}
+	f.engineFlags.capabilities = clientCapabilities()
 	if f.nats != "" && f.isolation != isolationInProcess {
 		return pool.Config{}, usagef("--isolation is for the workers that run the tasks: with --nats, give it to 'wasmpool worker'")
 	}

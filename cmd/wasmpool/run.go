@@ -26,6 +26,7 @@ type runFlags struct {
 	fuel    uint64
 	params  string
 	verbose bool
+	allowHostFlag
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -73,6 +74,7 @@ and --mount directories (no other file).
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "on a trap of an export, print the guest's wasm stack too (a command's is always printed); with --fuel, print the fuel used")
 	f.engineFlags.add(fs)
 	f.isolationFlag.add(fs)
+	f.allowHostFlag.add(fs, allowHostUsage)
 	return cmd
 }
 
@@ -82,6 +84,10 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	if err := checkTimeout(f.timeout); err != nil {
 		return err
 	}
+	if err := f.allowHostFlag.check(); err != nil {
+		return err
+	}
+	f.engineFlags.capabilities = clientCapabilities()
 	var pcfg pool.Config
 	if err := f.isolationFlag.apply(&pcfg); err != nil {
 		return err
@@ -120,6 +126,7 @@ func (a *app) runTask(cmd *cobra.Command, f *runFlags, path string, args []strin
 	a.module = m.Name()
 
 	t := engine.Task{Module: m, Func: f.fn, Input: input, Args: args, Env: env, Mounts: mounts, Timeout: f.timeout, Fuel: f.fuel}
+	grantHosts(&t, f.allowHosts)
 	x, err := funcExport(m, f.fn)
 	if err != nil {
 		return err

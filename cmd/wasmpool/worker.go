@@ -29,6 +29,7 @@ type workerFlags struct {
 	allowMounts bool
 	grace       time.Duration
 	metrics     metricsFlag
+	allowHostFlag
 }
 
 // workerCmd is "wasmpool worker": a worker of a NATS cluster, or, with the
@@ -87,6 +88,8 @@ worker. A second signal stops at once.`,
 	f.metrics.add(fs)
 	f.engineFlags.add(fs)
 	f.isolationFlag.add(fs)
+	f.allowHostFlag.add(fs, "let tasks make HTTP requests (guest.HTTP) to this host: a name, *.domain, or an IP address (repeat); "+
+		"a task's own hosts can only narrow these, and without the flag a task granted HTTP is refused")
 	fs.BoolVar(&f.child, "child", false, "serve as a worker process over stdin and stdout")
 	_ = fs.MarkHidden("child")
 	return cmd
@@ -109,7 +112,9 @@ func (a *app) runChild(cmd *cobra.Command) error {
 	// Its pool decides when it ends (it closes its stdin, or kills it): a
 	// signal that reaches it anyway must not cut its tasks short.
 	stopGrace.Store(-1)
-	if code := pool.RunChild(); code != exitOK {
+	// The tasks name their hosts: the pool that sends them holds them to
+	// its own --allow-host.
+	if code := pool.RunChildWith(pool.ChildHost{Capabilities: clientCapabilities()}); code != exitOK {
 		// RunChild said why on stderr.
 		return &exitStatus{code: code}
 	}
@@ -135,6 +140,10 @@ func (a *app) runWorker(cmd *cobra.Command, f *workerFlags) error {
 		return usagef("--grace %v: cannot be negative", f.grace)
 	}
 	pcfg.Mode = mode
+	if err := f.allowHostFlag.check(); err != nil {
+		return err
+	}
+	f.engineFlags.capabilities = f.workerCapabilities()
 	ctx := a.ctx
 	e, err := f.newEngine(ctx, cmd.Flags(), a.stderr)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -102,6 +103,7 @@ func corpus(t *testing.T, e *engine.Engine) []dcase {
 	gomod := func(name string) *engine.Module { return ms.get("go", name) }
 	wat := func(name string) *engine.Module { return ms.get("wat", name) }
 	hostile := gomod("hostile")
+	caps := gomod("caps")
 	long := time.Minute // a bound that only matters if what it guards fails
 
 	dir := t.TempDir()
@@ -252,6 +254,39 @@ func corpus(t *testing.T, e *engine.Engine) []dcase {
 			assert.Equal(t, "STREAMED IN", o.streamed)
 			assert.Empty(t, o.res.Output, "what went to the stream is not in the result")
 		}},
+
+		// Capabilities: grants travel by name, and every executor's engine
+		// (a worker process's, a cluster worker's) provides "kv" itself.
+		{name: "capability granted, with its args", task: plain(capTask(caps, "call", "kv\nget\nkey", []string{"kv"}, []string{"x", "y"})),
+			check: ok("value of key [x y]")},
+		{name: "capability not granted, handled by the guest", task: plain(capTask(caps, "handled", "kv\nget\nkey", nil, nil)),
+			check: ok(`error: capability "kv" is not granted to this task (granted: none) (not granted: true, no func: false)`)},
+		{name: "capability error reaches the guest", task: plain(capTask(caps, "handled", "kv\nfail\n", []string{"kv"}, nil)),
+			check: ok("error: kv is out of order (not granted: false, no func: false)")},
+		{name: "capability not provided", task: plain(capTask(caps, "pure", "", []string{"kv", "nosuch"}, nil)),
+			check: fails(engine.ErrNoCapability)},
+		{name: "capability panics", task: plain(capTask(caps, "call", "kv\npanic\n", []string{"kv"}, nil)),
+			check: fails(engine.ErrHostPanic)},
 	}
 	return cs
+}
+
+// capTask is a task of the caps module granted grants, with args for "kv".
+func capTask(m *engine.Module, fn, input string, grants, args []string) engine.Task {
+	t := engine.Task{Module: m, Func: fn, Input: []byte(input), Grants: grants}
+	if args != nil {
+		t.GrantArgs = map[string][]string{"kv": args}
+	}
+	return t
+}
+
+// kvCapability is what every executor's engine provides.
+func kvCapability() engine.Capability {
+	return engine.Capability{Name: "kv", Funcs: map[string]engine.HostFunc{
+		"get": func(ctx context.Context, in []byte) ([]byte, error) {
+			return fmt.Appendf(nil, "value of %s %v", in, engine.GrantArgs(ctx)), nil
+		},
+		"fail":  func(context.Context, []byte) ([]byte, error) { return nil, errors.New("kv is out of order") },
+		"panic": func(context.Context, []byte) ([]byte, error) { panic("kv exploded") },
+	}}
 }

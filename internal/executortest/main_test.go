@@ -28,7 +28,7 @@ const (
 
 func TestMain(m *testing.M) {
 	// Subprocess pools start this test binary as their worker processes.
-	pool.ServeChild()
+	pool.ServeChildWith(pool.ChildHost{Capabilities: []engine.Capability{kvCapability()}})
 	if url := os.Getenv(workerURLEnv); url != "" {
 		os.Exit(workerMain(url))
 	}
@@ -40,7 +40,8 @@ func TestMain(m *testing.M) {
 // engineConfig is every executor's engine, the separate worker's too:
 // limits small enough that the hostile tasks end fast.
 func engineConfig() engine.Config {
-	return engine.Config{MemoryLimitBytes: 32 << 20, OutputLimitBytes: 4 << 20, CacheDir: testmod.CompileCache()}
+	return engine.Config{MemoryLimitBytes: 32 << 20, OutputLimitBytes: 4 << 20, CacheDir: testmod.CompileCache(),
+		Capabilities: []engine.Capability{kvCapability()}}
 }
 
 // workerMain is the cluster's separate worker: serving until killed, or

@@ -29,6 +29,9 @@ var notCarried = map[string]string{
 	"Task.Stderr": "a stream of this process: refused, as Stdin",
 	"Config.HostModules[0].Define": "a Go function: the worker process grants its own host modules, " +
 		"and the pool refuses one that does not grant every name",
+	"Config.Capabilities[0].Funcs.value": "Go functions: capabilities travel by name, the worker's own engine provides them " +
+		"and refuses a task granting one it lacks (engine.ErrNoCapability)",
+	"Config.Capabilities[0].Funcs": "as Config.Capabilities[0].Funcs.value",
 }
 
 func assertCarried(t *testing.T, in, out any, unfilled []string) {

@@ -41,6 +41,8 @@ var Sentinels = []error{
 	fs.ErrPermission,
 	fs.ErrExist,
 	errors.ErrUnsupported,
+	engine.ErrNoCapability,
+	engine.ErrHostPanic,
 }
 
 // MaxErrorText bounds each string of an encoded error: a wasm stack trace

@@ -53,6 +53,21 @@ func EncodeTaskHead(enc *Encoder, t *engine.Task) {
 	}
 	enc.Varint(int64(t.Timeout))
 	enc.Uvarint(t.Fuel)
+	// Grants travel by name: the worker's own engine provides the
+	// functions, and refuses a task granting one it lacks.
+	encodeStrings(enc, t.Grants)
+	keys = keys[:0]
+	for k := range t.GrantArgs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	enc.Uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		enc.String(k)
+		// nil and empty args differ no more than a missing key does to
+		// GrantArgs(ctx): both read as none.
+		encodeStrings(enc, t.GrantArgs[k])
+	}
 	enc.Uvarint(uint64(len(t.Input)))
 }
 
@@ -94,7 +109,34 @@ func DecodeTask(d *Decoder, t *engine.Task) {
 	}
 	t.Timeout = time.Duration(d.Varint())
 	t.Fuel = d.Uvarint()
+	t.Grants = decodeStrings(d)
+	if n := d.Count(2); n > 0 {
+		t.GrantArgs = make(map[string][]string, n)
+		for range n {
+			k := d.String()
+			t.GrantArgs[k] = decodeStrings(d)
+		}
+	}
 	t.Input = d.ByteString()
+}
+
+func encodeStrings(enc *Encoder, ss []string) {
+	enc.Uvarint(uint64(len(ss)))
+	for _, s := range ss {
+		enc.String(s)
+	}
+}
+
+func decodeStrings(d *Decoder) []string {
+	n := d.Count(1)
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.String()
+	}
+	return ss
 }
 
 // StreamsError is the error of a task that sets a stream (Stdin, Stdout,
@@ -171,8 +213,9 @@ func DecodeResult(d *Decoder, r *engine.Result) {
 }
 
 // EncodeConfig appends an engine's configuration, for a worker process to
-// build the same engine. Host modules are Go functions: only their names
-// cross, and the worker process grants its own under those names.
+// build the same engine. Host modules and capabilities are Go functions:
+// only their names cross, and the worker process grants its own under those
+// names.
 func EncodeConfig(enc *Encoder, c *engine.Config) {
 	enc.Uvarint(c.MemoryLimitBytes)
 	enc.Varint(int64(c.OutputLimitBytes))
@@ -182,6 +225,10 @@ func EncodeConfig(enc *Encoder, c *engine.Config) {
 	enc.Uvarint(uint64(len(c.HostModules)))
 	for _, h := range c.HostModules {
 		enc.String(h.Name)
+	}
+	enc.Uvarint(uint64(len(c.Capabilities)))
+	for _, cp := range c.Capabilities {
+		enc.String(cp.Name)
 	}
 	enc.Bool(c.Preinitialize)
 	enc.Bool(c.Deterministic != nil)
@@ -204,6 +251,12 @@ func DecodeConfig(d *Decoder, c *engine.Config) {
 		c.HostModules = make([]engine.HostModule, n)
 		for i := range c.HostModules {
 			c.HostModules[i].Name = d.String()
+		}
+	}
+	if n := d.Count(1); n > 0 {
+		c.Capabilities = make([]engine.Capability, n)
+		for i := range c.Capabilities {
+			c.Capabilities[i].Name = d.String()
 		}
 	}
 	c.Preinitialize = d.Bool()

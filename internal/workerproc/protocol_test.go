@@ -20,7 +20,7 @@ func TestHelloCarriesEveryField(t *testing.T) {
 	in := helloMsg{initModule: &moduleMsg{id: initModuleID, name: "m.wasm", digest: "abc", wasm: []byte("\x00asm")},
 		limits: Limits{AddressSpace: 1 << 30, CPUSeconds: -1}}
 	unfilled := wiretest.Fill(&in.engine)
-	assert.Equal(t, []string{"Config.HostModules[0].Define"}, unfilled)
+	assert.Equal(t, []string{"Config.HostModules[0].Define", "Config.Capabilities[0].Funcs.value"}, unfilled)
 	unfilled = wiretest.Fill(&in.pool)
 	assert.ElementsMatch(t, []string{"PoolConfig.Init.Stdin", "PoolConfig.Init.Stdout", "PoolConfig.Init.Stderr"}, unfilled)
 	in.pool.Init.Module = nil
@@ -31,7 +31,8 @@ func TestHelloCarriesEveryField(t *testing.T) {
 	assert.Equal(t, uint64(protocolVersion), out.version)
 	in.version = protocolVersion
 	assert.Empty(t, wiretest.Lost(in.pool, out.pool))
-	assert.Empty(t, wiretest.Lost(in.engine, out.engine), "every field of the engine's Config (the Go functions of host modules stay nil)")
+	assert.Equal(t, []string{"Config.Capabilities[0].Funcs"}, wiretest.Lost(in.engine, out.engine),
+		"every field of the engine's Config (the Go functions of host modules and capabilities stay behind)")
 	assert.Equal(t, in.limits, out.limits)
 	assert.Equal(t, in.initModule.wasm, out.initModule.wasm)
 }

@@ -42,17 +42,17 @@ type Outcome struct {
 type NewRunner func(e *engine.Engine, cfg PoolConfig) (Runner, error)
 
 // Serve serves as a worker process over stdin and stdout until the pool
-// closes stdin, and returns the exit status for the process. hostModules
-// are the capabilities this program grants (the pool's engine names those
-// it needs).
-func Serve(hostModules []engine.HostModule, newRunner NewRunner) int {
+// closes stdin, and returns the exit status for the process. host holds
+// the host modules and capabilities this program provides (the pool's
+// engine names those it needs).
+func Serve(host Host, newRunner NewRunner) int {
 	out, err := protocolOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wasmpool worker process: %v\n", err)
 		return 1
 	}
 	s := &server{in: wire.NewReader(os.Stdin, wire.MaxPayload), out: wire.NewWriter(out), raw: out,
-		hostModules: hostModules, newRunner: newRunner, modules: map[uint64]*engine.Module{},
+		hostModules: host.HostModules, capabilities: host.Capabilities, newRunner: newRunner, modules: map[uint64]*engine.Module{},
 		outq: make(chan outFrame, 2*MaxBatch)}
 	s.wake = sync.NewCond(&s.mu)
 	serving.Store(s)
@@ -63,6 +63,13 @@ func Serve(hostModules []engine.HostModule, newRunner NewRunner) int {
 	return 0
 }
 
+// Host is what a worker program gives its worker processes' engines: the
+// Go functions, which cannot cross from the pool.
+type Host struct {
+	HostModules  []engine.HostModule
+	Capabilities []engine.Capability
+}
+
 // server is the worker process's side of the protocol. Its main goroutine
 // reads the frames on stdin; one goroutine runs the tasks they bring, in
 // order, and another writes the results, as many as are ready in one
@@ -70,7 +77,11 @@ func Serve(hostModules []engine.HostModule, newRunner NewRunner) int {
 type server struct {
 	in          *wire.Reader
 	hostModules []engine.HostModule
-	newRunner   NewRunner
+	// capabilities are the worker program's own: those the pool's engine
+	// names are given to this engine, and a task granting one the program
+	// lacks is refused by it (engine.ErrNoCapability).
+	capabilities []engine.Capability
+	newRunner    NewRunner
 
 	outMu sync.Mutex // held by whoever writes to out
 	out   *wire.Writer
@@ -211,6 +222,13 @@ func (s *server) setup(h *helloMsg, ready *readyMsg) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("the pool's engine grants host module(s) %s, which this worker program does not: "+
 			"pass the same engine.HostModules to pool.ServeChild", strings.Join(missing, ", "))
+	}
+	named := cfg.Capabilities
+	cfg.Capabilities = nil
+	for _, want := range named {
+		if i := slices.IndexFunc(s.capabilities, func(c engine.Capability) bool { return c.Name == want.Name }); i >= 0 {
+			cfg.Capabilities = append(cfg.Capabilities, s.capabilities[i])
+		}
 	}
 	ctx := context.Background()
 	if s.e, err = engine.New(ctx, cfg); err != nil {
