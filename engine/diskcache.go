@@ -20,6 +20,9 @@ func (e *Engine) cacheEntries() int {
 		if err != nil {
 			return err
 		}
+		if d.IsDir() && d.Name() == instrumentedDir {
+			return filepath.SkipDir
+		}
 		if d.Type().IsRegular() {
 			n++
 		}

@@ -393,7 +393,7 @@ func (e *Engine) compileVariant(ctx context.Context, base []byte, fuel bool) (va
 		var err error
 		opts := wasmbin.InstrumentOptions{Fuel: fuel}
 		trace = newTraceMap(base, opts)
-		if code, err = wasmbin.Instrument(base, opts); err != nil {
+		if code, err = e.instrument(base, opts); err != nil {
 			// A module the pass cannot read is one wazero refuses too: let
 			// it say why. One it can read but not rewrite (a feature the
 			// engine does not enable) could not be stopped mid-call.

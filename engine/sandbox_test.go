@@ -228,19 +228,33 @@ func TestDiskCacheSurvivesCorruptEntries(t *testing.T) {
 	run(false)
 	run(true)
 
-	var entries []string
+	// wazero's entries, and the engine's instrumented code beside them.
+	var entries, instrumented []string
 	require.NoError(t, filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 		if err == nil && info.Mode().IsRegular() {
-			entries = append(entries, p)
+			if filepath.Base(filepath.Dir(p)) == "instrumented" {
+				instrumented = append(instrumented, p)
+			} else {
+				entries = append(entries, p)
+			}
 		}
 		return err
 	}))
 	require.Len(t, entries, 2)
+	require.Len(t, instrumented, 2, "each module's instrumented code is kept")
 	sort.Strings(entries)
+	sort.Strings(instrumented)
 	require.NoError(t, os.WriteFile(entries[0], []byte("garbage, not compiled code"), 0o644))
 	require.NoError(t, os.Truncate(entries[1], 10))
+	require.NoError(t, os.WriteFile(instrumented[0], []byte("garbage, not a module"), 0o644))
+	require.NoError(t, os.Truncate(instrumented[1], 10))
 	run(false) // detected, replaced, recompiled
 	run(true)  // and the replacements are good entries
+	for _, p := range instrumented {
+		st, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Greater(t, st.Size(), int64(100), "%s is written again", filepath.Base(p))
+	}
 }
 
 // Symlinks are where a mount leaked before rootfs.go: wazero's DirFS let the

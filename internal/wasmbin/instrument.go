@@ -184,6 +184,7 @@ type instrumenter struct {
 	indirect     bool
 	tableTargets map[int][]uint32 // its br_tables' targets, by instruction
 	wrapped      []int32          // its frames while it is written (see function)
+	below        []int32
 
 	// srcMap, when wanted, records where each instruction goes (see
 	// sourcemap.go); dwarf: the input has DWARF, replaced by a synthetic one.

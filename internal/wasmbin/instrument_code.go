@@ -403,26 +403,41 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 	// frames of its own ($done, $outer, $yield), which a branch from inside
 	// it to a label outside it must add to its depth.
 	wrapped := in.wrapped[:0] // the loop's region, or -1
-	depth := func(d uint32) uint32 {
-		add := uint32(0)
-		for k := 0; k < int(d) && k < len(wrapped); k++ {
-			if wrapped[len(wrapped)-1-k] >= 0 {
-				add += 3
-			}
+	// below[k]: how many of wrapped[:k+1] are wrapped loops, so that a
+	// branch's new depth costs no walk over the frames it leaves (Go's
+	// br_tables leave dozens, with hundreds of targets).
+	below := in.below[:0]
+	push := func(region int32) {
+		n := int32(0)
+		if len(below) > 0 {
+			n = below[len(below)-1]
 		}
-		return d + add
+		if region >= 0 {
+			n++
+		}
+		wrapped, below = append(wrapped, region), append(below, n)
+	}
+	depth := func(d uint32) uint32 {
+		if len(below) == 0 {
+			return d
+		}
+		left := below[len(below)-1] // in the frames the branch leaves
+		if int(d) < len(below) {
+			left -= below[len(below)-1-int(d)]
+		}
+		return d + 3*uint32(left)
 	}
 	for i := range in.instrs {
 		ins := &in.instrs[i]
 		wrap := ins.op == opLoop && ins.region >= 0 && !ins.loopParams
 		switch ins.op {
 		case opBlock, opIf:
-			wrapped = append(wrapped, -1)
+			push(-1)
 		case opLoop:
 			if !wrap {
-				wrapped = append(wrapped, -1)
+				push(-1)
 			} else {
-				wrapped = append(wrapped, ins.region)
+				push(ins.region)
 				bt := code[ins.start+1 : ins.end]
 				out = append(out, opBlock)
 				out = append(out, bt...)
@@ -478,7 +493,7 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 				if region := wrapped[len(wrapped)-1]; region >= 0 {
 					out = loopYield(out, in.weights[region], liveAt(region))
 				}
-				wrapped = wrapped[:len(wrapped)-1]
+				wrapped, below = wrapped[:len(wrapped)-1], below[:len(below)-1]
 			}
 		default:
 			out = append(out, code[ins.start:ins.end]...)
@@ -507,7 +522,7 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 		}
 		out = charge(out, ins.charge, depth(uint32(len(wrapped)))+bodyFrames)
 	}
-	in.wrapped = wrapped
+	in.wrapped, in.below = wrapped, below
 	return out, nil
 }
 
