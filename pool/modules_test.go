@@ -84,3 +84,27 @@ func compile(t *testing.T, e *engine.Engine, n uint32) *engine.Module {
 	require.NoError(t, err)
 	return m
 }
+
+// A worker process keeps every module it is sent, and so does the pool's
+// handle of it: one that holds as many as the engine's MaxModules is
+// replaced before its next batch, so that neither grows for ever.
+func TestWorkerProcessesManyModulesStayBounded(t *testing.T) {
+	const max, n = 8, 40
+	e, err := engine.New(context.Background(), engine.Config{MaxModules: max, CacheDir: testmod.CompileCache()})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, e.Close(context.Background())) }()
+	p, err := pool.New(e, pool.Config{Isolation: pool.Subprocess, Workers: 1})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, p.Close()) }()
+	ctx := within(t)
+	for i := range uint32(n) {
+		m, err := e.Compile(ctx, testmod.Const(i))
+		require.NoError(t, err)
+		res, err := p.Submit(ctx, engine.Task{Module: m, Func: "run", Params: []uint64{}}).Result(ctx)
+		require.NoError(t, err, "module %d", i)
+		require.Equal(t, []uint64{uint64(i)}, res.Values)
+	}
+	st := p.Stats()
+	assert.GreaterOrEqual(t, st.ProcessRestarts, int64(n/max-1), "a worker process replaced about every %d modules", max)
+	assert.Zero(t, st.ProcessCrashes)
+}

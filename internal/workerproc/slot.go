@@ -193,7 +193,11 @@ func (s *Slot) runOnce(pending []*Job, finish func(*Job, engine.Result, error)) 
 	if len(live) == 0 {
 		return nil, true, nil
 	}
-	if s.c != nil && s.c.usedItsCPUShare() {
+	// A worker process keeps every module it was sent, and so does its
+	// handle here: one that holds as many as the engine's cache bound is
+	// replaced, which frees both (a restart per MaxModules distinct
+	// modules, against memory that grew for ever).
+	if s.c != nil && (s.c.usedItsCPUShare() || len(s.c.modules) >= s.sv.maxModules) {
 		s.c.stop(exitGrace)
 		s.c = nil
 	}

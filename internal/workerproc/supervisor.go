@@ -54,6 +54,7 @@ type Supervisor struct {
 	initModule *engine.Module
 	maxPayload int
 	grace      time.Duration
+	maxModules int // a child holding more is replaced (see Slot.Run)
 	counters   Counters
 	spawner    *spawner
 	// tempCache is a compiled-code cache made for the children when the
@@ -78,6 +79,10 @@ func NewSupervisor(cfg Config) (*Supervisor, error) {
 	sv := &Supervisor{argv: cfg.Argv, grace: cfg.KillGrace, children: map[int]*child{},
 		maxPayload: maxResultPayload(cfg.OutputLimit), counters: cfg.Counters}
 	ecfg := cfg.Engine
+	sv.maxModules = ecfg.MaxModules
+	if sv.maxModules <= 0 {
+		sv.maxModules = engine.DefaultMaxModules
+	}
 	if ecfg.CacheDir == "" {
 		var err error
 		if sv.tempCache, err = os.MkdirTemp("", "wasmpool-workers-"); err != nil {
