@@ -30,16 +30,27 @@ vet:
 
 # The test command: formatting, vet, the modules (each also compiled, by a
 # plain build, into the cache the tests share), then the whole suite with
-# -race, but for internal/wasmbin. That package is pure functions over bytes
-# (no goroutines, no shared state but LineTable's mutex, which the engine's
-# race-enabled trap tests exercise); its tests compile and run every fixture
-# through wazero's compiler and interpreter, which the race detector makes
-# 15-20x slower with nothing to find. It runs without -race, in full.
+# -race, and beside it, without -race, what the race detector cannot help:
+# internal/wasmbin (pure functions over bytes: no goroutines, no shared
+# state but LineTable's mutex, which the engine's race-enabled trap tests
+# exercise) and the engine's differential tests (engine/differential_test.go,
+# built only without -race), which run every fixture's tasks one at a time
+# through several engines. Under the race detector wazero's compiler and
+# interpreter run 15-20x slower with nothing to find there; run beside the
+# race step, they fill the core its last package leaves idle.
 RACE_PKGS = $(shell $(GO) list $(PKGS) | grep -v '/internal/wasmbin$$')
+NORACE_LOG = build/test-norace.log
 test: fmt-check vet
 	$(GO) run ./internal/testmod/cmd/buildmods -o $(MODDIR) -warm-test-cache
-	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
-	$(GO) test -count=1 -timeout 10m ./internal/wasmbin/
+	@mkdir -p build; \
+	( $(GO) test -count=1 -timeout 10m ./internal/wasmbin/ && \
+	  $(GO) test -count=1 -timeout 10m -run '^(TestInstrumentationChangesNothing|TestFuelIsTheSameEverywhere)$$' ./engine/ ) \
+	  > $(NORACE_LOG) 2>&1 & norace=$$!; \
+	echo "$(GO) test -race -count=1 -timeout 20m ..."; \
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS); race=$$?; \
+	wait $$norace; nr=$$?; \
+	echo "without -race (internal/wasmbin, the engine's differential tests):"; cat $(NORACE_LOG); \
+	test $$race -eq 0 && test $$nr -eq 0
 
 # Regenerate the committed modules under testdata/. Each needs its own
 # toolchain; none is needed by make test, which uses the committed .wasm.

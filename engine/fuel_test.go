@@ -79,47 +79,6 @@ func TestFuelIsLinearInWork(t *testing.T) {
 	assert.InDelta(t, 1.618, ratio, 0.05, "fib's work grows by the golden ratio")
 }
 
-// TestFuelIsTheSameEverywhere: the same task from the same state uses the
-// same fuel on a fresh instance and a warm one, in the shared runtime and an
-// isolated one, with wazero's compiler and its interpreter, run after run.
-func TestFuelIsTheSameEverywhere(t *testing.T) {
-	ctx := context.Background()
-	compiler := newEngine(t, engine.Config{})
-	interp := newEngine(t, engine.Config{Interpreter: true})
-	noInterrupt := newEngine(t, engine.Config{NoInterrupt: true})
-	tasks := func(e *engine.Engine) map[string]engine.Task {
-		return map[string]engine.Task{
-			"wat recursion": {Module: compileWAT(t, e, "fibrec"), Func: "fib", Params: []uint64{12}},
-			"go fib":        {Module: compileGo(t, e, "fib"), Func: "fib", Input: []byte("12")},
-			"go sha256":     {Module: compileGo(t, e, "sha256"), Func: "sha256", Input: []byte("some bytes to hash")},
-			"c mixed":       {Module: compileC(t, e, "kernels"), Func: "mixed", Input: []byte("1")},
-		}
-	}
-	for name := range tasks(compiler) {
-		t.Run(name, func(t *testing.T) {
-			want := fuelOf(t, compiler, tasks(compiler)[name])
-			assert.Equal(t, want, fuelOf(t, compiler, tasks(compiler)[name]), "run after run")
-			assert.Equal(t, want, fuelOf(t, interp, tasks(interp)[name]), "in wazero's interpreter")
-			assert.Equal(t, want, fuelOf(t, noInterrupt, tasks(noInterrupt)[name]), "metered even with NoInterrupt")
-
-			task := tasks(compiler)[name]
-			task.Fuel = lots
-			rt, err := compiler.NewRuntime(ctx)
-			require.NoError(t, err)
-			defer rt.Close(ctx)
-			res, err := rt.Run(ctx, task)
-			require.NoError(t, err)
-			assert.Equal(t, want, res.Fuel, "in an isolated runtime")
-			inst, err := rt.Instantiate(ctx, task)
-			require.NoError(t, err)
-			defer inst.Close(ctx)
-			res, err = inst.Call(ctx, task)
-			require.NoError(t, err)
-			assert.Equal(t, want, res.Fuel, "on a warm instance")
-		})
-	}
-}
-
 // TestFuelStopsEndlessGuests: a budget ends a guest that never returns,
 // loop or recursion, without any timeout; the instance built for it runs
 // tasks without a budget too.

@@ -5,14 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -133,54 +130,6 @@ func outcomeOf(res engine.Result, err error) outcome {
 		}
 	}
 	return o
-}
-
-func TestInstrumentationChangesNothing(t *testing.T) {
-	ctx := context.Background()
-	// Deterministic: the clock and random bytes are the same in all three,
-	// so any difference is the instrumentation's.
-	det := &engine.Determinism{WalltimeUnixNano: 1_700_000_000e9, Seed: 7}
-	reference := newEngine(t, engine.Config{NoInterrupt: true, Deterministic: det, HostModules: stubHosts})
-	instrumented := newEngine(t, engine.Config{Deterministic: det, HostModules: stubHosts})
-	compared := 0
-	for _, f := range allFixtures(t) {
-		t.Run(f.name, func(t *testing.T) {
-			wasm, err := os.ReadFile(f.path)
-			require.NoError(t, err)
-			base := filepath.Base(f.path)
-			ref, refErr := reference.CompileNamed(ctx, base, wasm)
-			ins, insErr := instrumented.CompileNamed(ctx, base, wasm)
-			require.Equal(t, outcomeOf(engine.Result{}, refErr), outcomeOf(engine.Result{}, insErr), "compiling")
-			if refErr != nil || neverEnds[base] {
-				return
-			}
-			assert.Equal(t, ref.Exports(), ins.Exports(), "the exports and their signatures")
-			assert.Equal(t, ref.Imports(), ins.Imports(), "the imports")
-			for _, task := range tasksOf(ref) {
-				if neverEnds[base+" "+task.Func] {
-					continue
-				}
-				name := fmt.Sprintf("%s %v %q %v", task.Func, task.Args, truncate(task.Input), task.Params)
-				task.Timeout = 30 * time.Second
-				// Nothing stops an endless task on the reference (nor can
-				// the world stop while it runs): a fuel budget finds them.
-				bounded := task
-				bounded.Module, bounded.Fuel = ins, 2_000_000_000
-				if _, err := instrumented.Run(ctx, bounded); errors.Is(err, engine.ErrFuelExhausted) {
-					continue
-				}
-				want := outcomeOf(reference.Run(ctx, task))
-				task.Module = ins
-				assert.Equal(t, want, outcomeOf(instrumented.Run(ctx, task)), "instrumented: %s", name)
-				task.Fuel = lots
-				got, err := instrumented.Run(ctx, task)
-				assert.Equal(t, want, outcomeOf(got, err), "metered: %s", name)
-				compared++
-			}
-		})
-	}
-	t.Logf("%d tasks compared", compared)
-	assert.Greater(t, compared, 100)
 }
 
 // tasksOf is a task for every export of m, with the inputs above: an SDK
