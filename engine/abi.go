@@ -146,25 +146,36 @@ func defineABI(r wazero.Runtime) wazero.HostModuleBuilder {
 	return b
 }
 
-func abiInputSize(ctx context.Context, _ api.Module, stack []uint64) {
+// The guest reads what the host holds for it (the input, a capability
+// call's result) in two calls: its size, then a copy from its start.
+// Reading is stateless, so a guest (or an SDK helper) may read as often as
+// it likes.
+func hostBytesSize(ctx context.Context, stack []uint64, held func(*callState) []byte) {
 	var n int
 	if st := stateFrom(ctx); st != nil {
-		n = len(st.input)
+		n = len(held(st))
 	}
 	stack[0] = api.EncodeI32(int32(n))
 }
 
-// abiInputRead copies the input from its start: reading is stateless, so a
-// guest (or an SDK helper) may read the input as often as it likes.
-func abiInputRead(ctx context.Context, mod api.Module, stack []uint64) {
+func hostBytesRead(ctx context.Context, mod api.Module, stack []uint64, name string, held func(*callState) []byte) {
 	st := stateFrom(ctx)
 	if st == nil {
 		stack[0] = 0
 		return
 	}
-	ptr, length := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
-	dst := guestBytes(st, mod, "input_read", ptr, length)
-	stack[0] = api.EncodeI32(int32(copy(dst, st.input)))
+	dst := guestBytes(st, mod, name, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	stack[0] = api.EncodeI32(int32(copy(dst, held(st))))
+}
+
+func heldInput(st *callState) []byte { return st.input }
+
+func abiInputSize(ctx context.Context, _ api.Module, stack []uint64) {
+	hostBytesSize(ctx, stack, heldInput)
+}
+
+func abiInputRead(ctx context.Context, mod api.Module, stack []uint64) {
+	hostBytesRead(ctx, mod, stack, "input_read", heldInput)
 }
 
 func abiOutputWrite(ctx context.Context, mod api.Module, stack []uint64) {

@@ -185,22 +185,14 @@ func (st *callState) runHostFunc(ctx context.Context, f HostFunc, name, fn strin
 	return f(ctx, in)
 }
 
+func heldCapResult(st *callState) []byte { return st.capResult }
+
 func abiCapabilityResultSize(ctx context.Context, _ api.Module, stack []uint64) {
-	var n int
-	if st := stateFrom(ctx); st != nil {
-		n = len(st.capResult)
-	}
-	stack[0] = api.EncodeI32(int32(n))
+	hostBytesSize(ctx, stack, heldCapResult)
 }
 
 // abiCapabilityResultRead copies the last call's result from its start, as
 // input_read does the input.
 func abiCapabilityResultRead(ctx context.Context, mod api.Module, stack []uint64) {
-	st := stateFrom(ctx)
-	if st == nil {
-		stack[0] = 0
-		return
-	}
-	dst := guestBytes(st, mod, "capability_result_read", api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
-	stack[0] = api.EncodeI32(int32(copy(dst, st.capResult)))
+	hostBytesRead(ctx, mod, stack, "capability_result_read", heldCapResult)
 }

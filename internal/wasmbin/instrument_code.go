@@ -267,13 +267,9 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 		}
 		return setT(out)
 	}
-	// tickCheck charges weight to the tick; when it runs out, the guest
-	// yields to the host with its live locals out of registers, then
-	// branches to the header of the loop resume names (a label depth
-	// counted from inside the check), or, for resume < 0, goes on after the
-	// check.
-	tickCheck := func(out []byte, weight uint32, saved bitset, resume int) []byte {
-		weight = min(max(weight, 1), maxWeight)
+	// chargeTick takes weight from the tick and leaves what is left on the
+	// stack, for the check that follows to compare with zero.
+	chargeTick := func(out []byte, weight uint32) []byte {
 		out = getT(out)
 		out = append(out, opI32Const)
 		out = appendSLEB(out, int64(weight))
@@ -283,6 +279,16 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 			out = appendGlobal(out, opGlobalSet, in.tickG)
 			out = appendLocal(out, opLocalGet, tLocal)
 		}
+		return out
+	}
+	// tickCheck charges weight to the tick; when it runs out, the guest
+	// yields to the host with its live locals out of registers, then
+	// branches to the header of the loop resume names (a label depth
+	// counted from inside the check), or, for resume < 0, goes on after the
+	// check.
+	tickCheck := func(out []byte, weight uint32, saved bitset, resume int) []byte {
+		weight = min(max(weight, 1), maxWeight)
+		out = chargeTick(out, weight)
 		out = append(out, opI32Const, 0, opI32GeS, opIf, blockTypeEmpty, opElse)
 		out = in.copyLocals(out, saved, localIndex, true)
 		out = fuelOut(out)
@@ -313,15 +319,7 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 	// path never taken.
 	loopCheck := func(out []byte, weight uint32) []byte {
 		weight = min(max(weight, 1), maxWeight)
-		out = getT(out)
-		out = append(out, opI32Const)
-		out = appendSLEB(out, int64(weight))
-		out = append(out, opI32Sub)
-		out = appendLocal(out, opLocalTee, tLocal)
-		if mem {
-			out = appendGlobal(out, opGlobalSet, in.tickG)
-			out = appendLocal(out, opLocalGet, tLocal)
-		}
+		out = chargeTick(out, weight)
 		return append(out, opI32Const, 0, opI32LtS, opBrIf, 1)
 	}
 	// loopYield is the code after such a loop's end: its exit (br to
