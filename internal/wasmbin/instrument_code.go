@@ -281,6 +281,25 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 		}
 		return out
 	}
+	// yield is a check's cold path: the live locals out of registers, the
+	// call, the next tick set and the locals back. With rerun (a branch
+	// back to the check follows, which charges the weight again) the weight
+	// is paid in advance, or a tick smaller than the weight would yield for
+	// ever.
+	yield := func(out []byte, weight uint32, saved bitset, rerun bool) []byte {
+		out = in.copyLocals(out, saved, localIndex, true)
+		out = fuelOut(out)
+		out = append(out, opCall)
+		out = appendU32(out, in.yield)
+		if rerun {
+			out = append(out, opI32Const)
+			out = appendSLEB(out, int64(weight))
+			out = append(out, opI32Add)
+		}
+		out = setT(out)
+		out = in.copyLocals(out, saved, localIndex, false)
+		return fuelIn(out)
+	}
 	// tickCheck charges weight to the tick; when it runs out, the guest
 	// yields to the host with its live locals out of registers, then
 	// branches to the header of the loop resume names (a label depth
@@ -290,21 +309,7 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 		weight = min(max(weight, 1), maxWeight)
 		out = chargeTick(out, weight)
 		out = append(out, opI32Const, 0, opI32GeS, opIf, blockTypeEmpty, opElse)
-		out = in.copyLocals(out, saved, localIndex, true)
-		out = fuelOut(out)
-		out = append(out, opCall)
-		out = appendU32(out, in.yield)
-		if resume >= 0 {
-			// The branch back runs this check again, which charges the
-			// weight again: pay it in advance, or a tick smaller than the
-			// weight would yield for ever.
-			out = append(out, opI32Const)
-			out = appendSLEB(out, int64(weight))
-			out = append(out, opI32Add)
-		}
-		out = setT(out)
-		out = in.copyLocals(out, saved, localIndex, false)
-		out = fuelIn(out)
+		out = yield(out, weight, saved, resume >= 0)
 		if resume >= 0 {
 			out = append(out, opBr)
 			out = appendU32(out, uint32(resume))
@@ -329,16 +334,7 @@ func (in *instrumenter) function(out []byte, fn reader, index uint32, at uint64)
 	loopYield := func(out []byte, weight uint32, saved bitset) []byte {
 		weight = min(max(weight, 1), maxWeight)
 		out = append(out, opBr, 2, opEnd) // to $done; the end of $yield
-		out = in.copyLocals(out, saved, localIndex, true)
-		out = fuelOut(out)
-		out = append(out, opCall)
-		out = appendU32(out, in.yield)
-		out = append(out, opI32Const)
-		out = appendSLEB(out, int64(weight))
-		out = append(out, opI32Add)
-		out = setT(out)
-		out = in.copyLocals(out, saved, localIndex, false)
-		out = fuelIn(out)
+		out = yield(out, weight, saved, true)
 		return append(out, opBr, 0, opEnd, opEnd) // to $outer; the ends of $outer and $done
 	}
 	// charge takes a block's cost from the fuel; when that would leave it
