@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/internal/taskerr"
-	"github.com/wasmpool/wasmpool/pool"
 )
 
 // Exit statuses: the one table every command uses. Keep doc.go and the root
@@ -45,7 +43,10 @@ const exitHelp = `Exit status:
   exit counts as 1 there, a malformed batch line as 2.`
 
 // exitCode maps an error to the exit status of the table above. A command's
-// own exit code passes through; see failureStatus for map and batch.
+// own exit code passes through; see failureStatus for map and batch. The
+// class of a task's failure is taskerr.Kind's, the one classification the
+// JSON results and the metrics use too: a status per kind, so that the
+// three never disagree.
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
@@ -54,7 +55,6 @@ func exitCode(err error) int {
 		usage  *usageError
 		bad    *badLineError
 		status *exitStatus
-		trap   *engine.TrapError
 		exit   *engine.ExitError
 	)
 	switch {
@@ -62,33 +62,35 @@ func exitCode(err error) int {
 		return status.code
 	case errors.As(err, &usage), errors.As(err, &bad):
 		return exitUsage
-	case errors.Is(err, engine.ErrCancelled), errors.Is(err, context.Canceled), errors.Is(err, pool.ErrShutdown):
+	}
+	switch taskerr.Kind(err) {
+	case kindCancelled:
 		return exitCancelled
-	case errors.Is(err, taskerr.ErrUnavailable):
-		// Before the timeout, whose deadline it wraps: see taskerr.Kind.
+	case kindUnavail:
 		return exitUnavailable
-	case errors.Is(err, engine.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case kindTimeout:
 		return exitTimeout
-	case errors.Is(err, engine.ErrFuelExhausted):
+	case kindFuel:
 		return exitFuel
-	case errors.Is(err, engine.ErrMemoryLimit):
+	case kindMemory:
 		return exitMemoryLimit
-	case errors.Is(err, engine.ErrOutputLimit):
+	case kindOutput:
 		return exitOutputLimit
-	case errors.Is(err, pool.ErrWorkerCrashed):
+	case kindCrash:
 		return exitCrashed
-	case errors.As(err, &trap):
+	case kindTrap:
 		return exitTrap
-	case errors.As(err, &exit):
+	case kindExit:
+		errors.As(err, &exit)
 		if exit.Code == 0 || exit.Code > 255 {
 			return exitFailed
 		}
 		return int(exit.Code)
-	case errors.Is(err, engine.ErrNoFunction), errors.Is(err, engine.ErrBadMount):
+	case kindNoFunction, kindBadLine:
+		// A bad mount or a missing module file: the path is wrong, not
+		// the module's content.
 		return exitUsage
-	case isMissingFile(err):
-		return exitUsage // the file, not its content
-	case errors.Is(err, engine.ErrBadModule):
+	case kindBadModule:
 		return exitBadModule
 	}
 	return exitFailed
