@@ -83,7 +83,7 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	// Every target is reported; all but the cold start (no runs asked for)
 	// with a verdict (and Python's, when there is no Python).
-	require.Len(t, rep.Targets, 27)
+	require.Len(t, rep.Targets, 28)
 	for _, tg := range rep.Targets {
 		pyOnly := strings.Contains(tg.Name, "ThreadPoolExecutor(50)")
 		if strings.HasPrefix(tg.Name, "CLI cold start") || strings.HasPrefix(tg.Name, "wasmpool run vs wazero run") || pyOnly && pyErr != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -81,7 +82,13 @@ type server struct {
 	// names are given to this engine, and a task granting one the program
 	// lacks is refused by it (engine.ErrNoCapability).
 	capabilities []engine.Capability
-	newRunner    NewRunner
+	// lacking are the capabilities the pool's engine names that this
+	// program does not provide: a task granting one is refused here, by
+	// this worker process, by name (taskerr.Lacks), rather than by an
+	// engine that cannot tell the pool has it.
+	lacking   []string
+	provided  []string
+	newRunner NewRunner
 
 	outMu sync.Mutex // held by whoever writes to out
 	out   *wire.Writer
@@ -228,8 +235,12 @@ func (s *server) setup(h *helloMsg, ready *readyMsg) error {
 	for _, want := range named {
 		if i := slices.IndexFunc(s.capabilities, func(c engine.Capability) bool { return c.Name == want.Name }); i >= 0 {
 			cfg.Capabilities = append(cfg.Capabilities, s.capabilities[i])
+			s.provided = append(s.provided, want.Name)
+		} else {
+			s.lacking = append(s.lacking, want.Name)
 		}
 	}
+	slices.Sort(s.provided)
 	ctx := context.Background()
 	if s.e, err = engine.New(ctx, cfg); err != nil {
 		return err
@@ -243,6 +254,19 @@ func (s *server) setup(h *helloMsg, ready *readyMsg) error {
 	}
 	s.r, err = s.newRunner(s.e, pcfg)
 	return err
+}
+
+// refusal is the error of a task granting a capability the pool's engine
+// has and this program lacks. A grant nobody has is the engine's to refuse,
+// as it would in process.
+func (s *server) refusal(t *engine.Task) error {
+	var lacking []string
+	for _, g := range t.Grants {
+		if slices.Contains(s.lacking, g) {
+			lacking = append(lacking, g)
+		}
+	}
+	return taskerr.Lacks(fmt.Sprintf("worker process %d (%s)", os.Getpid(), filepath.Base(os.Args[0])), lacking, s.provided)
 }
 
 func (s *server) compile(ctx context.Context, m *moduleMsg) error {
@@ -322,6 +346,8 @@ func (s *server) runLoop() {
 		var out Outcome
 		if skip {
 			out.Err = &engine.Error{Module: t.msg.task.Module.Name(), Err: fmt.Errorf("%w before it started", reasonError(reason))}
+		} else if err := s.refusal(&t.msg.task); err != nil {
+			out.Err = &engine.Error{Module: t.msg.task.Module.Name(), Err: err}
 		} else {
 			out = s.r.Run(ctx, t.msg.task)
 		}
