@@ -79,15 +79,14 @@ type server struct {
 	in          *wire.Reader
 	hostModules []engine.HostModule
 	// capabilities are the worker program's own: those the pool's engine
-	// names are given to this engine, and a task granting one the program
-	// lacks is refused by it (engine.ErrNoCapability).
+	// names are given to this engine.
 	capabilities []engine.Capability
-	// lacking are the capabilities the pool's engine names that this
-	// program does not provide: a task granting one is refused here, by
-	// this worker process, by name (taskerr.Lacks), rather than by an
-	// engine that cannot tell the pool has it.
+	// lacking are those the pool's engine names that this program does not
+	// provide: a task granting one is refused by this worker process, in
+	// its own name (taskerr.Lacks), for the engine here could not tell
+	// that the pool's has it (and whose program to fix).
 	lacking   []string
-	provided  []string
+	provided  []string // the others, sorted
 	newRunner NewRunner
 
 	outMu sync.Mutex // held by whoever writes to out
@@ -260,6 +259,9 @@ func (s *server) setup(h *helloMsg, ready *readyMsg) error {
 // has and this program lacks. A grant nobody has is the engine's to refuse,
 // as it would in process.
 func (s *server) refusal(t *engine.Task) error {
+	if len(s.lacking) == 0 {
+		return nil // the common case, at no cost per task
+	}
 	var lacking []string
 	for _, g := range t.Grants {
 		if slices.Contains(s.lacking, g) {
