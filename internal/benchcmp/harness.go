@@ -36,6 +36,9 @@ type Config struct {
 	// SkipInterruption leaves out issue 12's measures (interrupt.go);
 	// OnlyInterruption measures nothing else.
 	SkipInterruption, OnlyInterruption bool
+	// SkipFetch leaves out issue 15's I/O-bound measure (fetch.go);
+	// OnlyFetch measures nothing else.
+	SkipFetch, OnlyFetch bool
 
 	Out      io.Writer // the table
 	Progress io.Writer // the progress line; nil for none
@@ -162,13 +165,14 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	defer pre.Close(context.WithoutCancel(ctx))
 
 	wls := workloads(c)
-	if !c.OnlyInterruption {
+	everything := !c.OnlyInterruption && !c.OnlyFetch
+	if everything {
 		if err := runGo(ctx, c, engines{e, pre}, mods, wls, rep, prog); err != nil {
 			return nil, err
 		}
 		runPython(ctx, c, wls, rep, prog)
 	}
-	if !c.SkipInterruption {
+	if !c.SkipInterruption && !c.OnlyFetch {
 		if rep.Interruption, err = measureKernels(ctx, c, e, prog); err != nil {
 			return nil, err
 		}
@@ -183,7 +187,16 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			}
 		}
 	}
-	if c.ColdRuns > 0 && !c.OnlyInterruption {
+	if !c.SkipFetch && !c.OnlyInterruption {
+		prog.say("fetch: the local HTTP server")
+		if rep.Fetch, err = measureFetch(ctx, c, prog); err != nil {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
+		if rep.Meta.Python == "" {
+			rep.Meta.Python = rep.Fetch.Python
+		}
+	}
+	if c.ColdRuns > 0 && everything {
 		prog.say("cold start: building the CLI and the anchor")
 		cs, err := measureColdStart(ctx, c, mods["sha256"], prog)
 		if err != nil {
@@ -191,7 +204,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 		rep.ColdStart = cs
 	}
-	if c.RSSTasks[0] > 0 && !c.OnlyInterruption {
+	if c.RSSTasks[0] > 0 && everything {
 		prog.say(fmt.Sprintf("RSS: %d isolated tasks in a child process", c.RSSTasks[1]))
 		rss, err := measureRSS(ctx, mods["noop"], cacheDir, c.RSSTasks)
 		if err != nil {
