@@ -92,8 +92,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		// A restart listens where the first start did, so clients find it.
 		s.opts.Port = srv.Addr().(*net.TCPAddr).Port
 	}
-	if cfg.Monitor != "" {
-		s.opts.HTTPPort = srv.MonitorAddr().Port
+	if a := srv.MonitorAddr(); a != nil {
+		s.opts.HTTPPort = a.Port
 	}
 	return s, nil
 }
