@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
@@ -79,18 +81,22 @@ const AdvertFormat = 1
 const RateWindow = 5 * time.Second
 
 // workersBucket opens the cluster's bucket of worker records, creating it
-// if absent. It is kept in memory whatever Settings.Memory says: a broker
-// that restarts loses the records, and live workers write them again
-// within a second.
-func workersBucket(ctx context.Context, t *topology) (jetstream.KeyValue, error) {
+// if absent with records that live ttl. It is kept in memory whatever
+// Settings.Memory says: a broker that restarts loses the records, and the
+// live workers make it again and write them within a second.
+func workersBucket(ctx context.Context, t *topology, ttl time.Duration) (jetstream.KeyValue, time.Duration, error) {
 	kv, err := keyValue(ctx, t.js, jetstream.KeyValueConfig{
 		Bucket: t.n.workerRecords, Description: "wasmpool workers and what they have, each record dropped when its worker stops writing it",
-		TTL: t.ackWait, Storage: jetstream.MemoryStorage, Replicas: t.s.Replicas,
+		TTL: ttl, Storage: jetstream.MemoryStorage, Replicas: t.s.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: setting up the worker records: %w", err)
+		return nil, 0, fmt.Errorf("cluster: setting up the worker records: %w", err)
 	}
-	return kv, nil
+	// As the bucket was made, perhaps by a worker that saw another AckWait.
+	if st, err := kv.Status(ctx); err == nil && st.TTL() > 0 {
+		ttl = st.TTL()
+	}
+	return kv, ttl, nil
 }
 
 // AdvertEvery is how often a worker writes its record, for a bucket whose
@@ -125,7 +131,10 @@ type advertiser struct {
 	every time.Duration
 	info  WorkerInfo // the fixed part; counters filled in at each write
 
-	stop    chan struct{}
+	// life ends at stopAdvert, cutting short a write to a broker that is
+	// not answering.
+	life    context.Context
+	stop    context.CancelFunc
 	stopped chan struct{}
 	once    sync.Once
 
@@ -145,45 +154,36 @@ func (w *Worker) startAdvert(ctx context.Context) (*advertiser, error) {
 	if err := CheckLabels(w.cfg.Labels); err != nil {
 		return nil, err
 	}
-	kv, err := workersBucket(ctx, w.top)
+	kv, ttl, err := workersBucket(ctx, w.top, w.top.ackWait)
 	if err != nil {
 		return nil, err
-	}
-	ttl := w.top.ackWait
-	if st, err := kv.Status(ctx); err == nil && st.TTL() > 0 {
-		ttl = st.TTL() // as the bucket was made, perhaps with another AckWait
 	}
 	host, _ := os.Hostname()
 	caps := w.e.Capabilities()
 	if len(caps) == 0 {
 		caps = nil
 	}
+	labels := maps.Clone(w.cfg.Labels)
+	if len(labels) == 0 {
+		labels = nil
+	}
 	a := &advertiser{
 		w: w, kv: kv, every: AdvertEvery(ttl),
 		info: WorkerInfo{
 			Format: AdvertFormat, ID: nuid.Next(), Name: w.cfg.Name, Host: host, PID: os.Getpid(),
-			Slots: w.p.Workers(), Mode: w.p.Mode().String(), Labels: maps(w.cfg.Labels),
+			Slots: w.p.Workers(), Mode: w.p.Mode().String(), Labels: labels,
 			Capabilities: caps, AllowMounts: w.cfg.AllowMounts, MemoryLimit: w.e.MemoryLimit(),
 			StartedAt: time.Now().UTC(),
 		},
-		stop: make(chan struct{}), stopped: make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
+	a.life, a.stop = context.WithCancel(context.Background())
 	if err := a.put(ctx); err != nil {
+		a.stop()
 		return nil, fmt.Errorf("cluster: advertising the worker: %w", err)
 	}
 	go a.loop()
 	return a, nil
-}
-
-func maps(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // snapshot is the record as it is now; keep also counts it among the
@@ -233,16 +233,50 @@ func (a *advertiser) loop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-a.stop:
+		case <-a.life.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 2*a.every+time.Second)
-			if err := a.put(ctx); err != nil && !a.w.nc.IsClosed() {
+			if a.w.nc.IsClosed() {
+				return // for good: the record expires
+			}
+			if err := a.refresh(); err != nil && !a.w.nc.IsClosed() {
 				a.w.log.Debug("could not refresh the worker's record", "err", err)
 			}
-			cancel()
+			t.Reset(a.every)
 		}
 	}
+}
+
+// refresh writes the record again. Its time bound leaves room for the
+// client's own retries of a publish no stream answered (half a second),
+// which is how a lost bucket shows.
+func (a *advertiser) refresh() error {
+	ctx, cancel := context.WithTimeout(a.life, 2*a.every+time.Second)
+	defer cancel()
+	err := a.put(ctx)
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		// The broker restarted and lost the bucket (memory): make it
+		// again, with the cluster's AckWait as it is now.
+		rctx, cancel := context.WithTimeout(a.life, 5*time.Second)
+		defer cancel()
+		if err = a.remake(rctx); err == nil {
+			err = a.put(rctx)
+		}
+	}
+	return err
+}
+
+func (a *advertiser) remake(ctx context.Context) error {
+	ttl := a.w.top.ackWait
+	if ci, err := a.w.top.workers.Info(ctx); err == nil {
+		ttl = ci.Config.AckWait
+	}
+	kv, ttl, err := workersBucket(ctx, a.w.top, ttl)
+	if err != nil {
+		return err
+	}
+	a.kv, a.every = kv, AdvertEvery(ttl)
+	return nil
 }
 
 // stopAdvert stops writing the record and deletes it: a worker that stops
@@ -253,10 +287,10 @@ func (a *advertiser) stopAdvert() {
 		return
 	}
 	a.once.Do(func() {
-		close(a.stop)
+		a.stop()
 		<-a.stopped
-		if a.w.nc.IsClosed() {
-			return
+		if !a.w.nc.IsConnected() {
+			return // no waiting on a broker that is away: the record expires
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -163,3 +163,23 @@ func TestStatusErrors(t *testing.T) {
 	})
 	assert.ErrorContains(t, err, `worker label zone="eu west"`)
 }
+
+// A broker that restarts loses the records (they are kept in memory): the
+// live workers make the bucket again and are back in the status within a
+// refresh.
+func TestWorkerRecordsSurviveBrokerRestart(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{StoreDir: t.TempDir()})
+	ctx := within(t)
+	st := settings(t, 500*time.Millisecond)
+	w := newWorker(t, connect(t, s, "worker"), newEngine(t, nil), st, 1)
+	statusUntil(t, ctx, s, st, "the worker", func(cs cluster.ClusterStatus) bool { return len(cs.Workers) == 1 })
+
+	t0 := time.Now()
+	require.NoError(t, s.Restart())
+	t.Logf("restart took %v", time.Since(t0))
+	defer func() { t.Logf("back %v after the restart", time.Since(t0)) }()
+	back, cancel := context.WithTimeout(ctx, 20*st.AckWait)
+	defer cancel()
+	cs := statusUntil(t, back, s, st, "the worker again", func(cs cluster.ClusterStatus) bool { return len(cs.Workers) == 1 })
+	assert.Equal(t, w.Info().ID, cs.Workers[0].ID)
+}
