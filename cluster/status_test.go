@@ -44,6 +44,7 @@ func statusUntil(t *testing.T, ctx context.Context, s *embedded.Server, st clust
 // it has; its counters and the queue's follow what it runs; it leaves the
 // list the moment it stops.
 func TestStatusShowsWorkersAndQueue(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, embedded.ServerConfig{})
 	ctx := within(t)
 	st := settings(t, 500*time.Millisecond) // records refreshed every 100ms
@@ -122,6 +123,7 @@ func TestStatusShowsWorkersAndQueue(t *testing.T) {
 // A worker that dies cannot delete its record: the broker drops it once
 // the worker has not written it for the bucket's TTL (the AckWait).
 func TestDeadWorkerLeavesStatus(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, embedded.ServerConfig{})
 	ctx := within(t)
 	st := settings(t, 300*time.Millisecond)
@@ -145,6 +147,7 @@ func TestDeadWorkerLeavesStatus(t *testing.T) {
 }
 
 func TestStatusErrors(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, embedded.ServerConfig{})
 	ctx := within(t)
 	_, err := cluster.Status(ctx, connect(t, s, "status"), settings(t, time.Second))
@@ -168,6 +171,7 @@ func TestStatusErrors(t *testing.T) {
 // live workers make the bucket again and are back in the status within a
 // refresh.
 func TestWorkerRecordsSurviveBrokerRestart(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, embedded.ServerConfig{StoreDir: t.TempDir()})
 	ctx := within(t)
 	st := settings(t, 500*time.Millisecond)

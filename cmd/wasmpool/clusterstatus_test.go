@@ -45,6 +45,7 @@ func statusJSON(t *testing.T, url, what string, ok func(cluster.ClusterStatus) b
 // cluster status shows the queue a worker drains, and the worker with its
 // --label labels; a worker that stops leaves it.
 func TestClusterStatusCommand(t *testing.T) {
+	t.Parallel()
 	srv, err := embedded.StartServer(embedded.ServerConfig{Listen: "127.0.0.1:-1"})
 	require.NoError(t, err)
 	defer srv.Shutdown()
@@ -106,6 +107,7 @@ func TestClusterStatusCommand(t *testing.T) {
 }
 
 func TestClusterStatusMistakes(t *testing.T) {
+	t.Parallel()
 	r := cli(t, "", "cluster", "status", "--nats", "nats://s3cret@127.0.0.1:1")
 	assert.Equal(t, exitUnavailable, r.code, "no broker: try again later, as map and batch")
 	line := singleLine(t, r.stderr)
@@ -131,6 +133,7 @@ func TestClusterStatusMistakes(t *testing.T) {
 
 // serve-nats --monitor serves NATS's own endpoints, where it says.
 func TestServeNATSMonitor(t *testing.T) {
+	t.Parallel()
 	sctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var serr syncBuffer
