@@ -52,6 +52,10 @@ ack deadline (serve-nats --ack-wait, 5s by default); a task that kills every
 worker it is given fails after its max deliveries. Failures of the task itself (a trap, a
 timeout, the memory limit) are its result and are not retried.
 
+It advertises itself to the cluster (its name, slots, mode, --label labels,
+the host capabilities it provides, whether it allows mounts, its memory limit
+and its counts) for 'wasmpool cluster status'.
+
 The module of a task is fetched from the cluster once per worker and kept
 compiled (and in --cache-dir). Tasks may not mount this host's directories
 unless --allow-mounts is given.
