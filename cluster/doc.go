@@ -34,6 +34,12 @@
 // limit, a bad module — is its result, returned as the pool returns it,
 // never retried.
 //
+// Each worker advertises itself (WorkerInfo: its labels, the host
+// capabilities it provides, whether it allows mounts, its memory limit, its
+// counts) in a key-value bucket, written every AdvertEvery and dropped by
+// the broker once the worker has been silent for the AckWait; Status reads
+// those records and the task queue's counts (`wasmpool cluster status`).
+//
 // The server is not linked by this package: programs that only submit or
 // only work import it alone. Package cluster/embedded runs a NATS server
 // in-process, and a single-machine Node (server, executor and local

@@ -94,7 +94,7 @@ type names struct {
 	resultsStream, resultsPrefix        string
 	cancelSubject, startedPrefix        string
 	cancelBucket, modules, payloadsName string
-	startBucket                         string
+	startBucket, workerRecords          string
 }
 
 func namesFor(ns string) names {
@@ -109,6 +109,7 @@ func namesFor(ns string) names {
 		startedPrefix: ns + ".started.",
 		cancelBucket:  ns + "_cancelled",
 		startBucket:   ns + "_started",
+		workerRecords: ns + "_workers",
 		modules:       ns + "_modules",
 		payloadsName:  ns + "_payloads",
 	}

@@ -407,6 +407,9 @@ func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err 
 		return
 	}
 	hb()
+	if wr.Err != nil {
+		w.stats.failed.Add(1)
+	}
 	w.stats.finished.Add(1)
 	_ = msg.Ack()
 }

@@ -8,6 +8,7 @@
 //	wasmpool bench MODULE --func NAME  throughput and latency in each mode, for choosing one
 //	wasmpool worker --nats URL         serve a NATS cluster: run the tasks submitted to it
 //	wasmpool serve-nats                run a NATS JetStream broker for a small team
+//	wasmpool cluster status --nats URL a cluster's workers, queue and rates, from its broker
 //	wasmpool version
 //
 // # Exit status
