@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds modules/assemblyscript/wasicat.ts into testdata/assemblyscript/
-# wasicat.wasm (a WASI preview-1 command), and sdkexample.ts, the example of
-# the AssemblyScript SDK (guest/assemblyscript), into sdkexample.wasm (a
+# wasicat.wasm (a WASI preview-1 command), and caps.ts, the example of
+# the AssemblyScript SDK (guest/assemblyscript), into caps.wasm (a
 # reactor whose exports are wasmpool tasks). Needs Node.js and npm: the
 # compiler (assemblyscript) and the WASI shim (@assemblyscript/wasi-shim) are
 # installed from the npm registry into modules/assemblyscript/node_modules
@@ -22,9 +22,9 @@ chmod 0644 ../../testdata/assemblyscript/wasicat.wasm
 
 # A reactor: the shim's config exports the start function as _start, which
 # would make it a command; as _initialize the host runs it once per instance.
-node_modules/.bin/asc sdkexample.ts \
+node_modules/.bin/asc caps.ts \
   --config ./node_modules/@assemblyscript/wasi-shim/asconfig.json \
   --exportStart _initialize \
   --optimize \
-  -o ../../testdata/assemblyscript/sdkexample.wasm
-chmod 0644 ../../testdata/assemblyscript/sdkexample.wasm
+  -o ../../testdata/assemblyscript/caps.wasm
+chmod 0644 ../../testdata/assemblyscript/caps.wasm

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds modules/rust/wasicat.rs into testdata/rust/wasicat.wasm (a WASI
-# preview-1 command), and modules/rust/sdkexample.rs, the example of the
-# Rust SDK (guest/rust, crate wasmpool), into testdata/rust/sdkexample.wasm
+# preview-1 command), and modules/rust/caps.rs, the example of the
+# Rust SDK (guest/rust, crate wasmpool), into testdata/rust/caps.wasm
 # (a cdylib whose exports are wasmpool tasks). std only, no cargo, no crates: rustc and the wasm32-wasi
 # standard library are all it needs. On Debian 12 both come from apt:
 #   apt-get install rustc libstd-rust-dev-wasm32
@@ -30,5 +30,5 @@ trap 'rm -rf "$tmp"' EXIT
 "$RUSTC" --edition 2021 --target "$TARGET" -C opt-level=s -C strip=symbols \
   --remap-path-prefix "$PWD=." \
   --crate-type cdylib --extern wasmpool="$tmp/libwasmpool.rlib" \
-  -o testdata/rust/sdkexample.wasm modules/rust/sdkexample.rs
-chmod 0644 testdata/rust/sdkexample.wasm
+  -o testdata/rust/caps.wasm modules/rust/caps.rs
+chmod 0644 testdata/rust/caps.wasm
