@@ -6,6 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -163,4 +166,23 @@ func sameOutput(t *testing.T, name, want, got string) {
 		i++
 	}
 	t.Errorf("%s: the output (%d bytes, want %d) differs from byte %d: %.40q", name, len(got), len(want), i, got[i:])
+}
+
+// TestREADMESDKSnippetsAreTheExamples: each C, Rust and AssemblyScript block
+// of the README is a verbatim part of that SDK's example, which
+// TestSDKsAgree runs.
+func TestREADMESDKSnippetsAreTheExamples(t *testing.T) {
+	root, err := testmod.Root()
+	require.NoError(t, err)
+	md, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	for lang, example := range map[string]string{"c": "modules/c/caps.c", "rust": "modules/rust/caps.rs", "ts": "modules/assemblyscript/caps.ts"} {
+		src, err := os.ReadFile(filepath.Join(root, example))
+		require.NoError(t, err)
+		blocks := regexp.MustCompile("(?ms)^```"+lang+"\n(.*?)^```\n").FindAllSubmatch(md, -1)
+		assert.NotEmpty(t, blocks, "the README shows no %s block", lang)
+		for _, b := range blocks {
+			assert.True(t, strings.Contains(string(src), string(b[1])), "this %s block of the README is not part of %s, word for word:\n%s", lang, example, b[1])
+		}
+	}
 }
