@@ -21,10 +21,11 @@ import (
 	"github.com/wasmpool/wasmpool/internal/testmod"
 )
 
-// greeting is the header the loopback server replies with: JSON escapes
-// (a quote, <, >, &, a backslash) and UTF-8 that each SDK's decoder of the
-// host's response must get right.
-const greeting = `hi <"there"> & \ olá ✓`
+// greeting is the header the loopback server replies with: what
+// encoding/json escapes (a quote, a backslash, <, >, &, U+2028) and UTF-8 of
+// two, three and four bytes, which each SDK's decoder of the host's
+// response must get right.
+const greeting = "hi <\"there\"> & \\ olá ✓ \u2028 😀"
 
 // TestSDKsAgree runs the example of each guest SDK (Go, C, Rust,
 // AssemblyScript: modules/go/caps and its ports, modules/*/caps.*) on the
