@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,14 @@ import (
 // two, three and four bytes, which each SDK's decoder of the host's
 // response must get right.
 const greeting = "hi <\"there\"> & \\ olá ✓ \u2028 😀"
+
+// sdkCase is a task for an SDK's example and what it must do.
+type sdkCase struct {
+	name    string
+	task    engine.Task
+	out     string // the output of a task that succeeds
+	failure string // else the message it fails with
+}
 
 // TestSDKsAgree runs the example of each guest SDK (Go, C, Rust,
 // AssemblyScript: modules/go/caps and its ports, modules/*/caps.*) on the
@@ -61,7 +71,7 @@ func TestSDKsAgree(t *testing.T) {
 	}}
 	ctx := context.Background()
 	e, err := engine.New(ctx, engine.Config{CacheDir: testmod.CompileCache(), Capabilities: []engine.Capability{
-		kv, httpcap.New(httpcap.Policy{Methods: []string{http.MethodGet, http.MethodPost}}),
+		kv, withOddEcho(httpcap.New(httpcap.Policy{Methods: []string{http.MethodGet, http.MethodPost}})),
 	}})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, e.Close(ctx)) })
@@ -72,12 +82,7 @@ func TestSDKsAgree(t *testing.T) {
 	web := func(fn, in string, allow ...string) engine.Task {
 		return engine.Task{Func: fn, Input: []byte(in), Grants: []string{httpcap.Name}, GrantArgs: map[string][]string{httpcap.Name: allow}}
 	}
-	cases := []struct {
-		name    string
-		task    engine.Task
-		out     string // the output of a task that succeeds
-		failure string // else the message it fails with
-	}{
+	cases := []sdkCase{
 		{name: "call", task: kvOnly("call", "kv\nget\ncity"), out: "Lisbon"},
 		{name: "two calls", task: kvOnly("twice", "kv\nget\ncity"), out: "Lisbon|Lisbon"},
 		{name: "handled ok", task: kvOnly("handled", "kv\nget\ncity"), out: "ok: Lisbon"},
@@ -98,6 +103,15 @@ func TestSDKsAgree(t *testing.T) {
 			failure: `http: host "127.0.0.1" is not allowed (allowed: example.com)`},
 		{name: "http not granted", task: kvOnly("fetch", srv.URL+"/hello"),
 			failure: `capability "http" is not granted to this task (granted: kv)`},
+	}
+
+	// Odd strings through each SDK's encoder of the request and decoder of
+	// the response, against encoding/json on the host (see withOddEcho).
+	rnd := rand.New(rand.NewPCG(15, 4))
+	for i := range 30 {
+		url, body := oddEchoPrefix+oddString(rnd, 40), oddBytes(rnd, 300)
+		cases = slices.Insert(cases, 0, sdkCase{name: fmt.Sprintf("odd strings %d: %+q", i, url), task: web("post", url+"\n"+string(body)),
+			out: "201 " + url + " POST:yes:" + string(body)})
 	}
 
 	modules := []struct {
@@ -186,4 +200,55 @@ func TestREADMESDKSnippetsAreTheExamples(t *testing.T) {
 			assert.True(t, strings.Contains(string(src), string(b[1])), "this %s block of the README is not part of %s, word for word:\n%s", lang, example, b[1])
 		}
 	}
+}
+
+// oddEchoPrefix starts the URL of a request that withOddEcho answers itself.
+const oddEchoPrefix = "odd:"
+
+// withOddEcho fronts the HTTP capability: a request whose URL starts with
+// oddEchoPrefix is answered here, as encoding/json reads it, with status
+// 201, the URL as the first of two X-Reply values, more headers with odd
+// names and values, a field no SDK knows, and the body "METHOD:X-TEST:BODY";
+// any other request goes to the real capability.
+func withOddEcho(c engine.Capability) engine.Capability {
+	real := c.Funcs["request"]
+	rnd := rand.New(rand.NewPCG(4, 15))
+	c.Funcs = map[string]engine.HostFunc{"request": func(ctx context.Context, in []byte) ([]byte, error) {
+		var req httpcap.Request
+		body, err := httpcap.Decode(in, &req)
+		if err != nil || !strings.HasPrefix(req.URL, oddEchoPrefix) {
+			return real(ctx, in)
+		}
+		header := map[string][]string{"X-Reply": {req.URL, "second"}}
+		for range 3 {
+			header[oddString(rnd, 10)] = []string{oddString(rnd, 20), oddString(rnd, 5)}
+		}
+		return httpcap.Encode(map[string]any{
+			"status": http.StatusCreated,
+			"header": header,
+			"extra":  map[string]any{"list": []any{1.5e3, -2, true, nil, "x", map[string]any{}, []any{}}, "s": `"\`},
+		}, fmt.Appendf(nil, "%s:%s:%s", req.Method, strings.Join(req.Header["X-Test"], ","), body))
+	}}
+	return c
+}
+
+// oddRunes are what a JSON codec must escape, or carry as UTF-8 of every
+// length; no NUL (the C SDK's strings end at one) and no newline (the
+// examples' inputs are split at one).
+var oddRunes = []rune("aZ9 \"\\/<>&'\t\r\x01\x1f\x7féñ✓\u2028\u2029\ufeff\ufffd😀\U0010ffff")
+
+func oddString(rnd *rand.Rand, max int) string {
+	r := make([]rune, rnd.IntN(max+1))
+	for i := range r {
+		r[i] = oddRunes[rnd.IntN(len(oddRunes))]
+	}
+	return string(r)
+}
+
+func oddBytes(rnd *rand.Rand, max int) []byte {
+	b := make([]byte, rnd.IntN(max+1))
+	for i := range b {
+		b[i] = byte(rnd.Uint32())
+	}
+	return b
 }
