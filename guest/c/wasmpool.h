@@ -2,7 +2,8 @@
  * wasmpool.h: the C guest SDK for wasmpool (wasi-libc, clang --target=wasm32-wasi).
  *
  * A single header: every function is static inline, so including it is all a
- * module needs (no WASMPOOL_IMPLEMENTATION, no library to link). It has the
+ * module needs (no WASMPOOL_IMPLEMENTATION, no library to link); it also
+ * compiles as C++. It has the
  * surface of the Go SDK (package guest): serve one task (its input in, its
  * output or its error out), call a host capability and tell its errors apart
  * (the host function's error, not granted, no such function), and HTTP
@@ -57,6 +58,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The status of wasmpool_call and the HTTP calls: capability_call's own. */
 enum {
 	WASMPOOL_OK = 0,          /* the result is the function's output */
@@ -83,12 +88,15 @@ typedef struct wasmpool_buf {
 	size_t len, cap;
 } wasmpool_buf;
 
+/* An empty buffer ({0} in C; this also in C++). */
+#define WASMPOOL_BUF_INIT {NULL, 0, 0}
+
 static inline int wasmpool_buf_reserve(wasmpool_buf *b, size_t n) {
 	if (n > SIZE_MAX - 1 - b->len) return WASMPOOL_NO_MEMORY;
 	if (b->data != NULL && b->len + n < b->cap) return 0;
 	size_t cap = b->cap < 64 ? 64 : b->cap;
 	while (cap <= b->len + n) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
-	uint8_t *p = realloc(b->data, cap);
+	uint8_t *p = (uint8_t *)realloc(b->data, cap);
 	if (p == NULL) return WASMPOOL_NO_MEMORY;
 	b->data = p;
 	b->cap = cap;
@@ -178,7 +186,7 @@ typedef int (*wasmpool_handler)(const wasmpool_buf *in, wasmpool_buf *out, wasmp
  * failure message and 1 is returned (also when the output is over the
  * host's limit). */
 static inline int32_t wasmpool_serve(wasmpool_handler fn) {
-	wasmpool_buf in = {0}, out = {0}, err = {0};
+	wasmpool_buf in = WASMPOOL_BUF_INIT, out = WASMPOOL_BUF_INIT, err = WASMPOOL_BUF_INIT;
 	int32_t rc = 0;
 	if (wasmpool_input(&in) != 0) {
 		rc = wasmpool_fail("wasmpool: out of memory reading the input");
@@ -354,7 +362,7 @@ static inline int wasmpool_utf8(wasmpool_buf *b, uint32_t r) {
 
 /* Reads a string into out (which may be NULL to skip it): 1, or 0 if bad. */
 static inline int wasmpool_json_str(wasmpool_json *j, wasmpool_buf *out) {
-	wasmpool_buf skip = {0};
+	wasmpool_buf skip = WASMPOOL_BUF_INIT;
 	if (out == NULL) out = &skip;
 	int ok = 0;
 	if (!wasmpool_json_lit(j, '"')) goto done;
@@ -435,7 +443,7 @@ static inline int wasmpool_http_decode_header(wasmpool_json *j, wasmpool_http_re
 	if (!wasmpool_json_lit(j, '{')) return 0;
 	if (wasmpool_json_lit(j, '}')) return 1;
 	do {
-		wasmpool_buf name = {0};
+		wasmpool_buf name = WASMPOOL_BUF_INIT;
 		if (!wasmpool_json_str(j, &name) || !wasmpool_json_lit(j, ':') || !wasmpool_json_lit(j, '[')) {
 			wasmpool_buf_free(&name);
 			return 0;
@@ -443,8 +451,8 @@ static inline int wasmpool_http_decode_header(wasmpool_json *j, wasmpool_http_re
 		int ok = 1;
 		if (!wasmpool_json_lit(j, ']')) {
 			do {
-				wasmpool_buf value = {0}, nm = {0};
-				wasmpool_header *h = realloc(resp->headers, (resp->n_headers + 1) * sizeof *h);
+				wasmpool_buf value = WASMPOOL_BUF_INIT, nm = WASMPOOL_BUF_INIT;
+				wasmpool_header *h = (wasmpool_header *)realloc(resp->headers, (resp->n_headers + 1) * sizeof *h);
 				if (h != NULL) resp->headers = h;
 				if (h == NULL || !wasmpool_json_str(j, &value) || wasmpool_buf_append(&nm, name.data, name.len)) {
 					wasmpool_buf_free(&value);
@@ -472,7 +480,7 @@ static inline int wasmpool_http_decode(const wasmpool_buf *msg, wasmpool_http_re
 	if (!wasmpool_json_lit(&j, '{')) return 0;
 	if (!wasmpool_json_lit(&j, '}')) {
 		do {
-			wasmpool_buf key = {0};
+			wasmpool_buf key = WASMPOOL_BUF_INIT;
 			int ok = wasmpool_json_str(&j, &key) && wasmpool_json_lit(&j, ':');
 			if (ok && strcmp((const char *)key.data, "status") == 0) {
 				wasmpool_json_ws(&j);
@@ -500,7 +508,7 @@ static inline int wasmpool_http_decode(const wasmpool_buf *msg, wasmpool_http_re
  * granted: WASMPOOL_NOT_GRANTED) and resp is left empty. */
 static inline int wasmpool_http_do(const wasmpool_http_request *req, wasmpool_http_response *resp, wasmpool_buf *err) {
 	memset(resp, 0, sizeof *resp);
-	wasmpool_buf in = {0}, res = {0};
+	wasmpool_buf in = WASMPOOL_BUF_INIT, res = WASMPOOL_BUF_INIT;
 	int st = wasmpool_http_encode(req, &in);
 	if (st == 0) st = wasmpool_call("http", "request", in.data, in.len, &res);
 	wasmpool_buf_free(&in);
@@ -517,8 +525,15 @@ static inline int wasmpool_http_do(const wasmpool_http_request *req, wasmpool_ht
 
 /* Fetches url (see wasmpool_http_do). */
 static inline int wasmpool_http_get(const char *url, wasmpool_http_response *resp, wasmpool_buf *err) {
-	wasmpool_http_request req = {.method = "GET", .url = url};
+	wasmpool_http_request req;
+	memset(&req, 0, sizeof req);
+	req.method = "GET";
+	req.url = url;
 	return wasmpool_http_do(&req, resp, err);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* WASMPOOL_H */
