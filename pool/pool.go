@@ -241,6 +241,9 @@ func (p *Pool) stop() {
 		close(p.stopCh)
 		p.mu.Lock()
 		p.stopping = true
+		// No Submit can send any more: closing the queue wakes the workers
+		// waiting on it (see worker.loop), and its jobs can still be taken.
+		close(p.queue)
 		p.mu.Unlock()
 	})
 }
@@ -256,25 +259,13 @@ func (p *Pool) kill() {
 	p.cancelQueued()
 }
 
-// drain is a worker's last work once Shutdown began: it runs what is left
-// in the queue with handle, unless Close comes first.
-func (p *Pool) drain(handle func(*job)) {
-	for {
-		select {
-		case j := <-p.queue:
-			handle(j)
-		case <-p.killCh:
-			return
-		default:
-			return
-		}
-	}
-}
-
 func (p *Pool) cancelQueued() {
 	for {
 		select {
-		case j := <-p.queue:
+		case j, ok := <-p.queue:
+			if !ok {
+				return
+			}
 			p.stats.queued.Add(-1)
 			j.prom.Resolve(engine.Result{}, shutdownErr(j))
 		default:
@@ -299,7 +290,10 @@ func (p *Pool) breakWith(cause error) *brokenError {
 	}
 	for {
 		select {
-		case j := <-p.queue:
+		case j, ok := <-p.queue:
+			if !ok {
+				return b
+			}
 			p.stats.queued.Add(-1)
 			j.prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, b))
 		default:

@@ -88,13 +88,11 @@ func (pw *procWorker) loop() {
 	defer pw.exit()
 	for {
 		select {
-		case j := <-p.queue:
+		case j, ok := <-p.queue:
+			if !ok {
+				return // Shutdown or Close: see worker.loop
+			}
 			pw.handle(j)
-		case <-p.killCh:
-			return
-		case <-p.drainCh:
-			p.drain(pw.handle)
-			return
 		case <-pw.slot.Trouble():
 			// Its worker process died while idle (or Close stopped it, not
 			// waiting for this worker: see Supervisor.StopAll): no task
@@ -188,7 +186,10 @@ func (pw *procWorker) take(first *job) []*job {
 	size := len(first.task.Input)
 	for len(batch) < limit && size < workerproc.MaxBatchBytes {
 		select {
-		case j := <-p.queue:
+		case j, ok := <-p.queue:
+			if !ok {
+				return batch
+			}
 			if pw.admit(j) {
 				batch = append(batch, j)
 				size += len(j.task.Input)

@@ -129,7 +129,10 @@ func (w *worker) loop() {
 		// full select below (a single-case select with default is a plain
 		// channel receive). handle still honours a Close that came first.
 		select {
-		case j := <-p.queue:
+		case j, ok := <-p.queue:
+			if !ok {
+				return
+			}
 			w.handle(j)
 			if idle != nil {
 				select {
@@ -141,14 +144,27 @@ func (w *worker) loop() {
 			continue
 		default:
 		}
-		select {
-		case j := <-p.queue:
+		// The queue is all a worker waits on, but for the idle sweep: stop
+		// closes it once no Submit can send any more, so Shutdown and Close
+		// wake the workers through it. Shutdown's workers run what is left
+		// in it first; Close's find every job it still holds cancelled
+		// (admit). A select over more channels would cost every wait on an
+		// idle worker a lock of each (several hundred instructions of a
+		// no-op task's round trip).
+		if idle == nil {
+			j, ok := <-p.queue
+			if !ok {
+				return
+			}
 			w.handle(j)
-		case <-p.killCh:
-			return
-		case <-p.drainCh:
-			p.drain(w.handle)
-			return
+			continue
+		}
+		select {
+		case j, ok := <-p.queue:
+			if !ok {
+				return
+			}
+			w.handle(j)
 		case now := <-idle:
 			w.dropIdle(now)
 		}
