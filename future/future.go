@@ -21,9 +21,14 @@ type Future[T any] struct {
 	// future. Unlike callbacks they are removed when their call returns, so
 	// repeated waits with short timeouts do not pile up on a long-lived future.
 	waiters map[chan<- *Future[T]]struct{}
-	// done is made on first need (Done, or a Result that must block): many
-	// futures are read only once finished and never need one.
+	// done is made on first need (Done, or a Result that must block on a
+	// context that can end): many futures are read only once finished and
+	// never need one.
 	done chan struct{}
+	// settled is released once the outcome is recorded: what a Result on a
+	// context that cannot end waits on, without making done (a channel is
+	// an allocation; a WaitGroup waits on the runtime's semaphore).
+	settled sync.WaitGroup
 	// settling is set while the first outcome is being recorded, its
 	// promise's BeforeDone hook running: every other outcome loses, and
 	// nothing of the winner shows yet.
@@ -46,6 +51,7 @@ type pair[T any] struct {
 func New[T any]() (*Future[T], *Promise[T]) {
 	pr := &pair[T]{}
 	pr.p.f = &pr.f
+	pr.f.settled.Add(1)
 	return &pr.f, &pr.p
 }
 
@@ -126,6 +132,7 @@ func (f *Future[T]) settle(s State, v T, err error) bool {
 		f.settling = false
 	}
 	f.state, f.val, f.err = s, v, err
+	f.settled.Done()
 	if first, callbacks := f.first, f.callbacks; first != nil || callbacks != nil {
 		f.first, f.callbacks = nil, nil
 		f.mu.Unlock()
@@ -166,10 +173,10 @@ func (f *Future[T]) Result(ctx context.Context) (T, error) {
 		return v, err
 	}
 	if ctx.Done() == nil {
-		// A context that cannot end (Background, say): a plain receive
-		// costs less than a select.
-		<-f.Done()
-		return f.settled()
+		// A context that cannot end (Background, say): no select, and no
+		// channel to make.
+		f.settled.Wait()
+		return f.outcomeSettled()
 	}
 	select {
 	case <-f.Done():
@@ -181,13 +188,13 @@ func (f *Future[T]) Result(ctx context.Context) (T, error) {
 		var zero T
 		return zero, ctx.Err()
 	}
-	return f.settled()
+	return f.outcomeSettled()
 }
 
-// settled returns the outcome of a future whose Done channel has closed:
-// the outcome was written before the close and never changes after it, so
-// the close orders the read and no lock is needed.
-func (f *Future[T]) settled() (T, error) { return f.val, f.err }
+// outcomeSettled returns the outcome of a future that settled (its Done
+// channel has closed, or settled was released): the outcome was written
+// before either and never changes after, so no lock is needed to read it.
+func (f *Future[T]) outcomeSettled() (T, error) { return f.val, f.err }
 
 // Err waits like Result and returns only the error: nil on success, the
 // task's *Failure, or ctx.Err() if ctx ends first (Python's exception()).
