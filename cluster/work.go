@@ -40,7 +40,7 @@ type transient struct{ error }
 
 func (t transient) Unwrap() error { return t.error }
 
-func (w *Worker) handle(msg jetstream.Msg) {
+func (w *Worker) handle(msg taskMsg) {
 	wt, err := decodeTask(msg.Data())
 	if err == nil && w.fetchCtx.Err() != nil {
 		// Arrived as the worker stopped taking tasks: someone else's now.
@@ -146,7 +146,7 @@ func (w *Worker) logTask(wt *wireTask, res engine.Result, err error) {
 // would count against the task's MaxDeliveries as a worker that died with
 // it, and a few rolling restarts would fail it with ErrWorkerLost; the new
 // message carries the deliveries that did go silent (Lost) instead.
-func (w *Worker) handBack(msg jetstream.Msg, wt *wireTask) {
+func (w *Worker) handBack(msg taskMsg, wt *wireTask) {
 	w.stats.requeued.Add(1)
 	meta, err := msg.Metadata()
 	if err == nil {
@@ -170,7 +170,7 @@ func (w *Worker) handBack(msg jetstream.Msg, wt *wireTask) {
 	_ = msg.Ack()
 }
 
-func (w *Worker) drop(msg jetstream.Msg) {
+func (w *Worker) drop(msg taskMsg) {
 	w.stats.cancelled.Add(1)
 	_ = msg.Ack()
 }
@@ -187,7 +187,7 @@ func heartbeatEvery(ackWait time.Duration) time.Duration {
 
 // heartbeat tells the broker the task is still being worked on, every
 // heartbeatEvery, until the returned function is called.
-func (w *Worker) heartbeat(msg jetstream.Msg) func() {
+func (w *Worker) heartbeat(msg taskMsg) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -353,7 +353,7 @@ func (w *Worker) fetchInput(ctx context.Context, ref string) ([]byte, error) {
 // is acknowledged: a slot that asked for its next task while its last
 // result was on its way would hold two, and a worker dying then would hold
 // both for the AckWait (one of them never started).
-func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err error, hb func()) {
+func (w *Worker) finish(msg taskMsg, wt *wireTask, res engine.Result, err error, hb func()) {
 	wr := wireResult{ID: wt.ID, Err: err, Res: res, Worker: w.cfg.Name}
 	requeue := func(err error) {
 		// Closed before the result could be sent: someone else runs it.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
@@ -31,8 +30,8 @@ type WorkerConfig struct {
 	// AllowMounts lets tasks mount directories of this worker's host. Off
 	// by default: a submitter could otherwise read any file the worker can.
 	AllowMounts bool
-	// PollWait is how long each free slot's request for a task waits at the
-	// broker before it is renewed. 0 means 10s. A request the broker forgot
+	// PollWait is how long a request for tasks (one for the slots free at
+	// the time) waits at the broker before it is renewed. 0 means 10s. A request the broker forgot
 	// (it restarted) is noticed within two of its idle heartbeats (a quarter
 	// of PollWait, at most half a second each) and made again.
 	PollWait time.Duration
@@ -150,9 +149,15 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 		_ = p.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	for range p.Workers() {
-		w.slots.Add(1)
-		go w.slot()
+	n := p.Workers()
+	tasks, freed := make(chan taskMsg, n), make(chan struct{}, n)
+	w.slots.Add(n + 1)
+	go func() {
+		defer w.slots.Done()
+		w.pull(n, tasks, freed)
+	}()
+	for range n {
+		go w.slot(tasks, freed)
 	}
 	go func() {
 		w.slots.Wait()
@@ -199,45 +204,13 @@ func (w *Worker) Close() error {
 	return w.closeErr
 }
 
-// slot is one free slot asking for a task, running it, and asking again.
-func (w *Worker) slot() {
+// slot runs the tasks the pull goroutine hands it, one at a time, saying
+// when it is free again.
+func (w *Worker) slot(tasks <-chan taskMsg, freed chan<- struct{}) {
 	defer w.slots.Done()
-	var retry backoff
-	for w.fetchCtx.Err() == nil {
-		if w.nc.IsClosed() {
-			w.log.Error("the NATS connection was closed: stopping")
-			w.stopFetch()
-			return
-		}
-		ctx, cancel := context.WithTimeout(w.fetchCtx, w.cfg.PollWait)
-		// The broker's idle heartbeats tell a pull request that is still
-		// waiting from one a broker restart or a reconnection forgot: the
-		// latter ends within two of them and is made again, instead of
-		// waiting out the PollWait while tasks queue.
-		batch, err := w.top.workers.Fetch(1, jetstream.FetchContext(ctx), jetstream.FetchHeartbeat(w.pullBeat))
-		if err != nil {
-			cancel()
-			w.log.Warn("asking for a task failed", "err", err)
-			retry.wait(w.fetchCtx)
-			continue
-		}
-		for msg := range batch.Messages() {
-			w.handle(msg)
-		}
-		cancel()
-		switch err := batch.Error(); {
-		case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			retry.reset()
-		case errors.Is(err, jetstream.ErrNoHeartbeat):
-			// The broker forgot the request (it restarted), or the
-			// connection is down: ask again at once, then at the pace of
-			// an outage.
-			w.log.Info("the broker stopped answering a request for a task: asking again", "err", err)
-			retry.wait(w.fetchCtx)
-		default:
-			w.log.Warn("waiting for a task failed", "err", err)
-			retry.wait(w.fetchCtx)
-		}
+	for msg := range tasks {
+		w.handle(msg)
+		freed <- struct{}{} // room for every slot: never blocks
 	}
 }
 
