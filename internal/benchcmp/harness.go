@@ -36,6 +36,9 @@ type Config struct {
 	// SkipInterruption leaves out issue 12's measures (interrupt.go);
 	// OnlyInterruption measures nothing else.
 	SkipInterruption, OnlyInterruption bool
+	// SkipCluster leaves out issue 16's cluster rows (cluster.go);
+	// OnlyCluster measures nothing else.
+	SkipCluster, OnlyCluster bool
 
 	Out      io.Writer // the table
 	Progress io.Writer // the progress line; nil for none
@@ -162,13 +165,14 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	defer pre.Close(context.WithoutCancel(ctx))
 
 	wls := workloads(c)
-	if !c.OnlyInterruption {
+	others := !c.OnlyInterruption && !c.OnlyCluster
+	if others {
 		if err := runGo(ctx, c, engines{e, pre}, mods, wls, rep, prog); err != nil {
 			return nil, err
 		}
 		runPython(ctx, c, wls, rep, prog)
 	}
-	if !c.SkipInterruption {
+	if !c.SkipInterruption && !c.OnlyCluster {
 		if rep.Interruption, err = measureKernels(ctx, c, e, prog); err != nil {
 			return nil, err
 		}
@@ -183,7 +187,12 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			}
 		}
 	}
-	if c.ColdRuns > 0 && !c.OnlyInterruption {
+	if !c.SkipCluster && !c.OnlyInterruption {
+		if rep.Cluster, err = measureCluster(ctx, c, e, prog); err != nil {
+			return nil, err
+		}
+	}
+	if c.ColdRuns > 0 && others {
 		prog.say("cold start: building the CLI and the anchor")
 		cs, err := measureColdStart(ctx, c, mods["sha256"], prog)
 		if err != nil {
@@ -191,7 +200,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 		rep.ColdStart = cs
 	}
-	if c.RSSTasks[0] > 0 && !c.OnlyInterruption {
+	if c.RSSTasks[0] > 0 && others {
 		prog.say(fmt.Sprintf("RSS: %d isolated tasks in a child process", c.RSSTasks[1]))
 		rss, err := measureRSS(ctx, mods["noop"], cacheDir, c.RSSTasks)
 		if err != nil {

@@ -83,7 +83,7 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	// Every target is reported; all but the cold start (no runs asked for)
 	// with a verdict.
-	require.Len(t, rep.Targets, 25)
+	require.Len(t, rep.Targets, 29)
 	for _, tg := range rep.Targets {
 		if strings.HasPrefix(tg.Name, "CLI cold start") || strings.HasPrefix(tg.Name, "wasmpool run vs wazero run") {
 			assert.Nil(t, tg.Met)
@@ -98,7 +98,7 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	table := out.String()
 	for _, s := range []string{"workload", "executor", "p50", "tasks/s", "no-op, timeout", "fib(10)", "sha256 1KiB",
-		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysPreinit, sysSubprocess, sysBare, sysBareWarm, "targets (issues 4 and 12)",
+		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysPreinit, sysSubprocess, sysBare, sysBareWarm, "targets (issues 4, 12 and 16)", "raw JetStream",
 		"RSS after 40 isolated tasks vs after 10"} {
 		assert.Contains(t, table, s)
 	}
