@@ -85,16 +85,6 @@ func (w *Worker) handle(msg taskMsg) {
 		return
 	}
 	defer w.unregister(wt.ID)
-	// The cancellation record is looked up while the task gets going, off
-	// the task's path: a record found stops the task as a broadcast would.
-	// A task that finished first is reported; its submitter ignores it.
-	w.finishing.Add(1)
-	go func() {
-		defer w.finishing.Done()
-		if w.cancelRecorded(wt.ID) {
-			w.cancelRun(wt.ID)
-		}
-	}()
 	_ = w.nc.Publish(wt.Started, []byte(wt.ID))
 
 	res, out, err := w.run(wt, r)
@@ -204,15 +194,6 @@ func (w *Worker) heartbeat(msg taskMsg) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
-}
-
-// cancelRecorded looks for the task's cancellation record, for the case of
-// a broadcast this worker missed (it was disconnected when it was sent).
-func (w *Worker) cancelRecorded(id string) bool {
-	ctx, cancel := context.WithTimeout(w.runCtx, 5*time.Second)
-	defer cancel()
-	_, err := w.top.cancels.Get(ctx, id)
-	return err == nil
 }
 
 // run prepares the task and runs it on the local pool.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
@@ -74,6 +75,8 @@ type Worker struct {
 	closeOnce sync.Once
 	closeErr  error
 	cancelSub *nats.Subscription
+	cancelKV  jetstream.KeyWatcher
+	watching  sync.WaitGroup
 
 	mu        sync.Mutex
 	running   map[string]*run
@@ -145,9 +148,9 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 	w.runCtx, w.kill = context.WithCancel(context.Background())
 	// Listen for cancellations before taking any task, so that none can
 	// slip between the two.
-	if w.cancelSub, err = nc.Subscribe(top.n.cancelSubject, w.onCancel); err != nil {
+	if err := w.watchCancels(ctx); err != nil {
 		_ = p.Close()
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, err
 	}
 	n := p.Workers()
 	tasks, freed := make(chan taskMsg, n), make(chan struct{}, n)
@@ -196,7 +199,7 @@ func (w *Worker) Close() error {
 		w.stopFetch()
 		w.kill()
 		<-w.done
-		_ = w.cancelSub.Unsubscribe()
+		w.stopWatchingCancels()
 		w.closeErr = w.p.Close()
 		w.mods.close()
 		w.log.Info("worker stopped")
@@ -238,26 +241,6 @@ func pause(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-}
-
-// onCancel stops a task its submitter cancelled, and remembers the
-// cancellation for a while in case the task is being picked up right now.
-func (w *Worker) onCancel(m *nats.Msg) {
-	id := string(m.Data)
-	now := time.Now()
-	w.mu.Lock()
-	if len(w.cancelled) >= w.pruneAt {
-		for k, t := range w.cancelled {
-			if now.Sub(t) > w.cfg.CancelTTL {
-				delete(w.cancelled, k)
-			}
-		}
-		// Amortised: the next sweep waits until the map has doubled.
-		w.pruneAt = max(1024, 2*len(w.cancelled))
-	}
-	w.cancelled[id] = now
-	w.mu.Unlock()
-	w.cancelRun(id)
 }
 
 // cancelRun stops a task being worked on, as its submitter asked.
