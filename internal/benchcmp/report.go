@@ -30,8 +30,8 @@ type Report struct {
 	CLIRun       *CLIRun      `json:"cli_run,omitempty"`
 	// Issue 16's (cluster.go).
 	Cluster []ClusterRow `json:"cluster,omitempty"`
-	Targets      []Target     `json:"targets"`
-	Notes        []string     `json:"notes,omitempty"`
+	Targets []Target     `json:"targets"`
+	Notes   []string     `json:"notes,omitempty"`
 }
 
 // Meta says where and how the figures were taken.
