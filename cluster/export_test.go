@@ -11,3 +11,8 @@ func HoldPublisher(entered chan<- struct{}, release <-chan struct{}) (restore fu
 	}
 	return func() { testHookPublish = was }
 }
+
+// RefuseAnswers makes the executor stop answering results sent straight to
+// it, as if it were disconnected: workers must store them in the result
+// stream instead.
+func RefuseAnswers(x *Executor) error { return x.answers.Unsubscribe() }

@@ -137,7 +137,7 @@ func (x *Executor) publish(rec *record, uploaded *uploads) {
 		uploaded.stored(m.Digest(), time.Now())
 	}
 	wt := wireTask{
-		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id,
+		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id, Answer: x.answerSubject(),
 		Module: m.Digest(), Name: m.Name(), MaxDeliveries: rec.maxDeliv, Task: t,
 	}
 	wt.Task.Module = nil
@@ -359,11 +359,27 @@ func (x *Executor) onStarted(m *nats.Msg) {
 	}
 }
 
-// onResult resolves a task's future from a worker's result.
+// onAnswer takes a result a worker sent straight here, and says so: the
+// worker then has no need to store it in the result stream.
+func (x *Executor) onAnswer(m *nats.Msg) {
+	x.takeResult(m.Data)
+	_ = m.Respond(nil)
+}
+
+// onResult takes a result from the result stream: one this executor did
+// not answer when it was sent (it was disconnected, or busy past the
+// worker's patience).
 func (x *Executor) onResult(msg jetstream.Msg) {
 	_ = msg.Ack() // nothing more to learn from it once read
+	x.takeResult(msg.Data())
+}
+
+// takeResult resolves a task's future from a worker's result. A result
+// that comes twice (answered late, and stored too) finds no task the
+// second time.
+func (x *Executor) takeResult(data []byte) {
 	var rec *record
-	r, err := decodeResult(msg.Data(), func(id string) string {
+	r, err := decodeResult(data, func(id string) string {
 		if rec = x.lookup(id); rec != nil {
 			return rec.module
 		}

@@ -328,6 +328,20 @@ func (w *Worker) fetchInput(ctx context.Context, ref string) ([]byte, error) {
 	return data, nil
 }
 
+// answerWait is how long a worker waits for a live submitter to say it has
+// a result sent straight to it, before storing the result in the stream
+// instead. A submitter that is gone says so at once (no responders).
+const answerWait = 2 * time.Second
+
+// answer sends the result straight to its submitter, and reports whether
+// the submitter said it has it.
+func (w *Worker) answer(wt *wireTask, data []byte) bool {
+	ctx, cancel := context.WithTimeout(w.runCtx, answerWait)
+	defer cancel()
+	_, err := w.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: wt.Answer, Data: data})
+	return err == nil
+}
+
 // finish publishes the task's result for its submitter, then acknowledges
 // the task: in that order, so a worker dying between the two makes the task
 // run twice rather than never report. The slot is free only once the task
@@ -358,6 +372,12 @@ func (w *Worker) finish(msg taskMsg, wt *wireTask, res engine.Result, err error,
 	}
 	if err != nil {
 		requeue(err)
+		return
+	}
+	if wt.Answer != "" && w.answer(wt, data) {
+		hb()
+		w.stats.finished.Add(1)
+		_ = msg.Ack()
 		return
 	}
 	out := &nats.Msg{Subject: wt.ReplyTo, Data: data}
