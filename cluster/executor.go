@@ -115,11 +115,13 @@ type Executor struct {
 	teardown sync.Once
 	tdErr    error
 
-	slots   chan struct{} // one per unfinished task: MaxPending
-	pub     publishQueue
-	pubDone chan struct{}
-	bg      tracker // network work in the background: acks, cancels, payloads
-	next    atomic.Uint64
+	slots chan struct{} // one per unfinished task: MaxPending
+	pub   publishQueue
+	// modUploads are the module uploads done lately and under way.
+	modUploads moduleUploads
+	pubDone    chan struct{}
+	bg         tracker // network work in the background: acks, cancels, payloads
+	next       atomic.Uint64
 
 	stats execCounters
 }

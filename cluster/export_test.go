@@ -16,3 +16,15 @@ func HoldPublisher(entered chan<- struct{}, release <-chan struct{}) (restore fu
 // it, as if it were disconnected: workers must store them in the result
 // stream instead.
 func RefuseAnswers(x *Executor) error { return x.answers.Unsubscribe() }
+
+// HoldLargeInputs makes the executor stop before storing each large input,
+// telling entered, until release is closed: an input that takes long to
+// store.
+func HoldLargeInputs(entered chan<- struct{}, release <-chan struct{}) (restore func()) {
+	was := testHookLargeInput
+	testHookLargeInput = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	return func() { testHookLargeInput = was }
+}

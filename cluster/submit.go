@@ -49,43 +49,13 @@ func (q *publishQueue) take() []*record {
 	return recs
 }
 
-// uploads remembers the modules this executor stored lately, so that it
-// asks the store about a module once in a while, not for every task. It
-// forgets a module once the store's copy may be half its TTL old (the store
-// then gets it again), and forgets all when it has grown past maxUploads
-// distinct modules: an executor sent new modules for months stays bounded.
-type uploads struct {
-	ttl time.Duration
-	at  map[string]time.Time
-}
-
-const maxUploads = 4096
-
-func newUploads(ttl time.Duration) *uploads { return &uploads{ttl: ttl, at: map[string]time.Time{}} }
-
-func (u *uploads) fresh(digest string, now time.Time) bool {
-	at, ok := u.at[digest]
-	return ok && !stale(at, u.ttl, now)
-}
-
-func (u *uploads) stored(digest string, now time.Time) {
-	if len(u.at) >= maxUploads {
-		clear(u.at)
-	}
-	u.at[digest] = now
-}
-
-// stale reports whether a module stored at t must be stored again: it is
-// older than half the store's TTL (0: none).
-func stale(t time.Time, ttl time.Duration, now time.Time) bool {
-	return ttl > 0 && now.Sub(t) >= ttl/2
-}
-
 // publisher hands tasks to the broker one at a time, in submission order,
-// so that the stream holds them in the order they were submitted.
+// so that the stream holds them in the order they were submitted — but for
+// a task that waits for its module or its large input to be stored: that
+// happens off this goroutine (see publish), and the tasks after it go
+// ahead.
 func (x *Executor) publisher() {
 	defer close(x.pubDone)
-	uploaded := newUploads(x.top.moduleTTL)
 	for {
 		select {
 		case <-x.pub.wake:
@@ -95,7 +65,7 @@ func (x *Executor) publisher() {
 					close(rec.accepted) // Close ended it; it never left
 				default:
 					testHookPublish()
-					x.publish(rec, uploaded)
+					x.publish(rec)
 				}
 			}
 		case <-x.stopCh:
@@ -111,7 +81,16 @@ func (x *Executor) publisher() {
 // stalled publisher holds it there.
 var testHookPublish = func() {}
 
-func (x *Executor) publish(rec *record, uploaded *uploads) {
+// testHookLargeInput is called as a large input is about to be stored: the
+// test of a large input that takes long holds it there.
+var testHookLargeInput = func() {}
+
+// publish hands a task to the broker: at once when its module is stored
+// and its input fits in the message; otherwise on a goroutine of its own
+// that first waits for the module's upload (one for all the tasks that
+// need it) and stores the input, so that one big input or new module does
+// not hold up the tasks submitted after it.
+func (x *Executor) publish(rec *record) {
 	t := rec.task
 	rec.task = engine.Task{} // the input may be large: do not keep it
 	if rec.fut.State().Final() {
@@ -119,23 +98,8 @@ func (x *Executor) publish(rec *record, uploaded *uploads) {
 		return
 	}
 	deadline := time.Now().Add(x.cfg.PublishTimeout)
-	ctx, cancel := x.opContext(deadline)
-	defer cancel()
-
 	m := t.Module
-	if !uploaded.fresh(m.Digest(), time.Now()) {
-		err := retry(ctx, func(ctx context.Context) error {
-			if err := x.whileConnected(); err != nil {
-				return err
-			}
-			return x.uploadModule(ctx, m)
-		})
-		if err != nil {
-			x.giveUp(rec, fmt.Errorf("storing the module: %w", err))
-			return
-		}
-		uploaded.stored(m.Digest(), time.Now())
-	}
+	up := x.modUploads.need(x, m, deadline)
 	wt := wireTask{
 		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id, Answer: x.answerSubject(),
 		Module: m.Digest(), Name: m.Name(), MaxDeliveries: rec.maxDeliv, Task: t,
@@ -145,37 +109,77 @@ func (x *Executor) publish(rec *record, uploaded *uploads) {
 		wt.Deadline = rec.deadline.UnixNano()
 	}
 	data, err := encodeTask(&wt)
-	limit := maxInline(x.nc)
-	if err == nil && len(data) > limit {
-		// Too large for one message: the input goes to the payload store.
-		ref := "in." + rec.id
-		err = retry(ctx, func(ctx context.Context) error {
-			if err := x.whileConnected(); err != nil {
-				return err
+	large := err == nil && len(data) > maxInline(x.nc)
+	if up == nil && !large {
+		x.send(rec, data, err, deadline)
+		return
+	}
+	x.bg.Go(func() {
+		if up != nil {
+			if err := up.wait(x.life); err != nil {
+				x.giveUp(rec, fmt.Errorf("storing the module: %w", err))
+				return
 			}
-			_, err := x.top.payloads.PutBytes(ctx, ref, t.Input)
-			return err
-		})
-		if err != nil {
-			x.giveUp(rec, fmt.Errorf("storing the input: %w", err))
+		}
+		if rec.fut.State().Final() {
+			close(rec.accepted) // cancelled while it waited
 			return
 		}
-		x.stats.largePayloads.Add(1)
-		rec.inputRef.Store(&ref)
-		wt.InputRef = ref
-		wt.Task.Input = nil
-		if data, err = encodeTask(&wt); err == nil && len(data) > limit {
-			err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
+		if large {
+			if data, err = x.storeInput(rec, &wt, deadline); err != nil {
+				x.giveUp(rec, fmt.Errorf("storing the input: %w", err))
+				return
+			}
 		}
-	}
+		x.send(rec, data, err, deadline)
+	})
+}
+
+// storeInput puts a task's input, too large for one message, in the payload
+// store, and returns the task's message naming it instead.
+func (x *Executor) storeInput(rec *record, wt *wireTask, deadline time.Time) ([]byte, error) {
+	testHookLargeInput()
+	ctx, cancel := x.opContext(deadline)
+	defer cancel()
+	ref := "in." + rec.id
+	err := retry(ctx, func(ctx context.Context) error {
+		if err := x.whileConnected(); err != nil {
+			return err
+		}
+		_, err := x.top.payloads.PutBytes(ctx, ref, wt.Task.Input)
+		return err
+	})
 	if err != nil {
+		return nil, err
+	}
+	x.stats.largePayloads.Add(1)
+	rec.inputRef.Store(&ref)
+	wt.InputRef = ref
+	wt.Task.Input = nil
+	data, err := encodeTask(wt)
+	if err == nil && len(data) > maxInline(x.nc) {
+		err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
+	}
+	return data, err
+}
+
+// send publishes a task's message (or fails the task with encErr, the
+// message's own trouble), and waits for the broker to store it in the
+// background.
+func (x *Executor) send(rec *record, data []byte, encErr error, deadline time.Time) {
+	if encErr != nil {
 		close(rec.accepted)
-		go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", err)})
+		go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", encErr)})
+		return
+	}
+	if x.isStopped() {
+		close(rec.accepted) // Close ended it; it never left
 		return
 	}
 	msg := &nats.Msg{Subject: x.top.n.tasksSubject, Data: data}
 	rec.sent.Store(true)
 	var paf jetstream.PubAckFuture
+	var err error
 	if x.nc.IsConnected() {
 		if paf, err = x.top.js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.id)); err != nil {
 			paf = nil // retried synchronously below
