@@ -86,10 +86,11 @@ var testHookPublish = func() {}
 var testHookLargeInput = func() {}
 
 // publish hands a task to the broker: at once when its module is stored
-// and its input fits in the message; otherwise on a goroutine of its own
-// that first waits for the module's upload (one for all the tasks that
-// need it) and stores the input, so that one big input or new module does
-// not hold up the tasks submitted after it.
+// and its input fits in the message. A task whose module the store may
+// lack waits for the module's upload (one for all the tasks that need it,
+// see moduleUploads); one whose input is too large for a message stores it
+// on a goroutine of its own first: one big input or new module does not
+// hold up the tasks submitted after it.
 func (x *Executor) publish(rec *record) {
 	t := rec.task
 	rec.task = engine.Task{} // the input may be large: do not keep it
@@ -99,7 +100,6 @@ func (x *Executor) publish(rec *record) {
 	}
 	deadline := time.Now().Add(x.cfg.PublishTimeout)
 	m := t.Module
-	up := x.modUploads.need(x, m, deadline)
 	wt := wireTask{
 		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id, Answer: x.answerSubject(),
 		Module: m.Digest(), Name: m.Name(), MaxDeliveries: rec.maxDeliv, Task: t,
@@ -110,34 +110,45 @@ func (x *Executor) publish(rec *record) {
 	}
 	data, err := encodeTask(&wt)
 	large := err == nil && len(data) > maxInline(x.nc)
-	if up == nil && !large {
-		x.send(rec, data, err, deadline)
-		return
-	}
-	x.bg.Go(func() {
-		if up != nil {
-			if err := up.wait(x.life); err != nil {
-				x.giveUp(rec, fmt.Errorf("storing the module: %w", err))
-				return
-			}
-		}
-		if rec.fut.State().Final() {
-			close(rec.accepted) // cancelled while it waited
+	publishNow := func() {
+		if !large {
+			x.send(rec, data, err, deadline)
 			return
 		}
-		if large {
-			if data, err = x.storeInput(rec, &wt, deadline); err != nil {
+		x.bg.Go(func() {
+			if rec.fut.State().Final() {
+				close(rec.accepted) // cancelled while it waited
+				return
+			}
+			if err := x.storeInput(rec, &wt, deadline); err != nil {
 				x.giveUp(rec, fmt.Errorf("storing the input: %w", err))
 				return
 			}
+			data, err := encodeTask(&wt)
+			if err == nil && len(data) > maxInline(x.nc) {
+				err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
+			}
+			x.send(rec, data, err, deadline)
+		})
+	}
+	waiting := x.modUploads.after(x, m, deadline, func(uerr error) {
+		switch {
+		case uerr != nil:
+			x.giveUp(rec, fmt.Errorf("storing the module: %w", uerr))
+		case rec.fut.State().Final():
+			close(rec.accepted) // cancelled while it waited
+		default:
+			publishNow()
 		}
-		x.send(rec, data, err, deadline)
 	})
+	if !waiting {
+		publishNow()
+	}
 }
 
 // storeInput puts a task's input, too large for one message, in the payload
-// store, and returns the task's message naming it instead.
-func (x *Executor) storeInput(rec *record, wt *wireTask, deadline time.Time) ([]byte, error) {
+// store, and names it in the task instead.
+func (x *Executor) storeInput(rec *record, wt *wireTask, deadline time.Time) error {
 	testHookLargeInput()
 	ctx, cancel := x.opContext(deadline)
 	defer cancel()
@@ -150,17 +161,13 @@ func (x *Executor) storeInput(rec *record, wt *wireTask, deadline time.Time) ([]
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	x.stats.largePayloads.Add(1)
 	rec.inputRef.Store(&ref)
 	wt.InputRef = ref
 	wt.Task.Input = nil
-	data, err := encodeTask(wt)
-	if err == nil && len(data) > maxInline(x.nc) {
-		err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
-	}
-	return data, err
+	return nil
 }
 
 // send publishes a task's message (or fails the task with encErr, the
@@ -198,23 +205,28 @@ func maxInline(nc *nats.Conn) int {
 // the same message ID, so it is stored once) until it does or the
 // PublishTimeout passes.
 func (x *Executor) awaitAck(rec *record, msg *nats.Msg, paf jetstream.PubAckFuture, deadline time.Time) {
-	ctx, cancel := x.opContext(deadline)
-	defer cancel()
 	if paf != nil {
+		// A timer, not a context: this wait is on every task's way.
+		t := time.NewTimer(time.Until(deadline))
 		select {
 		case ack := <-paf.Ok():
+			t.Stop()
 			x.accept(rec, ack.Sequence)
 			return
 		case <-paf.Err():
-		case <-ctx.Done():
+		case <-x.stopCh:
+		case <-t.C:
 			// The connection went down with the task on its way, and the
 			// broker never said: unavailable, not a wait without end.
 		}
+		t.Stop()
 		if x.isStopped() {
 			close(rec.accepted)
 			return
 		}
 	}
+	ctx, cancel := x.opContext(deadline)
+	defer cancel()
 	var ack *jetstream.PubAck
 	err := retry(ctx, func(ctx context.Context) error {
 		if err := x.whileConnected(); err != nil {

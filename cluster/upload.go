@@ -10,8 +10,8 @@ import (
 
 // Module uploads, off the publisher's goroutine: the first task of a module
 // the store may lack starts its upload, every task of that module
-// submitted meanwhile waits for the same one, and tasks of modules already
-// stored go ahead.
+// submitted meanwhile waits for the same one (and is published after it,
+// in submission order), and tasks of modules already stored go ahead.
 
 // moduleUploads is the executor's record of its module uploads: those done
 // lately (uploads) and those under way.
@@ -21,24 +21,16 @@ type moduleUploads struct {
 	flying map[string]*upload
 }
 
-// upload is one module's upload under way.
+// upload is one module's upload under way, and what waits for it.
 type upload struct {
-	finished chan struct{}
-	err      error // set before finished is closed
+	waiters []func(error)
 }
 
-func (u *upload) wait(ctx context.Context) error {
-	select {
-	case <-u.finished:
-		return u.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// need returns the upload a task of m must wait for, starting it if none
-// is under way, or nil when the store has a copy young enough.
-func (mu *moduleUploads) need(x *Executor, m *engine.Module, deadline time.Time) *upload {
+// after runs then once m is in the store, or with the error that kept it
+// out, and reports true; or reports false, running nothing, when the store
+// has a copy young enough. The waiters of one upload run in the order
+// they came, on the upload's goroutine.
+func (mu *moduleUploads) after(x *Executor, m *engine.Module, deadline time.Time, then func(error)) bool {
 	digest := m.Digest()
 	mu.mu.Lock()
 	defer mu.mu.Unlock()
@@ -46,12 +38,13 @@ func (mu *moduleUploads) need(x *Executor, m *engine.Module, deadline time.Time)
 		mu.done, mu.flying = newUploads(x.top.moduleTTL), map[string]*upload{}
 	}
 	if mu.done.fresh(digest, time.Now()) {
-		return nil
+		return false
 	}
 	if up := mu.flying[digest]; up != nil {
-		return up
+		up.waiters = append(up.waiters, then)
+		return true
 	}
-	up := &upload{finished: make(chan struct{})}
+	up := &upload{waiters: []func(error){then}}
 	mu.flying[digest] = up
 	x.bg.Go(func() {
 		ctx, cancel := x.opContext(deadline)
@@ -67,13 +60,15 @@ func (mu *moduleUploads) need(x *Executor, m *engine.Module, deadline time.Time)
 		if err == nil {
 			mu.done.stored(digest, time.Now())
 		}
+		waiters := up.waiters
 		mu.mu.Unlock()
 		// A failed upload fails the tasks waiting for it; the next task
 		// of the module tries again.
-		up.err = err
-		close(up.finished)
+		for _, w := range waiters {
+			w(err)
+		}
 	})
-	return up
+	return true
 }
 
 // uploads remembers the modules this executor stored lately, so that it

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,7 +64,8 @@ func (w *Worker) handle(msg taskMsg) {
 	// An at-most-once task is not judged by its deliveries: one handed to a
 	// worker that died before it began runs. Its start record decides (see
 	// claim).
-	if meta, err := msg.Metadata(); err == nil && wt.MaxDeliveries > 1 && int(meta.NumDelivered)-1+wt.Lost >= wt.MaxDeliveries {
+	meta, merr := msg.Metadata()
+	if merr == nil && wt.MaxDeliveries > 1 && int(meta.NumDelivered)-1+wt.Lost >= wt.MaxDeliveries {
 		// Every worker that took it before went silent: it is killing them.
 		// (A worker that handed it back on purpose sent it anew: see
 		// handBack.)
@@ -76,7 +78,7 @@ func (w *Worker) handle(msg taskMsg) {
 		return
 	}
 	r := &run{}
-	if meta, err := msg.Metadata(); err == nil {
+	if merr == nil {
 		r.prior = int(meta.NumDelivered) - 1 + wt.Lost
 	}
 	if !w.register(wt.ID, r) {
@@ -85,7 +87,10 @@ func (w *Worker) handle(msg taskMsg) {
 		return
 	}
 	defer w.unregister(wt.ID)
-	_ = w.nc.Publish(wt.Started, []byte(wt.ID))
+	// The submitter hears that the task runs once it has run a moment: a
+	// short task's result says so itself, one message fewer per task.
+	started := time.AfterFunc(startedAfter, func() { _ = w.nc.Publish(wt.Started, []byte(wt.ID)) })
+	defer started.Stop()
 
 	res, out, err := w.run(wt, r)
 	switch out {
@@ -165,6 +170,10 @@ func (w *Worker) drop(msg taskMsg) {
 	_ = msg.Ack()
 }
 
+// startedAfter is how long a task runs before its worker tells the
+// submitter it has it (the future's Running state).
+const startedAfter = time.Millisecond
+
 // heartbeatEvery is how often a running task's worker tells the broker it
 // is still on it: a fifth of the ack deadline, so that four reports in a row
 // may be lost or late before a live worker loses the task, and at least
@@ -177,23 +186,29 @@ func heartbeatEvery(ackWait time.Duration) time.Duration {
 
 // heartbeat tells the broker the task is still being worked on, every
 // heartbeatEvery, until the returned function is called.
+// No goroutine waits meanwhile: most tasks end before the first report.
 func (w *Worker) heartbeat(msg taskMsg) func() {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(w.beat)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = msg.InProgress()
-			case <-stop:
-				return
-			}
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock() // t is set before the first report reads it
+	defer mu.Unlock()
+	t = time.AfterFunc(w.beat, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = msg.InProgress()
+			t.Reset(w.beat)
 		}
-	}()
-	return func() { close(stop); <-done }
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
 }
 
 // run prepares the task and runs it on the local pool.
