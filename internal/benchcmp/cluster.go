@@ -48,8 +48,6 @@ const (
 	setupServeNATS = "serve-nats + 2 worker processes"
 	taskNoop       = "no-op"
 	taskSleep      = "10 ms"
-	// clusterSlots is each worker's slots (the raw consumers' handlers).
-	clusterSlots = 8
 	// Issue 16's goals, wasmpool over raw JetStream.
 	goalClusterNoop  = 0.5
 	goalClusterSleep = 0.9
@@ -58,10 +56,14 @@ const (
 // clusterTask is one task both sides run: wasmpool's as a wasm task, the
 // raw probe's as the same work in plain Go.
 type clusterTask struct {
-	name   string
-	task   engine.Task
-	work   func()
-	window int // per slot
+	name string
+	task engine.Task
+	work func()
+	// slots is each worker's (the raw consumers' handlers): no-op tasks
+	// want many, since a slot waits for its next task through the broker
+	// (no prefetch); 10 ms tasks few, so that the machine is not the limit.
+	slots  int
+	window int // tasks in flight, per slot
 }
 
 // clusterSide is one way of running tasks: submit calls done once the task
@@ -86,9 +88,9 @@ func measureCluster(ctx context.Context, c Config, e *engine.Engine, prog *progr
 		return nil, err
 	}
 	tasks := []clusterTask{
-		{name: taskNoop, task: engine.Task{Module: noop, Func: "noop"}, work: func() {}, window: 32},
+		{name: taskNoop, task: engine.Task{Module: noop, Func: "noop"}, work: func() {}, slots: 32, window: 32},
 		{name: taskSleep, task: engine.Task{Module: sleeper, Func: "sleep", Input: []byte("10ms")},
-			work: func() { time.Sleep(10 * time.Millisecond) }, window: 2},
+			work: func() { time.Sleep(10 * time.Millisecond) }, slots: 8, window: 2},
 	}
 	rounds := max(3, min(7, int(5*time.Second/c.Budget)))
 	var rows []ClusterRow
@@ -106,32 +108,43 @@ func measureCluster(ctx context.Context, c Config, e *engine.Engine, prog *progr
 	return append(rows, r...), nil
 }
 
-// measureEmbedded runs the embedded node, its local worker with the slots of
-// two workers, and the raw probe with one consumer as busy.
+// measureEmbedded runs, for each task, an embedded node whose local worker
+// has the slots of two workers, and the raw probe with one consumer as
+// busy.
 func measureEmbedded(ctx context.Context, c Config, e *engine.Engine, tasks []clusterTask, rounds int, prog *progress) ([]ClusterRow, error) {
-	slots := 2 * clusterSlots
-	cfg := embedded.Config{Executor: cluster.Config{MaxPending: 8192, Settings: cluster.Settings{Namespace: "bench"}}}
-	cfg.Worker.Pool.Workers = slots
-	node, err := embedded.Start(ctx, e, cfg)
-	if err != nil {
-		return nil, err
+	var rows []ClusterRow
+	for _, t := range tasks {
+		slots := 2 * t.slots
+		cfg := embedded.Config{Executor: cluster.Config{MaxPending: 8192, Settings: cluster.Settings{Namespace: "bench"}}}
+		cfg.Worker.Pool.Workers = slots
+		row, err := func() (ClusterRow, error) {
+			node, err := embedded.Start(ctx, e, cfg)
+			if err != nil {
+				return ClusterRow{}, err
+			}
+			defer node.Close()
+			prod, err := node.Server.Connect("bench raw producer")
+			if err != nil {
+				return ClusterRow{}, err
+			}
+			defer prod.Close()
+			wc, err := node.Server.Connect("bench raw consumer")
+			if err != nil {
+				return ClusterRow{}, err
+			}
+			defer wc.Close()
+			return measureTask(ctx, c, setupEmbedded, node.Executor, prod, []*nats.Conn{wc}, slots, t, rounds, prog)
+		}()
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
 	}
-	defer node.Close()
-	prod, err := node.Server.Connect("bench raw producer")
-	if err != nil {
-		return nil, err
-	}
-	defer prod.Close()
-	wc, err := node.Server.Connect("bench raw consumer")
-	if err != nil {
-		return nil, err
-	}
-	defer wc.Close()
-	return measureSetup(ctx, c, setupEmbedded, node.Executor, prod, []*nats.Conn{wc}, slots, tasks, rounds, prog)
+	return rows, nil
 }
 
-// measureServeNATS starts the broker and two workers as the CLI, on
-// loopback, and submits to them from here.
+// measureServeNATS starts the broker as the CLI, on loopback, and for each
+// task two workers as the CLI, and submits to them from here.
 func measureServeNATS(ctx context.Context, c Config, tasks []clusterTask, rounds int, prog *progress) ([]ClusterRow, error) {
 	dir, err := os.MkdirTemp("", "wasmpool-bench-cluster-")
 	if err != nil {
@@ -157,90 +170,102 @@ func measureServeNATS(ctx context.Context, c Config, tasks []clusterTask, rounds
 		return nil, err
 	}
 	defer broker.stop()
-	prod, err := dialRetry(ctx, url, "bench producer")
+	var conns []*nats.Conn
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	dial := func(name string) (*nats.Conn, error) {
+		nc, err := dialRetry(ctx, url, name)
+		if err == nil {
+			conns = append(conns, nc)
+		}
+		return nc, err
+	}
+	prod, err := dial("bench producer")
 	if err != nil {
 		return nil, err
 	}
-	defer prod.Close()
+	rawProd, err := dial("bench raw producer")
+	if err != nil {
+		return nil, err
+	}
+	var consumers []*nats.Conn
 	for i := range 2 {
-		w, err := startProc(ctx, cli, "worker", "--nats", url, "--namespace", "bench", "--workers", strconv.Itoa(clusterSlots),
-			"--name", fmt.Sprintf("bench-%d", i+1), "--cache-dir", cache)
+		nc, err := dial(fmt.Sprintf("bench raw consumer %d", i+1))
 		if err != nil {
 			return nil, err
 		}
-		defer w.stop()
+		consumers = append(consumers, nc)
 	}
 	x, err := cluster.New(ctx, prod, cluster.Config{MaxPending: 8192, Settings: cluster.Settings{Namespace: "bench"}})
 	if err != nil {
 		return nil, err
 	}
 	defer x.Close()
-	var conns []*nats.Conn
-	for i := range 2 {
-		nc, err := dialRetry(ctx, url, fmt.Sprintf("bench raw consumer %d", i+1))
-		if err != nil {
-			return nil, err
-		}
-		defer nc.Close()
-		conns = append(conns, nc)
-	}
-	rawProd, err := dialRetry(ctx, url, "bench raw producer")
-	if err != nil {
-		return nil, err
-	}
-	defer rawProd.Close()
-	return measureSetup(ctx, c, setupServeNATS, x, rawProd, conns, clusterSlots, tasks, rounds, prog)
-}
-
-// measureSetup measures every task on one setup, round by round.
-func measureSetup(ctx context.Context, c Config, setup string, x *cluster.Executor, prod *nats.Conn, consumers []*nats.Conn,
-	slotsPer int, tasks []clusterTask, rounds int, prog *progress) ([]ClusterRow, error) {
-	totalSlots := slotsPer * len(consumers)
-	if setup == setupEmbedded {
-		totalSlots = slotsPer
-	}
 	var rows []ClusterRow
 	for _, t := range tasks {
-		raw, err := newRawJetStream(ctx, prod, consumers, slotsPer, t.work)
+		row, err := func() (ClusterRow, error) {
+			for i := range 2 {
+				w, err := startProc(ctx, cli, "worker", "--nats", url, "--namespace", "bench", "--workers", strconv.Itoa(t.slots),
+					"--name", fmt.Sprintf("bench-%d", i+1), "--cache-dir", cache)
+				if err != nil {
+					return ClusterRow{}, err
+				}
+				defer w.stop()
+			}
+			return measureTask(ctx, c, setupServeNATS, x, rawProd, consumers, t.slots, t, rounds, prog)
+		}()
 		if err != nil {
 			return nil, err
 		}
-		task := t.task
-		sides := [2]clusterSide{
-			func(i int, done func(error)) {
-				x.Submit(ctx, task).OnDone(func(f *future.Future[engine.Result]) { done(f.Err(ctx)) })
-			},
-			func(i int, done func(error)) { raw.submit(strconv.Itoa(i), done) },
-		}
-		window := t.window * totalSlots
-		// Warm: the workers fetch and compile the module, the broker's
-		// streams and the connections get going.
-		for _, side := range sides {
-			if _, err := drive(ctx, c.Budget/4, window, side); err != nil {
-				raw.close()
-				return nil, err
-			}
-		}
-		row := ClusterRow{Setup: setup, Task: t.name, Slots: totalSlots, Window: window, Rounds: rounds}
-		var wp, rj, ratios []float64
-		for i := range rounds {
-			prog.say(fmt.Sprintf("cluster: %s, %s tasks, round %d/%d", setup, t.name, i+1, rounds))
-			var rates [2]float64
-			for k := range 2 {
-				s := (k + i) % 2 // alternate which side goes first
-				if rates[s], err = drive(ctx, c.Budget, window, sides[s]); err != nil {
-					raw.close()
-					return nil, err
-				}
-			}
-			wp, rj = append(wp, rates[0]), append(rj, rates[1])
-			ratios = append(ratios, rates[0]/rates[1])
-		}
-		raw.close()
-		row.Wasmpool, row.Raw, row.Ratio = medianFloat(wp), medianFloat(rj), medianFloat(ratios)
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+// measureTask measures one task on one setup, round by round: the raw
+// probe's consumers have slotsPer handlers each.
+func measureTask(ctx context.Context, c Config, setup string, x *cluster.Executor, prod *nats.Conn, consumers []*nats.Conn,
+	slotsPer int, t clusterTask, rounds int, prog *progress) (ClusterRow, error) {
+	totalSlots := slotsPer * len(consumers)
+	raw, err := newRawJetStream(ctx, prod, consumers, slotsPer, t.work)
+	if err != nil {
+		return ClusterRow{}, err
+	}
+	defer raw.close()
+	task := t.task
+	sides := [2]clusterSide{
+		func(i int, done func(error)) {
+			x.Submit(ctx, task).OnDone(func(f *future.Future[engine.Result]) { done(f.Err(ctx)) })
+		},
+		func(i int, done func(error)) { raw.submit(strconv.Itoa(i), done) },
+	}
+	window := t.window * totalSlots
+	// Warm: the workers fetch and compile the module, the broker's streams
+	// and the connections get going.
+	for _, side := range sides {
+		if _, err := drive(ctx, c.Budget/4, window, side); err != nil {
+			return ClusterRow{}, err
+		}
+	}
+	row := ClusterRow{Setup: setup, Task: t.name, Slots: totalSlots, Window: window, Rounds: rounds}
+	var wp, rj, ratios []float64
+	for i := range rounds {
+		prog.say(fmt.Sprintf("cluster: %s, %s tasks, round %d/%d", setup, t.name, i+1, rounds))
+		var rates [2]float64
+		for k := range 2 {
+			s := (k + i) % 2 // alternate which side goes first
+			if rates[s], err = drive(ctx, c.Budget, window, sides[s]); err != nil {
+				return ClusterRow{}, err
+			}
+		}
+		wp, rj = append(wp, rates[0]), append(rj, rates[1])
+		ratios = append(ratios, rates[0]/rates[1])
+	}
+	row.Wasmpool, row.Raw, row.Ratio = medianFloat(wp), medianFloat(rj), medianFloat(ratios)
+	return row, nil
 }
 
 // drive keeps window tasks in flight for d, then waits for the last, and
