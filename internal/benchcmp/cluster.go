@@ -88,7 +88,7 @@ func measureCluster(ctx context.Context, c Config, e *engine.Engine, prog *progr
 		return nil, err
 	}
 	tasks := []clusterTask{
-		{name: taskNoop, task: engine.Task{Module: noop, Func: "noop"}, work: func() {}, slots: 32, window: 32},
+		{name: taskNoop, task: engine.Task{Module: noop, Func: "noop"}, work: func() {}, slots: 64, window: 32},
 		{name: taskSleep, task: engine.Task{Module: sleeper, Func: "sleep", Input: []byte("10ms")},
 			work: func() { time.Sleep(10 * time.Millisecond) }, slots: 8, window: 2},
 	}
