@@ -120,6 +120,7 @@ type Executor struct {
 	// modUploads are the module uploads done lately and under way.
 	modUploads moduleUploads
 	pubDone    chan struct{}
+	clock      clock   // for the waits for the broker's PubAcks
 	bg         tracker // network work in the background: acks, cancels, payloads
 	next       atomic.Uint64
 
@@ -210,6 +211,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Executor, error) {
 		_ = top.js.DeleteConsumer(ctx, top.n.resultsStream, x.consumerName())
 		return nil, fmt.Errorf("cluster: consuming results: %w", err)
 	}
+	go x.clock.run(x.stopCh)
 	go x.publisher()
 	return x, nil
 }

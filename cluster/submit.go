@@ -206,20 +206,27 @@ func maxInline(nc *nats.Conn) int {
 // PublishTimeout passes.
 func (x *Executor) awaitAck(rec *record, msg *nats.Msg, paf jetstream.PubAckFuture, deadline time.Time) {
 	if paf != nil {
-		// A timer, not a context: this wait is on every task's way.
-		t := time.NewTimer(time.Until(deadline))
-		select {
-		case ack := <-paf.Ok():
-			t.Stop()
-			x.accept(rec, ack.Sequence)
-			return
-		case <-paf.Err():
-		case <-x.stopCh:
-		case <-t.C:
-			// The connection went down with the task on its way, and the
-			// broker never said: unavailable, not a wait without end.
+		// The coarse clock, not a timer or a context of its own: this wait
+		// is on every task's way, thousands at once.
+	wait:
+		for {
+			select {
+			case ack := <-paf.Ok():
+				x.accept(rec, ack.Sequence)
+				return
+			case <-paf.Err():
+				break wait
+			case <-x.stopCh:
+				break wait
+			case <-x.clock.tick():
+				if time.Now().After(deadline) {
+					// The connection went down with the task on its way,
+					// and the broker never said: unavailable, not a wait
+					// without end.
+					break wait
+				}
+			}
 		}
-		t.Stop()
 		if x.isStopped() {
 			close(rec.accepted)
 			return
@@ -453,4 +460,41 @@ func (x *Executor) deletePayload(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = x.top.payloads.Delete(ctx, name)
+}
+
+// clock is a coarse clock for the many waits that only need to notice, to
+// within clockTick, that their deadline passed: tick's channel is closed
+// and replaced every clockTick, until stop is closed.
+type clock struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+const clockTick = 100 * time.Millisecond
+
+func (c *clock) tick() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ch == nil {
+		c.ch = make(chan struct{})
+	}
+	return c.ch
+}
+
+func (c *clock) run(stop <-chan struct{}) {
+	t := time.NewTicker(clockTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		}
+		c.mu.Lock()
+		if c.ch != nil {
+			close(c.ch)
+			c.ch = nil
+		}
+		c.mu.Unlock()
+	}
 }

@@ -350,10 +350,10 @@ const answerWait = 2 * time.Second
 
 // answer sends the result straight to its submitter, and reports whether
 // the submitter said it has it.
+// (A timeout, not a context: nats.go pools the timers of its requests, and
+// this is on every task's way. A closing worker may wait it out once.)
 func (w *Worker) answer(wt *wireTask, data []byte) bool {
-	ctx, cancel := context.WithTimeout(w.runCtx, answerWait)
-	defer cancel()
-	_, err := w.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: wt.Answer, Data: data})
+	_, err := w.nc.RequestMsg(&nats.Msg{Subject: wt.Answer, Data: data}, answerWait)
 	return err == nil
 }
 
