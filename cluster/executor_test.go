@@ -155,6 +155,39 @@ func TestLargeInputDoesNotHoldUpLaterTasks(t *testing.T) {
 	assert.True(t, bytes.Equal(big, res.Output))
 }
 
+// A module's upload is off the publisher's way too: while a new module is
+// being stored, a task of one already stored runs and finishes, and the
+// tasks waiting for the upload then run, after one upload.
+func TestModuleUploadDoesNotHoldUpOtherModules(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	nc := connect(t, s, "executor")
+	x := newExecutor(t, nc, cluster.Config{Settings: set})
+	e := newEngine(t, nil)
+	w := newWorker(t, connect(t, s, "worker"), e, set, 1)
+	ctx := within(t)
+	echo := wat(t, e, "echo")
+	_, err := x.Submit(ctx, engine.Task{Module: echo, Func: "echo", Input: []byte("stored")}).Result(ctx)
+	require.NoError(t, err)
+
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	defer cluster.HoldUploads(entered, release)()
+	upper := gomod(t, e, "upper")
+	first := x.Submit(ctx, engine.Task{Module: upper, Func: "upper", Input: []byte("one")})
+	<-entered // the new module is being stored, and stays so
+	second := x.Submit(ctx, engine.Task{Module: upper, Func: "upper", Input: []byte("two")})
+	res, err := x.Submit(ctx, engine.Task{Module: echo, Func: "echo", Input: []byte("other")}).Result(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "other", string(res.Output))
+	assert.Equal(t, future.Pending, first.State(), "still waiting for its module to be stored")
+	close(release)
+	for _, f := range []*future.Future[engine.Result]{first, second} {
+		require.NoError(t, f.Err(ctx))
+	}
+	assert.EqualValues(t, 2, x.Stats().ModulesUploaded, "one upload for both tasks of the new module")
+	require.NoError(t, w.Shutdown(ctx))
+}
+
 // Close cancels what is unfinished; Submit after Shutdown fails at once.
 func TestCloseCancelsUnfinished(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{})

@@ -28,3 +28,14 @@ func HoldLargeInputs(entered chan<- struct{}, release <-chan struct{}) (restore 
 	}
 	return func() { testHookLargeInput = was }
 }
+
+// HoldUploads makes the executor stop before each module upload, telling
+// entered, until release is closed.
+func HoldUploads(entered chan<- struct{}, release <-chan struct{}) (restore func()) {
+	was := testHookUpload
+	testHookUpload = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	return func() { testHookUpload = was }
+}

@@ -13,6 +13,10 @@ import (
 // submitted meanwhile waits for the same one (and is published after it,
 // in submission order), and tasks of modules already stored go ahead.
 
+// testHookUpload is called as a module's upload begins: the test of an
+// upload that takes long holds it there.
+var testHookUpload = func() {}
+
 // moduleUploads is the executor's record of its module uploads: those done
 // lately (uploads) and those under way.
 type moduleUploads struct {
@@ -47,6 +51,7 @@ func (mu *moduleUploads) after(x *Executor, m *engine.Module, deadline time.Time
 	up := &upload{waiters: []func(error){then}}
 	mu.flying[digest] = up
 	x.bg.Go(func() {
+		testHookUpload()
 		ctx, cancel := x.opContext(deadline)
 		defer cancel()
 		err := retry(ctx, func(ctx context.Context) error {
