@@ -10,9 +10,8 @@
 // sends the result to the submitter, and only then acknowledges it.
 //
 // The message pattern is kept near JetStream's own cost. A worker keeps one
-// inbox for its whole life and asks for as many tasks as it has free slots
-// in one pull request, never more (a slot is free once its task is
-// acknowledged). It knows the cancel records from a watch on their bucket,
+// inbox for its whole life and keeps a pull request there for each free
+// slot, never more (a slot is free once its task is acknowledged). It knows the cancel records from a watch on their bucket,
 // not a lookup per task, and says a task started only once it has run a
 // millisecond. A result goes straight to its submitter as a core request,
 // which the submitter answers on receipt: one stored message per task (the
@@ -49,6 +48,12 @@
 // that happens to a task while it runs — a trap, a timeout, the memory
 // limit, a bad module — is its result, returned as the pool returns it,
 // never retried.
+//
+// Each worker advertises itself (WorkerInfo: its labels, the host
+// capabilities it provides, whether it allows mounts, its memory limit, its
+// counts) in a key-value bucket, written every AdvertEvery and dropped by
+// the broker once the worker has been silent for the AckWait; Status reads
+// those records and the task queue's counts (`wasmpool cluster status`).
 //
 // The server is not linked by this package: programs that only submit or
 // only work import it alone. Package cluster/embedded runs a NATS server

@@ -317,10 +317,10 @@ func TestFrozenWorkerLosesItsTaskAndIsIgnoredWhenThawed(t *testing.T) {
 	}
 }
 
-// A worker asks for tasks in batches for its free slots, never for more:
-// with every slot busy it holds one task per slot, and the rest wait in
-// the queue for other workers, as they would if it died.
-func TestBatchedPullsHoldOneTaskPerSlot(t *testing.T) {
+// A worker keeps requests at the broker for its free slots, never for
+// more: with every slot busy it holds one task per slot, and the rest wait
+// in the queue for other workers, as they would if it died.
+func TestPullsHoldOneTaskPerSlot(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{})
 	set := settings(t, 5*time.Second)
 	nc := connect(t, s, "executor")

@@ -95,7 +95,7 @@ type names struct {
 	cancelSubject, startedPrefix        string
 	answerPrefix                        string
 	cancelBucket, modules, payloadsName string
-	startBucket                         string
+	startBucket, workerRecords          string
 }
 
 func namesFor(ns string) names {
@@ -111,6 +111,7 @@ func namesFor(ns string) names {
 		answerPrefix:  ns + ".answer.",
 		cancelBucket:  ns + "_cancelled",
 		startBucket:   ns + "_started",
+		workerRecords: ns + "_workers",
 		modules:       ns + "_modules",
 		payloadsName:  ns + "_payloads",
 	}

@@ -390,9 +390,7 @@ func (w *Worker) finish(msg taskMsg, wt *wireTask, res engine.Result, err error,
 		return
 	}
 	if wt.Answer != "" && w.answer(wt, data) {
-		hb()
-		w.stats.finished.Add(1)
-		_ = msg.Ack()
+		w.reported(msg, wr.Err != nil, hb)
 		return
 	}
 	out := &nats.Msg{Subject: wt.ReplyTo, Data: data}
@@ -422,7 +420,15 @@ func (w *Worker) finish(msg taskMsg, wt *wireTask, res engine.Result, err error,
 		requeue(err)
 		return
 	}
+	w.reported(msg, wr.Err != nil, hb)
+}
+
+// reported counts a task whose result is out, and acknowledges it.
+func (w *Worker) reported(msg taskMsg, failed bool, hb func()) {
 	hb()
+	if failed {
+		w.stats.failed.Add(1)
+	}
 	w.stats.finished.Add(1)
 	_ = msg.Ack()
 }

@@ -31,6 +31,9 @@ type WorkerConfig struct {
 	// AllowMounts lets tasks mount directories of this worker's host. Off
 	// by default: a submitter could otherwise read any file the worker can.
 	AllowMounts bool
+	// Labels say what this worker has that tasks may need (gpu=a100,
+	// zone=eu-west-1): advertised in its WorkerInfo.
+	Labels map[string]string
 	// PollWait is how long a request for tasks (one for the slots free at
 	// the time) waits at the broker before it is renewed. 0 means 10s. A request the broker forgot
 	// (it restarted) is noticed within two of its idle heartbeats (a quarter
@@ -85,6 +88,7 @@ type Worker struct {
 	mods      *moduleCache
 
 	stats workerCounters
+	adv   *advertiser
 }
 
 // run is one task being worked on.
@@ -152,6 +156,11 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 		_ = p.Close()
 		return nil, err
 	}
+	if w.adv, err = w.startAdvert(ctx); err != nil {
+		w.stopWatchingCancels()
+		_ = p.Close()
+		return nil, err
+	}
 	n := p.Workers()
 	tasks, freed := make(chan taskMsg, n), make(chan struct{}, n)
 	w.slots.Add(n + 1)
@@ -199,6 +208,7 @@ func (w *Worker) Close() error {
 		w.stopFetch()
 		w.kill()
 		<-w.done
+		w.adv.stopAdvert()
 		w.stopWatchingCancels()
 		w.closeErr = w.p.Close()
 		w.mods.close()
@@ -297,6 +307,7 @@ func (w *Worker) isCancelled(r *run) bool {
 type WorkerStats struct {
 	Running        int64 // tasks being worked on now
 	Finished       int64 // tasks whose result was published (success or failure)
+	Failed         int64 // those of Finished whose result is an error
 	Cancelled      int64 // tasks stopped or skipped because their submitter cancelled them
 	Requeued       int64 // tasks handed back to the queue (worker closing, broker trouble)
 	GaveUp         int64 // tasks failed with ErrWorkerLost after too many deliveries
@@ -305,14 +316,14 @@ type WorkerStats struct {
 }
 
 type workerCounters struct {
-	running, finished, cancelled, requeued, gaveUp, modulesFetched atomic.Int64
+	running, finished, failed, cancelled, requeued, gaveUp, modulesFetched atomic.Int64
 }
 
 // Stats returns a snapshot of the worker's counters.
 func (w *Worker) Stats() WorkerStats {
 	c := &w.stats
 	return WorkerStats{
-		Running: c.running.Load(), Finished: c.finished.Load(), Cancelled: c.cancelled.Load(),
+		Running: c.running.Load(), Finished: c.finished.Load(), Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
 		Requeued: c.requeued.Load(), GaveUp: c.gaveUp.Load(), ModulesFetched: c.modulesFetched.Load(),
 		ModulesCached: int64(w.mods.len()),
 	}

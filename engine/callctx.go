@@ -50,7 +50,10 @@ type callContext struct {
 	deadline  time.Time // of this call's own timeout; zero if none
 	active    bool      // a call is in progress
 	// broken records an Interrupt: the instance must not run again.
-	broken error
+	// interrupted mirrors broken != nil for isBroken, which every warm
+	// call's worker asks, without the lock.
+	broken      error
+	interrupted atomic.Bool
 
 	// stopAt is the earlier of the call's own deadline and its parent's,
 	// which the yield checks itself: a timer needs a P to fire, and when
@@ -246,6 +249,7 @@ func (c *callContext) interrupt(cause error) {
 	defer c.mu.Unlock()
 	if c.broken == nil {
 		c.broken = cause
+		c.interrupted.Store(true)
 	}
 	if c.active {
 		c.stopLocked(context.Canceled, cause)
@@ -277,11 +281,7 @@ func (c *callContext) stopped() (err, cause error) {
 	return c.err, c.cause
 }
 
-func (c *callContext) isBroken() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.broken != nil
-}
+func (c *callContext) isBroken() bool { return c.interrupted.Load() }
 
 // callCtx is the context of one call: what wazero hands to host functions.
 // It is valid for that call only. A host function that keeps it (in a

@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
+	"github.com/wasmpool/wasmpool/internal/monotime"
 	"github.com/wasmpool/wasmpool/internal/wasmbin"
 )
 
@@ -89,7 +90,7 @@ func (rt *Runtime) Instantiate(ctx context.Context, t Task) (*Instance, error) {
 	if err := checkTask(&t); err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := monotime.Now()
 	return rt.instantiate(ctx, t, deadlineOf(&t, now), now)
 }
 
@@ -151,7 +152,7 @@ func (inst *Instance) instantiate(ctx context.Context, t *Task, start string, de
 			err = inst.runStart(cctx, start)
 		}
 	}
-	err = inst.classify(err, t, time.Now())
+	err = inst.classify(err, t, monotime.Now())
 	inst.finish()
 	return err
 }
@@ -280,7 +281,7 @@ func (inst *Instance) Call(ctx context.Context, t Task) (Result, error) {
 	if err := checkTask(&t); err != nil {
 		return Result{}, err
 	}
-	now := time.Now()
+	now := monotime.Now()
 	return inst.call(ctx, t, deadlineOf(&t, now), now)
 }
 
@@ -321,7 +322,7 @@ func (inst *Instance) call(ctx context.Context, t Task, deadline, start time.Tim
 		inst.setCounters(&t, true)
 		err = bf.fn.CallWithStack(cctx, stack)
 	}
-	end := time.Now()
+	end := monotime.Now()
 	elapsed := end.Sub(start)
 	inst.calls++
 

@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/wasmpool/wasmpool/internal/monotime"
 	"github.com/wasmpool/wasmpool/internal/wasmbin"
 )
 
@@ -104,7 +105,7 @@ func (t *ticker) bound(now time.Time, tick int64) int32 {
 // yield is the host's half of a tick running out, on the goroutine running
 // the call: it panics if the call must stop, else returns the next tick.
 func (c *callContext) yield() int32 {
-	now := time.Now()
+	now := monotime.Now()
 	if c.halted.Load() || c.expire(now) {
 		panic(errStopped)
 	}
@@ -113,7 +114,7 @@ func (c *callContext) yield() int32 {
 	// cancel, a timer, a Close), and the other guests' workers, may be
 	// waiting for this P.
 	runtime.Gosched()
-	now = time.Now()
+	now = monotime.Now()
 	if c.halted.Load() || c.expire(now) {
 		panic(errStopped)
 	}

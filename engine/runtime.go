@@ -10,6 +10,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasmpool/wasmpool/internal/monotime"
 )
 
 const wasiModule = wasi_snapshot_preview1.ModuleName
@@ -245,7 +247,7 @@ func (rt *Runtime) Run(ctx context.Context, t Task) (Result, error) {
 	if err := checkTask(&t); err != nil {
 		return Result{}, err
 	}
-	now := time.Now()
+	now := monotime.Now()
 	deadline := deadlineOf(&t, now)
 	if t.Func == "" {
 		return rt.runCommand(ctx, t, deadline, now)
@@ -255,7 +257,7 @@ func (rt *Runtime) Run(ctx context.Context, t Task) (Result, error) {
 		return Result{}, err
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
-	return inst.call(ctx, t, deadline, time.Now())
+	return inst.call(ctx, t, deadline, monotime.Now())
 }
 
 // deadlineOf is when a task started at now must be over; zero for none.
@@ -288,7 +290,7 @@ func (rt *Runtime) runCommand(ctx context.Context, t Task, deadline, start time.
 		return Result{}, err
 	}
 	err = inst.instantiate(ctx, &t, "_start", deadline, start)
-	end := time.Now()
+	end := monotime.Now()
 	res := Result{Output: inst.st.output.take(), Stderr: inst.st.stderr.take(), Duration: end.Sub(start)}
 	res.Fuel = inst.fuelUsed(&t, err)
 	inst.Close(context.WithoutCancel(ctx))

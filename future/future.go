@@ -126,18 +126,19 @@ func (f *Future[T]) settle(s State, v T, err error) bool {
 		f.settling = false
 	}
 	f.state, f.val, f.err = s, v, err
-	first, callbacks := f.first, f.callbacks
-	f.first, f.callbacks = nil, nil
-	f.mu.Unlock()
-
-	if first != nil {
-		f.call(first)
+	if first, callbacks := f.first, f.callbacks; first != nil || callbacks != nil {
+		f.first, f.callbacks = nil, nil
+		f.mu.Unlock()
+		if first != nil {
+			f.call(first)
+		}
+		for _, fn := range callbacks {
+			f.call(fn)
+		}
+		f.mu.Lock()
 	}
-	for _, fn := range callbacks {
-		f.call(fn)
-	}
-
-	f.mu.Lock()
+	// Without callbacks (a pool's futures until a user adds one), the
+	// outcome and the wake-up are one critical section.
 	for ch := range f.waiters {
 		ch <- f // buffered for every future of its call: never blocks
 	}
@@ -168,8 +169,7 @@ func (f *Future[T]) Result(ctx context.Context) (T, error) {
 		// A context that cannot end (Background, say): a plain receive
 		// costs less than a select.
 		<-f.Done()
-		v, err, _ := f.outcome()
-		return v, err
+		return f.settled()
 	}
 	select {
 	case <-f.Done():
@@ -181,9 +181,13 @@ func (f *Future[T]) Result(ctx context.Context) (T, error) {
 		var zero T
 		return zero, ctx.Err()
 	}
-	v, err, _ := f.outcome()
-	return v, err
+	return f.settled()
 }
+
+// settled returns the outcome of a future whose Done channel has closed:
+// the outcome was written before the close and never changes after it, so
+// the close orders the read and no lock is needed.
+func (f *Future[T]) settled() (T, error) { return f.val, f.err }
 
 // Err waits like Result and returns only the error: nil on success, the
 // task's *Failure, or ctx.Err() if ctx ends first (Python's exception()).

@@ -2,7 +2,9 @@ package pool_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/taskerr"
 	"github.com/wasmpool/wasmpool/pool"
 )
 
@@ -96,8 +99,18 @@ func TestSubprocessGrantsTravelByName(t *testing.T) {
 	task = capTask(m, "call", "parentonly", "get", "")
 	task.Grants = []string{"parentonly"}
 	_, err = p.Submit(ctx, task).Result(ctx)
+	// The pool's engine has it, the worker process does not: the refusal is
+	// one line that names both, and matches as the engine's own does.
 	require.ErrorIs(t, err, engine.ErrNoCapability)
-	assert.ErrorContains(t, err, `the task grants capability "parentonly", which this host does not provide (it provides: echo)`)
+	assert.EqualError(t, err, fmt.Sprintf(`module "caps.wasm": worker process %d (%s) refused the task: it does not provide capability "parentonly", which the task grants (it provides: echo)`,
+		p.WorkerPIDs()[0], filepath.Base(os.Args[0])))
+	assert.Equal(t, taskerr.KindCapability, taskerr.Kind(err))
+
+	// A grant no one provides is the task's mistake, refused as in process.
+	task.Grants = []string{"nosuch"}
+	_, err = p.Submit(ctx, task).Result(ctx)
+	require.ErrorIs(t, err, engine.ErrNoCapability)
+	assert.ErrorContains(t, err, `the task grants capability "nosuch", which this host does not provide (it provides: echo)`)
 
 	task = capTask(m, "handled", "echo", "block", "")
 	task.Grants, task.Timeout = []string{"echo"}, 50*time.Millisecond

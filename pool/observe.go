@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -91,27 +92,39 @@ func (p *Pool) recordRun(j *job, res engine.Result) {
 	j.mu.Unlock()
 }
 
-// settled is the BeforeDone hook of a task: Stats count it, and, with an
-// OnTaskDone, the observer hears of it, before anyone can see the outcome.
+// settled is the BeforeDone hook of a task, run as its future settles
+// however it ends, before anyone can see the outcome: Stats count it, a
+// running task whose future was cancelled is stopped (before Cancel
+// returns), the queued-context watch ends, and the observer, if any, hears
+// of it. It is the task's only hook: one closure per task, and no OnDone
+// callback for the future to run.
 func (p *Pool) settled(j *job) func(future.State, error) {
-	if p.cfg.OnTaskDone == nil {
-		return p.count // no closure per task when nobody listens
-	}
 	return func(s future.State, err error) {
 		p.count(s, err)
-		ev := TaskEvent{Outcome: outcomeOf(s, err), Err: err}
-		if j.task.Module != nil {
-			ev.Module = j.task.Module.Name()
+		if s == future.Cancelled {
+			j.interrupt(context.Canceled)
 		}
-		j.mu.Lock()
-		r := j.ran
-		j.mu.Unlock()
-		if r.ok {
-			ev.Ran, ev.Wait, ev.Duration = true, r.wait, r.duration
-			if j.task.Fuel > 0 {
-				ev.Fuel, ev.FuelBudget = r.fuel, j.task.Fuel
-			}
+		j.stopWatching()
+		if p.cfg.OnTaskDone != nil {
+			p.observe(j, s, err)
 		}
-		p.cfg.OnTaskDone(ev)
 	}
+}
+
+// observe tells Config.OnTaskDone of a task that settled.
+func (p *Pool) observe(j *job, s future.State, err error) {
+	ev := TaskEvent{Outcome: outcomeOf(s, err), Err: err}
+	if j.task.Module != nil {
+		ev.Module = j.task.Module.Name()
+	}
+	j.mu.Lock()
+	r := j.ran
+	j.mu.Unlock()
+	if r.ok {
+		ev.Ran, ev.Wait, ev.Duration = true, r.wait, r.duration
+		if j.task.Fuel > 0 {
+			ev.Fuel, ev.FuelBudget = r.fuel, j.task.Fuel
+		}
+	}
+	p.cfg.OnTaskDone(ev)
 }

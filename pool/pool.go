@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/internal/monotime"
 	"github.com/wasmpool/wasmpool/internal/taskerr"
 	"github.com/wasmpool/wasmpool/internal/wire"
 	"github.com/wasmpool/wasmpool/internal/workerproc"
@@ -116,7 +116,6 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 		j.task.Grants, j.task.GrantArgs = p.cfg.Grants, p.cfg.GrantArgs
 	}
 	prom.BeforeDone(p.settled(j))
-	f.OnDone(p.finished(j))
 	if t.Module == nil {
 		prom.Resolve(engine.Result{}, taskerr.NoModule)
 		return f
@@ -138,7 +137,7 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 		prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, ErrShutdown))
 		return f
 	}
-	j.enqueued = time.Now()
+	j.enqueued = monotime.Now()
 	p.stats.queued.Add(1)
 	if ctx.Done() != nil {
 		// While the task waits in the queue no worker watches its context;
@@ -183,17 +182,6 @@ func (p *Pool) count(s future.State, err error) {
 		p.stats.timedOut.Add(1)
 	default:
 		p.stats.failed.Add(1)
-	}
-}
-
-// finished returns the callback that runs once the future is done, however
-// it ended: it stops a running task whose future was cancelled.
-func (p *Pool) finished(j *job) func(*future.Future[engine.Result]) {
-	return func(f *future.Future[engine.Result]) {
-		if f.State() == future.Cancelled {
-			j.interrupt(context.Canceled)
-		}
-		j.stopWatching()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
+	"github.com/wasmpool/wasmpool/internal/monotime"
 )
 
 // job is one submitted task on its way through the pool.
@@ -309,7 +310,7 @@ func (w *worker) runWarm(j *job) (engine.Result, error) {
 		err = taskTimeoutError(ctx, t, err)
 	}
 	if p.cfg.IdleTimeout > 0 {
-		wi.lastUsed = time.Now() // only the idle sweep reads it
+		wi.lastUsed = monotime.Now() // only the idle sweep reads it
 	}
 	if wi.inst.Broken() {
 		w.discard(t.Module, true)

@@ -29,6 +29,12 @@ type ServerConfig struct {
 	Token string
 	// Name names the server in NATS monitoring. "" means "wasmpool".
 	Name string
+	// Monitor is the address of NATS's own HTTP monitoring endpoints
+	// (/varz, /jsz, /connz...: what NATS tools and dashboards read), such
+	// as "127.0.0.1:8222" or "127.0.0.1:-1" (a port chosen by the system).
+	// "" serves none. They need no token: bind them where only operators
+	// reach.
+	Monitor string
 }
 
 // Server is a NATS server with JetStream running inside this process.
@@ -57,19 +63,15 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		opts.ServerName = "wasmpool"
 	}
 	if cfg.Listen != "" {
-		host, port, err := net.SplitHostPort(cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("embedded: listen address %q: want HOST:PORT, such as :4222 or 127.0.0.1:-1", cfg.Listen)
+		var err error
+		if opts.Host, opts.Port, err = hostPort("listen", cfg.Listen, ":4222"); err != nil {
+			return nil, err
 		}
-		if opts.Port, err = strconv.Atoi(port); err != nil || opts.Port < -1 || opts.Port > 65535 {
-			return nil, fmt.Errorf("embedded: listen address %q: bad port %q", cfg.Listen, port)
-		}
-		if opts.Port == 0 {
-			opts.Port = server.RANDOM_PORT
-		}
-		opts.Host = host
-		if host == "" {
-			opts.Host = "0.0.0.0"
+	}
+	if cfg.Monitor != "" {
+		var err error
+		if opts.HTTPHost, opts.HTTPPort, err = hostPort("monitor", cfg.Monitor, "127.0.0.1:8222"); err != nil {
+			return nil, err
 		}
 	}
 	if opts.StoreDir == "" {
@@ -90,7 +92,30 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		// A restart listens where the first start did, so clients find it.
 		s.opts.Port = srv.Addr().(*net.TCPAddr).Port
 	}
+	if a := srv.MonitorAddr(); a != nil {
+		s.opts.HTTPPort = a.Port
+	}
 	return s, nil
+}
+
+// hostPort splits a listen address for the server's options: port 0 or -1
+// is any free port, no host is every interface.
+func hostPort(what, addr, example string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("embedded: %s address %q: want HOST:PORT, such as %s or 127.0.0.1:-1", what, addr, example)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < -1 || port > 65535 {
+		return "", 0, fmt.Errorf("embedded: %s address %q: bad port %q", what, addr, p)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
 }
 
 func (s *Server) start() (*server.Server, error) {
@@ -131,6 +156,22 @@ func (s *Server) ClientURL() string {
 		u.User = url.User(s.cfg.Token)
 	}
 	return u.String()
+}
+
+// MonitorURL is where NATS's monitoring endpoints are served
+// (http://HOST:PORT, with /varz, /jsz and the others under it), or "" with
+// no ServerConfig.Monitor.
+func (s *Server) MonitorURL() string {
+	if s.cfg.Monitor == "" {
+		return ""
+	}
+	host := s.opts.HTTPHost
+	if host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(s.opts.HTTPPort))
 }
 
 // Connect opens an in-process connection to the server: no network, no

@@ -54,10 +54,12 @@ func TestWorkerServesBatch(t *testing.T) {
 			strings.NewReader(""), io.Discard, &werr)
 	}()
 
+	fetch := `{"module": "` + gomod(t, "caps") + `", "func": "fetch", "input": "` + helloServer(t).URL + `/1", "allow_hosts": ["127.0.0.1"]}
+`
 	batch := `{"module": "` + gomod(t, "upper") + `", "func": "upper", "input": "hi"}
 {"module": "` + wat(t, "unreachable") + `", "func": "run"}
 {"module": "` + wat(t, "spin") + `", "func": "spin", "timeout": "50ms"}
-`
+` + fetch
 	r := cli(t, batch, "batch", "-", "--nats", url)
 	assert.Equal(t, exitTrap, r.code, r.stderr)
 	var lines []resultLine
@@ -67,15 +69,22 @@ func TestWorkerServesBatch(t *testing.T) {
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &rl))
 		lines = append(lines, rl)
 	}
-	require.Len(t, lines, 3)
+	require.Len(t, lines, 4)
 	assert.True(t, lines[0].OK)
 	assert.Equal(t, "HI", *lines[0].Text)
 	assert.Equal(t, kindTrap, lines[1].ErrorKind)
 	assert.Contains(t, lines[1].Error, "unreachable.wasm")
 	assert.Equal(t, kindTimeout, lines[2].ErrorKind)
+	// w1 has no --allow-host: it refuses a task granted HTTP (its line
+	// names w1, below), with an error of its own kind and exit status.
+	assert.Equal(t, kindCapability, lines[3].ErrorKind)
+	assert.Equal(t, `module "caps.wasm": the task grants capability "http", which this host does not provide (it provides: none)`,
+		lines[3].Error)
 	for i, l := range lines {
 		assert.Equal(t, "w1", l.Worker, "line %d names the worker that ran it", i+1)
 	}
+	r = cli(t, fetch, "batch", "-", "--nats", url)
+	assert.Equal(t, exitCapability, r.code, "a refused task's own exit status: %s", r.stdout)
 
 	stop() // SIGINT
 	assert.Equal(t, exitOK, <-worker, werr.String())
@@ -83,7 +92,7 @@ func TestWorkerServesBatch(t *testing.T) {
 	assert.Contains(t, log, "worker started")
 	// One line per task, saying how it ended.
 	assert.Equal(t, 1, strings.Count(log, "msg=\"task done\""), log)
-	assert.Equal(t, 2, strings.Count(log, "msg=\"task failed\""), log)
+	assert.Equal(t, 4, strings.Count(log, "msg=\"task failed\""), log)
 	assert.Contains(t, log, "module=upper.wasm func=upper")
 }
 

@@ -8,6 +8,7 @@
 //	wasmpool bench MODULE --func NAME  throughput and latency in each mode, for choosing one
 //	wasmpool worker --nats URL         serve a NATS cluster: run the tasks submitted to it
 //	wasmpool serve-nats                run a NATS JetStream broker for a small team
+//	wasmpool cluster status --nats URL a cluster's workers, queue and rates, from its broker
 //	wasmpool version
 //
 // # Exit status
@@ -25,6 +26,9 @@
 //	74   the task used up its fuel (--fuel)
 //	75   the NATS broker could not be reached for --unavailable-after, as
 //	     sysexits' EX_TEMPFAIL: try again later
+//	78   the task was refused: the worker that got it does not provide a
+//	     capability the task grants (HTTP on a cluster worker started
+//	     without --allow-host), as sysexits' EX_CONFIG: fix that worker
 //	124  the task timed out (--timeout), as coreutils' timeout(1)
 //	130  interrupted (SIGINT or SIGTERM): running tasks were cancelled; a
 //	     guest that does not stop within a second is left behind

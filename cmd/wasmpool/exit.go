@@ -20,6 +20,7 @@ const (
 	exitCrashed     = 73  // a worker process died under the task (--isolation subprocess)
 	exitFuel        = 74  // the task used up its fuel (--fuel)
 	exitUnavailable = 75  // the cluster's broker could not be reached (--unavailable-after), as sysexits' EX_TEMPFAIL
+	exitCapability  = 78  // the task was refused: where it went lacks a capability it grants, as sysexits' EX_CONFIG
 	exitTimeout     = 124 // the task timed out, as coreutils' timeout(1)
 	exitCancelled   = 130 // interrupted (SIGINT/SIGTERM), as a shell reports it
 )
@@ -35,6 +36,8 @@ const exitHelp = `Exit status:
   73   a worker process died under the task (--isolation subprocess)
   74   the task used up its fuel (--fuel)
   75   the NATS broker could not be reached for --unavailable-after (try again later)
+  78   the task was refused: the worker that got it lacks a capability it grants
+       (HTTP on a worker started without --allow-host)
   124  the task timed out (--timeout)
   130  interrupted (SIGINT/SIGTERM)
   run: a WASI command's own non-zero exit code is passed through (over 255: 1).
@@ -68,6 +71,8 @@ func exitCode(err error) int {
 		return exitCancelled
 	case kindUnavail:
 		return exitUnavailable
+	case kindCapability:
+		return exitCapability
 	case kindTimeout:
 		return exitTimeout
 	case kindFuel:
@@ -126,6 +131,7 @@ const (
 	kindCrash      = taskerr.KindCrash
 	kindFuel       = taskerr.KindFuel
 	kindUnavail    = taskerr.KindUnavailable
+	kindCapability = taskerr.KindCapability
 )
 
 // errorKind names the class of a task's failure for JSON output: a

@@ -96,6 +96,7 @@ was not given.
 		a.benchCmd(),
 		a.workerCmd(),
 		a.serveNATSCmd(),
+		a.clusterCmd(),
 		a.versionCmd(),
 	)
 	return root

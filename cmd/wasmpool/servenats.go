@@ -17,6 +17,7 @@ import (
 type serveFlags struct {
 	engineFlags
 	listen    string
+	monitor   string
 	store     string
 	token     string
 	namespace string
@@ -47,6 +48,11 @@ workers in this process (default none).
 The server has no authentication unless --token is given; then clients put
 it in their URL: nats://TOKEN@host:4222.
 
+With --monitor ADDR it serves NATS's own monitoring endpoints at
+http://ADDR (/varz, /jsz, /connz...: what NATS tools and dashboards read);
+they take no token, so bind them where only operators reach (127.0.0.1).
+'wasmpool cluster status --nats URL' shows the cluster's workers and queue.
+
 With --metrics ADDR it serves Prometheus metrics at http://ADDR/metrics: the
 cluster's queue depth, tasks in flight, free worker slots and workers
 connected, and with --workers those of its local workers (names in the
@@ -60,6 +66,7 @@ README).`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.listen, "listen", ":4222", "address to listen on, HOST:PORT (port -1: any free port)")
+	fs.StringVar(&f.monitor, "monitor", "", "serve NATS's monitoring endpoints (/varz, /jsz...) at HOST:PORT, e.g. 127.0.0.1:8222 (no token)")
 	fs.StringVar(&f.store, "store", defaultStoreDir(), `directory that keeps queued tasks across restarts ("" for memory)`)
 	fs.StringVar(&f.token, "token", "", "require clients to give this token (nats://TOKEN@host:port)")
 	fs.StringVar(&f.namespace, "namespace", "", `the cluster's namespace (default "wasmpool")`)
@@ -94,6 +101,11 @@ func (a *app) runServeNATS(cmd *cobra.Command, f *serveFlags) error {
 	if err := checkListen("--listen", f.listen); err != nil {
 		return err
 	}
+	if f.monitor != "" {
+		if err := checkListen("--monitor", f.monitor); err != nil {
+			return err
+		}
+	}
 	ms, err := f.metrics.listen()
 	if err != nil {
 		return err
@@ -101,7 +113,7 @@ func (a *app) runServeNATS(cmd *cobra.Command, f *serveFlags) error {
 	defer ms.close()
 	stopGrace.Store(int64(f.grace + time.Second))
 	ctx := a.ctx
-	srv, err := embedded.StartServer(embedded.ServerConfig{StoreDir: f.store, Listen: f.listen, Token: f.token})
+	srv, err := embedded.StartServer(embedded.ServerConfig{StoreDir: f.store, Listen: f.listen, Token: f.token, Monitor: f.monitor})
 	if err != nil {
 		return err
 	}
@@ -124,6 +136,9 @@ func (a *app) runServeNATS(cmd *cobra.Command, f *serveFlags) error {
 	url := srv.ClientURL()
 	report(a.stderr, "NATS broker serving at %s (store: %s)", url, storeName(f.store))
 	report(a.stderr, "workers join with: wasmpool worker --nats %s", url)
+	if m := srv.MonitorURL(); m != "" {
+		report(a.stderr, "NATS monitoring at %s (/varz, /jsz, /connz)", m)
+	}
 	if host, _, _ := net.SplitHostPort(f.listen); f.token == "" && host != "127.0.0.1" && host != "localhost" && host != "::1" {
 		report(a.stderr, "warning: no --token: anyone who can reach this port can submit tasks to the workers")
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wasmpool/wasmpool/cluster"
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/internal/taskerr"
 	"github.com/wasmpool/wasmpool/pool"
 )
 
@@ -44,6 +45,8 @@ func TestExitCodeTable(t *testing.T) {
 		{wrap(&pool.CrashError{PID: 7, OutOfMemory: true}), exitMemoryLimit, kindMemory},
 		// An outage's error wraps the deadline of the retries: not a timeout.
 		{wrap(fmt.Errorf("%w: the broker did not take the task within 1s: %w", cluster.ErrUnavailable, context.DeadlineExceeded)), exitUnavailable, kindUnavail},
+		{wrap(taskerr.Lacks("worker w1", []string{"http"}, nil)), exitCapability, kindCapability},
+		{wrap(fmt.Errorf("%w: the task grants nosuch", engine.ErrNoCapability)), exitCapability, kindCapability},
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.code, exitCode(c.err), "%v", c.err)

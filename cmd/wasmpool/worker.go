@@ -27,6 +27,7 @@ type workerFlags struct {
 	name        string
 	namespace   string
 	allowMounts bool
+	labels      []string
 	grace       time.Duration
 	metrics     metricsFlag
 	allowHostFlag
@@ -50,6 +51,10 @@ A worker that dies with a task loses it to another worker after the cluster's
 ack deadline (serve-nats --ack-wait, 5s by default); a task that kills every
 worker it is given fails after its max deliveries. Failures of the task itself (a trap, a
 timeout, the memory limit) are its result and are not retried.
+
+It advertises itself to the cluster (its name, slots, mode, --label labels,
+the host capabilities it provides, whether it allows mounts, its memory limit
+and its counts) for 'wasmpool cluster status'.
 
 The module of a task is fetched from the cluster once per worker and kept
 compiled (and in --cache-dir). Tasks may not mount this host's directories
@@ -84,6 +89,8 @@ worker. A second signal stops at once.`,
 	fs.StringVar(&f.name, "name", "", `this worker's name in its logs and in results ("worker" in map and batch JSON lines; default HOST-PID)`)
 	fs.StringVar(&f.namespace, "namespace", "", `the cluster's namespace, if it is not "wasmpool"`)
 	fs.BoolVar(&f.allowMounts, "allow-mounts", false, "let tasks mount directories of this host")
+	fs.StringArrayVar(&f.labels, "label", nil, "KEY=VALUE this worker advertises (repeat): what it has that tasks may need,\n"+
+		"shown by 'wasmpool cluster status'")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, how long running tasks may take to finish")
 	f.metrics.add(fs)
 	f.engineFlags.add(fs)
@@ -139,6 +146,10 @@ func (a *app) runWorker(cmd *cobra.Command, f *workerFlags) error {
 	if f.grace < 0 {
 		return usagef("--grace %v: cannot be negative", f.grace)
 	}
+	labels, err := parseLabels(f.labels)
+	if err != nil {
+		return err
+	}
 	pcfg.Mode = mode
 	if err := f.allowHostFlag.check(); err != nil {
 		return err
@@ -168,6 +179,7 @@ func (a *app) runWorker(cmd *cobra.Command, f *workerFlags) error {
 		Pool:        pcfg,
 		Name:        f.name,
 		AllowMounts: f.allowMounts,
+		Labels:      labels,
 		Logger:      workerLogger(a.stderr),
 	})
 	if err != nil {

@@ -41,14 +41,16 @@ func main() {
 	defer broker.Shutdown()
 	url := broker.ClientURL() // nats://127.0.0.1:PORT
 
-	// A worker (wasmpool worker --nats URL): runs what is submitted.
+	// A worker (wasmpool worker --nats URL --label zone=eu-west-1): runs
+	// what is submitted, and advertises what it has.
 	wnc, err := cluster.Connect(url, "worker-1")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer wnc.Close()
 	w, err := cluster.NewWorker(ctx, wnc, e, cluster.WorkerConfig{
-		Name: "worker-1", Pool: pool.Config{Mode: pool.Processes, Workers: 2}})
+		Name: "worker-1", Pool: pool.Config{Mode: pool.Processes, Workers: 2},
+		Labels: map[string]string{"zone": "eu-west-1"}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -67,6 +69,16 @@ func main() {
 	defer x.Close()
 	res, err := x.Submit(ctx, engine.Task{Module: m, Func: "upper", Input: []byte("over nats")}).Result(ctx)
 	fmt.Println(string(res.Output), res.Worker, err) // OVER NATS worker-1 <nil>
+
+	// What the broker knows (wasmpool cluster status --nats URL): the
+	// workers' records, the queue, the rates.
+	st, err := cluster.Status(ctx, nc, cluster.Settings{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, wi := range st.Workers {
+		fmt.Println(wi.Name, wi.Slots, wi.Labels, st.Queued) // worker-1 2 map[zone:eu-west-1] 0
+	}
 
 	// Or all of it in this process, with no port: a Node, swappable with a
 	// *pool.Pool (both are a pool.Executor).

@@ -15,5 +15,6 @@ func Example() {
 	main()
 	// Output:
 	// OVER NATS worker-1 <nil>
+	// worker-1 2 map[zone:eu-west-1] 0
 	// IN PROCESS <nil>
 }

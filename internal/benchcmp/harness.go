@@ -36,6 +36,9 @@ type Config struct {
 	// SkipInterruption leaves out issue 12's measures (interrupt.go);
 	// OnlyInterruption measures nothing else.
 	SkipInterruption, OnlyInterruption bool
+	// SkipFetch leaves out issue 15's I/O-bound measure (fetch.go);
+	// OnlyFetch measures nothing else.
+	SkipFetch, OnlyFetch bool
 	// SkipCluster leaves out issue 16's cluster rows (cluster.go);
 	// OnlyCluster measures nothing else.
 	SkipCluster, OnlyCluster bool
@@ -165,14 +168,14 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	defer pre.Close(context.WithoutCancel(ctx))
 
 	wls := workloads(c)
-	others := !c.OnlyInterruption && !c.OnlyCluster
-	if others {
+	everything := !c.OnlyInterruption && !c.OnlyFetch && !c.OnlyCluster
+	if everything {
 		if err := runGo(ctx, c, engines{e, pre}, mods, wls, rep, prog); err != nil {
 			return nil, err
 		}
 		runPython(ctx, c, wls, rep, prog)
 	}
-	if !c.SkipInterruption && !c.OnlyCluster {
+	if !c.SkipInterruption && !c.OnlyFetch && !c.OnlyCluster {
 		if rep.Interruption, err = measureKernels(ctx, c, e, prog); err != nil {
 			return nil, err
 		}
@@ -187,12 +190,21 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			}
 		}
 	}
-	if !c.SkipCluster && !c.OnlyInterruption {
+	if !c.SkipFetch && !c.OnlyInterruption && !c.OnlyCluster {
+		prog.say("fetch: the local HTTP server")
+		if rep.Fetch, err = measureFetch(ctx, c, prog); err != nil {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
+		if rep.Meta.Python == "" {
+			rep.Meta.Python = rep.Fetch.Python
+		}
+	}
+	if !c.SkipCluster && !c.OnlyInterruption && !c.OnlyFetch {
 		if rep.Cluster, err = measureCluster(ctx, c, e, prog); err != nil {
 			return nil, err
 		}
 	}
-	if c.ColdRuns > 0 && others {
+	if c.ColdRuns > 0 && everything {
 		prog.say("cold start: building the CLI and the anchor")
 		cs, err := measureColdStart(ctx, c, mods["sha256"], prog)
 		if err != nil {
@@ -200,7 +212,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 		rep.ColdStart = cs
 	}
-	if c.RSSTasks[0] > 0 && others {
+	if c.RSSTasks[0] > 0 && everything {
 		prog.say(fmt.Sprintf("RSS: %d isolated tasks in a child process", c.RSSTasks[1]))
 		rss, err := measureRSS(ctx, mods["noop"], cacheDir, c.RSSTasks)
 		if err != nil {

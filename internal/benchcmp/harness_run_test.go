@@ -82,10 +82,11 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 	assert.Positive(t, rep.Meta.FibNative)
 
 	// Every target is reported; all but the cold start (no runs asked for)
-	// with a verdict.
-	require.Len(t, rep.Targets, 29)
+	// with a verdict (and Python's, when there is no Python).
+	require.Len(t, rep.Targets, 32)
 	for _, tg := range rep.Targets {
-		if strings.HasPrefix(tg.Name, "CLI cold start") || strings.HasPrefix(tg.Name, "wasmpool run vs wazero run") {
+		pyOnly := strings.Contains(tg.Name, "ThreadPoolExecutor(50)")
+		if strings.HasPrefix(tg.Name, "CLI cold start") || strings.HasPrefix(tg.Name, "wasmpool run vs wazero run") || pyOnly && pyErr != nil {
 			assert.Nil(t, tg.Met)
 			continue
 		}
@@ -98,8 +99,9 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	table := out.String()
 	for _, s := range []string{"workload", "executor", "p50", "tasks/s", "no-op, timeout", "fib(10)", "sha256 1KiB",
-		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysPreinit, sysSubprocess, sysBare, sysBareWarm, "targets (issues 4, 12 and 16)", "raw JetStream",
-		"RSS after 40 isolated tasks vs after 10"} {
+		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysPreinit, sysSubprocess, sysBare, sysBareWarm, "targets (issues 4, 12, 15 and 16)",
+		"RSS after 40 isolated tasks vs after 10",
+		"I/O-bound: 200 URLs from a local HTTP server", fetchWasmpool, "raw JetStream"} {
 		assert.Contains(t, table, s)
 	}
 	assert.Contains(t, prog.String(), "bench: [1/")
@@ -113,4 +115,40 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 	assert.Equal(t, len(rep.Cells), len(back.Cells))
 	assert.Equal(t, rep.Targets, back.Targets)
 	assert.Equal(t, 10, back.Meta.FibN)
+}
+
+// TestFetchMeasure: issue 15's flagship runs every executor for real, each
+// round's every body checked, and without Python it says so and goes on.
+func TestFetchMeasure(t *testing.T) {
+	var out, prog bytes.Buffer
+	c := tiny(&out, &prog)
+	fc, err := measureFetch(context.Background(), c, newProgress(&prog))
+	require.NoError(t, err)
+	assert.Equal(t, 3, fc.Rounds)
+	_, pyErr := exec.LookPath("python3")
+	want := []string{fetchGo, fetchWasmpool}
+	if pyErr == nil {
+		want = append(want, fetchPython)
+		assert.Positive(t, fc.VsPython)
+		assert.NotEmpty(t, fc.Python)
+	}
+	for _, name := range want {
+		assert.GreaterOrEqual(t, fc.Wall[name], fetchFloor(), "%s: no round beats the server's delays", name)
+	}
+	assert.Positive(t, fc.Ratios[fetchWasmpool])
+	rep := &Report{Fetch: fc}
+	ts := rep.fetchTargets()
+	require.Len(t, ts, 2)
+	assert.NotNil(t, ts[0].Met)
+
+	c.Python = filepath.Join(t.TempDir(), "no-python3")
+	fc, err = measureFetch(context.Background(), c, newProgress(&prog))
+	require.NoError(t, err, "Python missing is not a failure")
+	assert.NotContains(t, fc.Wall, fetchPython)
+	assert.Contains(t, fc.PythonNote, "Python not measured: ")
+	rep = &Report{Fetch: fc}
+	rep.writeFetch(&out)
+	assert.Contains(t, out.String(), "python ThreadPoolExecutor, urllib")
+	assert.Nil(t, rep.fetchTargets()[1].Met)
+	assert.Contains(t, rep.fetchTargets()[1].Anchor, "Python not measured: ")
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -48,17 +49,10 @@ type pyOutput struct {
 // Python is a comparison, not the subject: when it is missing or fails, a
 // note says so and the run goes on.
 func runPython(ctx context.Context, c Config, wls []workload, rep *Report, prog *progress) {
-	if c.Python == "none" {
-		rep.Notes = append(rep.Notes, "Python not measured: disabled (-python none)")
+	py, err := findPython(c)
+	if err != nil {
+		rep.Notes = append(rep.Notes, "Python not measured: "+err.Error()+" (its columns are empty)")
 		return
-	}
-	py := c.Python
-	if py == "" {
-		var err error
-		if py, err = exec.LookPath("python3"); err != nil {
-			rep.Notes = append(rep.Notes, "Python not measured: python3 is not on PATH (its columns are empty)")
-			return
-		}
 	}
 	pc := pyConfig{
 		BudgetNS: c.Budget.Nanoseconds(), MinSamples: c.MinSamples, MaxSamples: 200_000,
@@ -87,6 +81,21 @@ func runPython(ctx context.Context, c Config, wls []workload, rep *Report, prog 
 	}
 	rep.Meta.Python = out.Python
 	rep.Cells = append(rep.Cells, out.Cells...)
+}
+
+// findPython is the python3 to measure, or why there is none.
+func findPython(c Config) (string, error) {
+	switch c.Python {
+	case "none":
+		return "", errors.New("disabled (-python none)")
+	case "":
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			return "", errors.New("python3 is not on PATH")
+		}
+		return py, nil
+	}
+	return c.Python, nil
 }
 
 func execPython(ctx context.Context, py string, pc pyConfig, prog *progress) (*pyOutput, error) {

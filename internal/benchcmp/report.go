@@ -28,6 +28,8 @@ type Report struct {
 	Interruption []KernelCost `json:"interruption,omitempty"`
 	StopLatency  *StopLatency `json:"stop_latency,omitempty"`
 	CLIRun       *CLIRun      `json:"cli_run,omitempty"`
+	// Issue 15's I/O-bound measure (fetch.go).
+	Fetch *FetchCost `json:"fetch,omitempty"`
 	// Issue 16's (cluster.go).
 	Cluster []ClusterRow `json:"cluster,omitempty"`
 	Targets []Target     `json:"targets"`
@@ -259,9 +261,10 @@ isolated   a fresh instance per task (wasmpool processes; wazero bare:
 	_ = tw.Flush()
 
 	r.writeInterruption(w)
+	r.writeFetch(w)
 	r.writeCluster(w)
 
-	fmt.Fprintln(w, "\ntargets (issues 4, 12 and 16), from this run:")
+	fmt.Fprintln(w, "\ntargets (issues 4, 12, 15 and 16), from this run:")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  measure\tmeasured\ttarget\tmet\tanchor (same run)\t")
 	for _, t := range r.Targets {

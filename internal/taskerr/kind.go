@@ -28,6 +28,11 @@ const (
 	// KindUnavailable is a task the cluster's broker could not be reached
 	// for (ErrUnavailable): nothing about the task, nothing timed out.
 	KindUnavailable = "unavailable"
+	// KindCapability is a task refused because it grants a capability the
+	// host that got it does not provide (engine.ErrNoCapability): neither
+	// the guest's failure nor the module's, but where it was sent, which
+	// another host (a worker with --allow-host, say) may run.
+	KindCapability = "capability"
 )
 
 // Kind names the class of a task's failure: "" for nil, and "task" for
@@ -67,6 +72,8 @@ func Kind(err error) string {
 		return KindTrap
 	case errors.As(err, &exit):
 		return KindExit
+	case errors.Is(err, engine.ErrNoCapability):
+		return KindCapability
 	case errors.Is(err, engine.ErrNoFunction):
 		return KindNoFunction
 	case errors.Is(err, engine.ErrBadModule):

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -78,10 +79,15 @@ type server struct {
 	in          *wire.Reader
 	hostModules []engine.HostModule
 	// capabilities are the worker program's own: those the pool's engine
-	// names are given to this engine, and a task granting one the program
-	// lacks is refused by it (engine.ErrNoCapability).
+	// names are given to this engine.
 	capabilities []engine.Capability
-	newRunner    NewRunner
+	// lacking are those the pool's engine names that this program does not
+	// provide: a task granting one is refused by this worker process, in
+	// its own name (taskerr.Lacks), for the engine here could not tell
+	// that the pool's has it (and whose program to fix).
+	lacking   []string
+	provided  []string // the others, sorted
+	newRunner NewRunner
 
 	outMu sync.Mutex // held by whoever writes to out
 	out   *wire.Writer
@@ -228,8 +234,12 @@ func (s *server) setup(h *helloMsg, ready *readyMsg) error {
 	for _, want := range named {
 		if i := slices.IndexFunc(s.capabilities, func(c engine.Capability) bool { return c.Name == want.Name }); i >= 0 {
 			cfg.Capabilities = append(cfg.Capabilities, s.capabilities[i])
+			s.provided = append(s.provided, want.Name)
+		} else {
+			s.lacking = append(s.lacking, want.Name)
 		}
 	}
+	slices.Sort(s.provided)
 	ctx := context.Background()
 	if s.e, err = engine.New(ctx, cfg); err != nil {
 		return err
@@ -243,6 +253,22 @@ func (s *server) setup(h *helloMsg, ready *readyMsg) error {
 	}
 	s.r, err = s.newRunner(s.e, pcfg)
 	return err
+}
+
+// refusal is the error of a task granting a capability the pool's engine
+// has and this program lacks. A grant nobody has is the engine's to refuse,
+// as it would in process.
+func (s *server) refusal(t *engine.Task) error {
+	if len(s.lacking) == 0 {
+		return nil // the common case, at no cost per task
+	}
+	var lacking []string
+	for _, g := range t.Grants {
+		if slices.Contains(s.lacking, g) {
+			lacking = append(lacking, g)
+		}
+	}
+	return taskerr.Lacks(fmt.Sprintf("worker process %d (%s)", os.Getpid(), filepath.Base(os.Args[0])), lacking, s.provided)
 }
 
 func (s *server) compile(ctx context.Context, m *moduleMsg) error {
@@ -322,6 +348,8 @@ func (s *server) runLoop() {
 		var out Outcome
 		if skip {
 			out.Err = &engine.Error{Module: t.msg.task.Module.Name(), Err: fmt.Errorf("%w before it started", reasonError(reason))}
+		} else if err := s.refusal(&t.msg.task); err != nil {
+			out.Err = &engine.Error{Module: t.msg.task.Module.Name(), Err: err}
 		} else {
 			out = s.r.Run(ctx, t.msg.task)
 		}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds modules/assemblyscript/wasicat.ts into testdata/assemblyscript/
-# wasicat.wasm (a WASI preview-1 command). Needs Node.js and npm: the
+# wasicat.wasm (a WASI preview-1 command), and caps.ts, the example of
+# the AssemblyScript SDK (guest/assemblyscript), into caps.wasm (a
+# reactor whose exports are wasmpool tasks). Needs Node.js and npm: the
 # compiler (assemblyscript) and the WASI shim (@assemblyscript/wasi-shim) are
 # installed from the npm registry into modules/assemblyscript/node_modules
 # (not committed) at the versions pinned by package-lock.json.
@@ -17,3 +19,12 @@ node_modules/.bin/asc wasicat.ts \
   --optimize \
   -o ../../testdata/assemblyscript/wasicat.wasm
 chmod 0644 ../../testdata/assemblyscript/wasicat.wasm
+
+# A reactor: the shim's config exports the start function as _start, which
+# would make it a command; as _initialize the host runs it once per instance.
+node_modules/.bin/asc caps.ts \
+  --config ./node_modules/@assemblyscript/wasi-shim/asconfig.json \
+  --exportStart _initialize \
+  --optimize \
+  -o ../../testdata/assemblyscript/caps.wasm
+chmod 0644 ../../testdata/assemblyscript/caps.wasm

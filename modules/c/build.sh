@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the C fixtures under testdata/c: wasicat (a WASI command), kernels
 # (a reactor of benchmark tasks), wasifs (a WASI filesystem driver), nbody (a
-# CPU-bound command) and ctool (a command built as a debug build is, for the
-# CLI's tests).
+# CPU-bound command), ctool (a command built as a debug build is, for the
+# CLI's tests) and caps (the example of the C SDK, guest/c/wasmpool.h).
 # Needs clang, wasm-ld, wasi-libc and libclang-rt-*-dev-wasm32 (Debian layout:
 # headers in /usr/include/wasm32-wasi, libs in /usr/lib/wasm32-wasi).
 set -euo pipefail
@@ -42,3 +42,10 @@ chmod 0644 testdata/c/nbody.wasm
 "$CC" --target=wasm32-wasi --sysroot="$SYSROOT" -O2 -g -fdebug-compilation-dir=. -Wall -Wextra \
   -o testdata/c/ctool.wasm modules/c/ctool.c
 chmod 0644 testdata/c/ctool.wasm
+
+# caps: the C SDK's example (guest/c/wasmpool.h), a reactor with the
+# exports and outputs of modules/go/caps.
+"$CC" --target=wasm32-wasi --sysroot="$SYSROOT" -O2 -Wall -Wextra -Werror -mexec-model=reactor \
+  -I guest/c -Wl,--strip-all \
+  -o testdata/c/caps.wasm modules/c/caps.c
+chmod 0644 testdata/c/caps.wasm

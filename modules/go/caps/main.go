@@ -1,7 +1,11 @@
 //go:build wasip1
 
 // Command caps is a wasmpool guest module that calls host capabilities, for
-// the tests of typed host functions, grants and the HTTP capability.
+// the tests of typed host functions, grants and the HTTP capability. It is
+// also the Go half of the guest SDKs' shared example: modules/c/caps.c,
+// modules/rust/caps.rs and modules/assemblyscript/caps.ts have its SDK
+// exports (all but badpointer and badresult), and guest/sdk_test.go expects
+// the same outputs from all four.
 package main
 
 import (
