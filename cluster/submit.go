@@ -383,10 +383,11 @@ func (x *Executor) onStarted(m *nats.Msg) {
 }
 
 // onAnswer takes a result a worker sent straight here, and says so: the
-// worker then has no need to store it in the result stream.
+// worker then has no need to store it in the result stream. It says so
+// first: the result is here, in memory, and the worker's slot waits.
 func (x *Executor) onAnswer(m *nats.Msg) {
-	x.takeResult(m.Data)
 	_ = m.Respond(nil)
+	x.takeResult(m.Data)
 }
 
 // onResult takes a result from the result stream: one this executor did
