@@ -188,6 +188,23 @@ func TestModuleUploadDoesNotHoldUpOtherModules(t *testing.T) {
 	require.NoError(t, w.Shutdown(ctx))
 }
 
+// A result its submitter does not answer for (disconnected, say) is kept
+// in the durable result stream instead, where the submitter finds it.
+func TestUnansweredResultGoesThroughTheStream(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	nc := connect(t, s, "executor")
+	x := newExecutor(t, nc, cluster.Config{Settings: set})
+	e := newEngine(t, nil)
+	newWorker(t, connect(t, s, "worker"), e, set, 1)
+	ctx := within(t)
+	require.NoError(t, cluster.RefuseAnswers(x))
+	require.NoError(t, nc.Flush()) // the broker knows: the worker hears "no responders" at once
+	res, err := x.Submit(ctx, engine.Task{Module: gomod(t, e, "upper"), Func: "upper", Input: []byte("kept")}).Result(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "KEPT", string(res.Output))
+}
+
 // Close cancels what is unfinished; Submit after Shutdown fails at once.
 func TestCloseCancelsUnfinished(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{})
