@@ -127,6 +127,44 @@ func TestCancelRecordCheckedAtPickup(t *testing.T) {
 	assert.EqualValues(t, 1, w.Stats().Finished, "only the noop reported")
 }
 
+// A worker already serving learns of a cancel record written while the
+// task waits in the queue (its broadcast missed: here there is none at
+// all) from its watch on the records, and drops the task as it picks it
+// up, or stops it just after.
+func TestCancelRecordSeenByARunningWorker(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	nc := connect(t, s, "executor")
+	x := newExecutor(t, nc, cluster.Config{Settings: set})
+	g, entered := localGate("block") // never released: only a cancel ends a barrier
+	e := newEngine(t, g)
+	ctx := within(t)
+	w := newWorker(t, connect(t, s, "worker"), e, set, 1)
+
+	barrier := wat(t, e, "barrier")
+	busy := x.Submit(ctx, engine.Task{Module: barrier, Func: "run"})
+	<-entered // the one slot is taken
+	queued := x.Submit(ctx, engine.Task{Module: barrier, Func: "run"})
+	require.NoError(t, x.Flush(ctx))
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	kv, err := js.KeyValue(ctx, set.Namespace+"_cancelled")
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, x.ID()+"-2", nil) // the queued task's record, and no broadcast
+	require.NoError(t, err)
+
+	require.True(t, busy.Cancel()) // frees the slot for the queued task
+	for w.Stats().Cancelled != 2 {
+		pause(ctx, t)
+	}
+	assert.Equal(t, future.Pending, queued.State(), "its submitter was never told")
+	require.True(t, queued.Cancel())
+	_, err = x.Submit(ctx, engine.Task{Module: wat(t, e, "noop"), Func: "noop"}).Result(ctx)
+	require.NoError(t, err, "the slot is free: the queued task was stopped")
+	require.NoError(t, w.Shutdown(ctx))
+	assert.EqualValues(t, 1, w.Stats().Finished, "only the noop reported")
+}
+
 // A broker restarted on the same store loses no task it accepted: neither
 // those waiting in the queue nor the one running through the restart.
 func TestBrokerRestartLosesNoAcceptedTask(t *testing.T) {

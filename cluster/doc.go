@@ -5,9 +5,23 @@
 //
 // An Executor publishes each task to a JetStream work-queue stream and
 // returns its future; a Worker (the `wasmpool worker --nats URL` command, or
-// NewWorker inside any program) asks for one task per free slot, runs it on
-// a local pool.Pool in either mode, heartbeats it while it runs, publishes
-// the result to the submitter, and only then acknowledges it.
+// NewWorker inside any program) asks for tasks for its free slots, runs
+// each on a local pool.Pool in either mode, heartbeats it while it runs,
+// sends the result to the submitter, and only then acknowledges it.
+//
+// The message pattern is kept near JetStream's own cost. A worker keeps one
+// inbox for its whole life and keeps a pull request there for each free
+// slot, never more (a slot is free once its task is acknowledged). It knows the cancel records from a watch on their bucket,
+// not a lookup per task, and says a task started only once it has run a
+// millisecond. A result goes straight to its submitter as a core request,
+// which the submitter answers on receipt: one stored message per task (the
+// task), not two. The durable result stream stays for a result its
+// submitter does not answer — disconnected, restarting, gone — where it
+// waits ResultTTL; a task whose result must outlive its submitter (a named
+// job, say) needs only to name no answer subject to have every result kept
+// there. Modules and inputs too large for a message are stored off the
+// publisher's way, so one big input or new module does not hold up the
+// tasks submitted after it.
 //
 // Modules travel by content: the executor stores the wasm bytes in an
 // object store under their sha256 (once), and each worker fetches a module
@@ -16,8 +30,9 @@
 //
 // A task's context deadline travels with it. Cancel (or the context ending)
 // removes a queued task from the stream, stops it on the worker running it
-// (a broadcast), and leaves a short-lived record that a worker picking the
-// task up at that very moment checks.
+// (a broadcast), and leaves a record kept CancelTTL, which every worker
+// watches: one that missed the broadcast, or picks the task up at that very
+// moment, stops it too.
 //
 // Failures: a worker that dies or goes silent with a task loses it to
 // another worker after Settings.AckWait, 5s unless set (at-least-once

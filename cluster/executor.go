@@ -102,6 +102,7 @@ type Executor struct {
 	id      string
 	results jetstream.ConsumeContext
 	started *nats.Subscription
+	answers *nats.Subscription
 
 	mu       sync.Mutex
 	tasks    map[string]*record
@@ -114,11 +115,14 @@ type Executor struct {
 	teardown sync.Once
 	tdErr    error
 
-	slots   chan struct{} // one per unfinished task: MaxPending
-	pub     publishQueue
-	pubDone chan struct{}
-	bg      tracker // network work in the background: acks, cancels, payloads
-	next    atomic.Uint64
+	slots chan struct{} // one per unfinished task: MaxPending
+	pub   publishQueue
+	// modUploads are the module uploads done lately and under way.
+	modUploads moduleUploads
+	pubDone    chan struct{}
+	clock      clock   // for the waits for the broker's PubAcks
+	bg         tracker // network work in the background: acks, cancels, payloads
+	next       atomic.Uint64
 
 	stats execCounters
 }
@@ -194,18 +198,27 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Executor, error) {
 		_ = top.js.DeleteConsumer(ctx, top.n.resultsStream, x.consumerName())
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	x.results, err = cons.Consume(x.onResult)
+	x.answers, err = nc.Subscribe(top.n.answerPrefix+x.id, x.onAnswer)
 	if err != nil {
 		_ = x.started.Unsubscribe()
 		_ = top.js.DeleteConsumer(ctx, top.n.resultsStream, x.consumerName())
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	x.results, err = cons.Consume(x.onResult)
+	if err != nil {
+		_ = x.started.Unsubscribe()
+		_ = x.answers.Unsubscribe()
+		_ = top.js.DeleteConsumer(ctx, top.n.resultsStream, x.consumerName())
 		return nil, fmt.Errorf("cluster: consuming results: %w", err)
 	}
+	go x.clock.run(x.stopCh)
 	go x.publisher()
 	return x, nil
 }
 
 func (x *Executor) consumerName() string  { return "results-" + x.id }
 func (x *Executor) resultSubject() string { return x.top.n.resultsPrefix + x.id }
+func (x *Executor) answerSubject() string { return x.top.n.answerPrefix + x.id }
 
 // ID is the executor's unique name in the cluster.
 func (x *Executor) ID() string { return x.id }
@@ -435,6 +448,7 @@ func (x *Executor) stop() error {
 		x.results.Stop()
 		<-x.results.Closed()
 		_ = x.started.Unsubscribe()
+		_ = x.answers.Unsubscribe()
 		_ = x.bg.wait(context.Background())
 		// A broker that is down (the outage that failed the tasks) gets a
 		// moment, not five seconds of the user's time: the consumer then

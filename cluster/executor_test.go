@@ -124,6 +124,87 @@ func TestLargeInputAndOutput(t *testing.T) {
 	assert.EqualValues(t, 2, x.Stats().LargePayloads, "the input and the output each went through the store")
 }
 
+// A large input is stored off the publisher's way: a small task submitted
+// after it is published, run and finished while the large one is still
+// being stored, which then finishes too.
+func TestLargeInputDoesNotHoldUpLaterTasks(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	nc := connect(t, s, "executor")
+	x := newExecutor(t, nc, cluster.Config{Settings: set})
+	e := newEngine(t, nil)
+	newWorker(t, connect(t, s, "worker"), e, set, 2)
+	ctx := within(t)
+	echo := wat(t, e, "echo")
+	// The module is stored first, so that only the input is in the way.
+	_, err := x.Submit(ctx, engine.Task{Module: echo, Func: "echo", Input: []byte("warm")}).Result(ctx)
+	require.NoError(t, err)
+
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	defer cluster.HoldLargeInputs(entered, release)()
+	big := bytes.Repeat([]byte("0123456789abcdef"), int(nc.MaxPayload())/16*2)
+	large := x.Submit(ctx, engine.Task{Module: echo, Func: "echo", Input: big})
+	<-entered // its input is being stored, and stays so
+	res, err := x.Submit(ctx, engine.Task{Module: echo, Func: "echo", Input: []byte("small")}).Result(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "small", string(res.Output))
+	assert.Equal(t, future.Pending, large.State(), "the large task is still waiting for its input to be stored")
+	close(release)
+	res, err = large.Result(ctx)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(big, res.Output))
+}
+
+// A module's upload is off the publisher's way too: while a new module is
+// being stored, a task of one already stored runs and finishes, and the
+// tasks waiting for the upload then run, after one upload.
+func TestModuleUploadDoesNotHoldUpOtherModules(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	nc := connect(t, s, "executor")
+	x := newExecutor(t, nc, cluster.Config{Settings: set})
+	e := newEngine(t, nil)
+	w := newWorker(t, connect(t, s, "worker"), e, set, 1)
+	ctx := within(t)
+	echo := wat(t, e, "echo")
+	_, err := x.Submit(ctx, engine.Task{Module: echo, Func: "echo", Input: []byte("stored")}).Result(ctx)
+	require.NoError(t, err)
+
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	defer cluster.HoldUploads(entered, release)()
+	upper := gomod(t, e, "upper")
+	first := x.Submit(ctx, engine.Task{Module: upper, Func: "upper", Input: []byte("one")})
+	<-entered // the new module is being stored, and stays so
+	second := x.Submit(ctx, engine.Task{Module: upper, Func: "upper", Input: []byte("two")})
+	res, err := x.Submit(ctx, engine.Task{Module: echo, Func: "echo", Input: []byte("other")}).Result(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "other", string(res.Output))
+	assert.Equal(t, future.Pending, first.State(), "still waiting for its module to be stored")
+	close(release)
+	for _, f := range []*future.Future[engine.Result]{first, second} {
+		require.NoError(t, f.Err(ctx))
+	}
+	assert.EqualValues(t, 2, x.Stats().ModulesUploaded, "one upload for both tasks of the new module")
+	require.NoError(t, w.Shutdown(ctx))
+}
+
+// A result its submitter does not answer for (disconnected, say) is kept
+// in the durable result stream instead, where the submitter finds it.
+func TestUnansweredResultGoesThroughTheStream(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	nc := connect(t, s, "executor")
+	x := newExecutor(t, nc, cluster.Config{Settings: set})
+	e := newEngine(t, nil)
+	newWorker(t, connect(t, s, "worker"), e, set, 1)
+	ctx := within(t)
+	require.NoError(t, cluster.RefuseAnswers(x))
+	require.NoError(t, nc.Flush()) // the broker knows: the worker hears "no responders" at once
+	res, err := x.Submit(ctx, engine.Task{Module: wat(t, e, "echo"), Func: "echo", Input: []byte("kept")}).Result(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "kept", string(res.Output))
+}
+
 // Close cancels what is unfinished; Submit after Shutdown fails at once.
 func TestCloseCancelsUnfinished(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{})

@@ -11,3 +11,31 @@ func HoldPublisher(entered chan<- struct{}, release <-chan struct{}) (restore fu
 	}
 	return func() { testHookPublish = was }
 }
+
+// RefuseAnswers makes the executor stop answering results sent straight to
+// it, as if it were disconnected: workers must store them in the result
+// stream instead.
+func RefuseAnswers(x *Executor) error { return x.answers.Unsubscribe() }
+
+// HoldLargeInputs makes the executor stop before storing each large input,
+// telling entered, until release is closed: an input that takes long to
+// store.
+func HoldLargeInputs(entered chan<- struct{}, release <-chan struct{}) (restore func()) {
+	was := testHookLargeInput
+	testHookLargeInput = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	return func() { testHookLargeInput = was }
+}
+
+// HoldUploads makes the executor stop before each module upload, telling
+// entered, until release is closed.
+func HoldUploads(entered chan<- struct{}, release <-chan struct{}) (restore func()) {
+	was := testHookUpload
+	testHookUpload = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	return func() { testHookUpload = was }
+}

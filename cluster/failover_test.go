@@ -250,9 +250,10 @@ func TestApplyChangesAnExistingStore(t *testing.T) {
 }
 
 // A slot takes its next task only once the last one is acknowledged: here
-// the broker cannot store the first task's result (its result stream is
-// gone), and the second task waits in the queue instead of being held by
-// the same worker, where its death would hold both.
+// the first task's result can go nowhere (its submitter does not answer,
+// and the result stream is gone), and the second task waits in the queue
+// instead of being held by the same worker, where its death would hold
+// both.
 func TestSlotTakesNoTaskBeforeTheLastIsAcknowledged(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{})
 	set := settings(t, 5*time.Second)
@@ -265,6 +266,7 @@ func TestSlotTakesNoTaskBeforeTheLastIsAcknowledged(t *testing.T) {
 	require.NoError(t, err)
 	results := strings.ToUpper(set.Namespace) + "_RESULTS"
 	require.NoError(t, js.DeleteStream(ctx, results))
+	require.NoError(t, cluster.RefuseAnswers(x))
 	// Back before the executor closes, which removes its consumer there.
 	t.Cleanup(func() { require.NoError(t, cluster.Setup(context.Background(), nc, set)) })
 
@@ -313,4 +315,47 @@ func TestFrozenWorkerLosesItsTaskAndIsIgnoredWhenThawed(t *testing.T) {
 	for taskCount(t, c.nc, c.set) != 0 {
 		pause(ctx, t)
 	}
+}
+
+// A worker keeps requests at the broker for its free slots, never for
+// more: with every slot busy it holds one task per slot, and the rest wait
+// in the queue for other workers, as they would if it died.
+func TestPullsHoldOneTaskPerSlot(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 5*time.Second)
+	nc := connect(t, s, "executor")
+	x := newExecutor(t, nc, cluster.Config{Settings: set})
+	g, entered := localGate("block")
+	e := newEngine(t, g)
+	ctx := within(t)
+	barrier := wat(t, e, "barrier")
+	var fs []*future.Future[engine.Result]
+	for range 5 {
+		fs = append(fs, x.Submit(ctx, engine.Task{Module: barrier, Func: "run"}))
+	}
+	require.NoError(t, x.Flush(ctx))
+	w := newWorker(t, connect(t, s, "worker"), e, set, 3)
+	for range 3 {
+		<-entered
+	}
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	cons, err := js.Consumer(ctx, taskStream(set), "workers")
+	require.NoError(t, err)
+	// A request for more than the free slots would be waiting at the
+	// broker, or served: wait until none waits, then count what is held.
+	info := cons.CachedInfo()
+	for info.NumWaiting != 0 {
+		pause(ctx, t)
+		info, err = cons.Info(ctx)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 3, info.NumAckPending, "the worker holds one task per slot")
+	assert.EqualValues(t, 2, info.NumPending, "the others wait in the queue")
+	close(g.release)
+	for _, f := range fs {
+		require.NoError(t, f.Err(ctx))
+	}
+	require.NoError(t, w.Shutdown(ctx))
+	assert.EqualValues(t, 5, w.Stats().Finished)
 }

@@ -49,43 +49,13 @@ func (q *publishQueue) take() []*record {
 	return recs
 }
 
-// uploads remembers the modules this executor stored lately, so that it
-// asks the store about a module once in a while, not for every task. It
-// forgets a module once the store's copy may be half its TTL old (the store
-// then gets it again), and forgets all when it has grown past maxUploads
-// distinct modules: an executor sent new modules for months stays bounded.
-type uploads struct {
-	ttl time.Duration
-	at  map[string]time.Time
-}
-
-const maxUploads = 4096
-
-func newUploads(ttl time.Duration) *uploads { return &uploads{ttl: ttl, at: map[string]time.Time{}} }
-
-func (u *uploads) fresh(digest string, now time.Time) bool {
-	at, ok := u.at[digest]
-	return ok && !stale(at, u.ttl, now)
-}
-
-func (u *uploads) stored(digest string, now time.Time) {
-	if len(u.at) >= maxUploads {
-		clear(u.at)
-	}
-	u.at[digest] = now
-}
-
-// stale reports whether a module stored at t must be stored again: it is
-// older than half the store's TTL (0: none).
-func stale(t time.Time, ttl time.Duration, now time.Time) bool {
-	return ttl > 0 && now.Sub(t) >= ttl/2
-}
-
 // publisher hands tasks to the broker one at a time, in submission order,
-// so that the stream holds them in the order they were submitted.
+// so that the stream holds them in the order they were submitted — but for
+// a task that waits for its module or its large input to be stored: that
+// happens off this goroutine (see publish), and the tasks after it go
+// ahead.
 func (x *Executor) publisher() {
 	defer close(x.pubDone)
-	uploaded := newUploads(x.top.moduleTTL)
 	for {
 		select {
 		case <-x.pub.wake:
@@ -95,7 +65,7 @@ func (x *Executor) publisher() {
 					close(rec.accepted) // Close ended it; it never left
 				default:
 					testHookPublish()
-					x.publish(rec, uploaded)
+					x.publish(rec)
 				}
 			}
 		case <-x.stopCh:
@@ -111,7 +81,17 @@ func (x *Executor) publisher() {
 // stalled publisher holds it there.
 var testHookPublish = func() {}
 
-func (x *Executor) publish(rec *record, uploaded *uploads) {
+// testHookLargeInput is called as a large input is about to be stored: the
+// test of a large input that takes long holds it there.
+var testHookLargeInput = func() {}
+
+// publish hands a task to the broker: at once when its module is stored
+// and its input fits in the message. A task whose module the store may
+// lack waits for the module's upload (one for all the tasks that need it,
+// see moduleUploads); one whose input is too large for a message stores it
+// on a goroutine of its own first: one big input or new module does not
+// hold up the tasks submitted after it.
+func (x *Executor) publish(rec *record) {
 	t := rec.task
 	rec.task = engine.Task{} // the input may be large: do not keep it
 	if rec.fut.State().Final() {
@@ -119,25 +99,9 @@ func (x *Executor) publish(rec *record, uploaded *uploads) {
 		return
 	}
 	deadline := time.Now().Add(x.cfg.PublishTimeout)
-	ctx, cancel := x.opContext(deadline)
-	defer cancel()
-
 	m := t.Module
-	if !uploaded.fresh(m.Digest(), time.Now()) {
-		err := retry(ctx, func(ctx context.Context) error {
-			if err := x.whileConnected(); err != nil {
-				return err
-			}
-			return x.uploadModule(ctx, m)
-		})
-		if err != nil {
-			x.giveUp(rec, fmt.Errorf("storing the module: %w", err))
-			return
-		}
-		uploaded.stored(m.Digest(), time.Now())
-	}
 	wt := wireTask{
-		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id,
+		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id, Answer: x.answerSubject(),
 		Module: m.Digest(), Name: m.Name(), MaxDeliveries: rec.maxDeliv, Task: t,
 	}
 	wt.Task.Module = nil
@@ -145,37 +109,84 @@ func (x *Executor) publish(rec *record, uploaded *uploads) {
 		wt.Deadline = rec.deadline.UnixNano()
 	}
 	data, err := encodeTask(&wt)
-	limit := maxInline(x.nc)
-	if err == nil && len(data) > limit {
-		// Too large for one message: the input goes to the payload store.
-		ref := "in." + rec.id
-		err = retry(ctx, func(ctx context.Context) error {
-			if err := x.whileConnected(); err != nil {
-				return err
-			}
-			_, err := x.top.payloads.PutBytes(ctx, ref, t.Input)
-			return err
-		})
-		if err != nil {
-			x.giveUp(rec, fmt.Errorf("storing the input: %w", err))
+	large := err == nil && len(data) > maxInline(x.nc)
+	publishNow := func() {
+		if !large {
+			x.send(rec, data, err, deadline)
 			return
 		}
-		x.stats.largePayloads.Add(1)
-		rec.inputRef.Store(&ref)
-		wt.InputRef = ref
-		wt.Task.Input = nil
-		if data, err = encodeTask(&wt); err == nil && len(data) > limit {
-			err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
-		}
+		x.bg.Go(func() {
+			if rec.fut.State().Final() {
+				close(rec.accepted) // cancelled while it waited
+				return
+			}
+			if err := x.storeInput(rec, &wt, deadline); err != nil {
+				x.giveUp(rec, fmt.Errorf("storing the input: %w", err))
+				return
+			}
+			data, err := encodeTask(&wt)
+			if err == nil && len(data) > maxInline(x.nc) {
+				err = fmt.Errorf("the task's arguments and environment take %d bytes, over the broker's message limit", len(data))
+			}
+			x.send(rec, data, err, deadline)
+		})
 	}
+	waiting := x.modUploads.after(x, m, deadline, func(uerr error) {
+		switch {
+		case uerr != nil:
+			x.giveUp(rec, fmt.Errorf("storing the module: %w", uerr))
+		case rec.fut.State().Final():
+			close(rec.accepted) // cancelled while it waited
+		default:
+			publishNow()
+		}
+	})
+	if !waiting {
+		publishNow()
+	}
+}
+
+// storeInput puts a task's input, too large for one message, in the payload
+// store, and names it in the task instead.
+func (x *Executor) storeInput(rec *record, wt *wireTask, deadline time.Time) error {
+	testHookLargeInput()
+	ctx, cancel := x.opContext(deadline)
+	defer cancel()
+	ref := "in." + rec.id
+	err := retry(ctx, func(ctx context.Context) error {
+		if err := x.whileConnected(); err != nil {
+			return err
+		}
+		_, err := x.top.payloads.PutBytes(ctx, ref, wt.Task.Input)
+		return err
+	})
 	if err != nil {
+		return err
+	}
+	x.stats.largePayloads.Add(1)
+	rec.inputRef.Store(&ref)
+	wt.InputRef = ref
+	wt.Task.Input = nil
+	return nil
+}
+
+// send publishes a task's message (or fails the task with encErr, the
+// message's own trouble), and waits for the broker to store it in the
+// background.
+func (x *Executor) send(rec *record, data []byte, encErr error, deadline time.Time) {
+	if encErr != nil {
 		close(rec.accepted)
-		go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", err)})
+		go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("cluster: %w", encErr)})
+		return
+	}
+	if x.isStopped() {
+		close(rec.accepted) // Close ended it; it never left
 		return
 	}
 	msg := &nats.Msg{Subject: x.top.n.tasksSubject, Data: data}
 	rec.sent.Store(true)
 	var paf jetstream.PubAckFuture
+	var err error
 	if x.nc.IsConnected() {
 		if paf, err = x.top.js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.id)); err != nil {
 			paf = nil // retried synchronously below
@@ -194,23 +205,35 @@ func maxInline(nc *nats.Conn) int {
 // the same message ID, so it is stored once) until it does or the
 // PublishTimeout passes.
 func (x *Executor) awaitAck(rec *record, msg *nats.Msg, paf jetstream.PubAckFuture, deadline time.Time) {
-	ctx, cancel := x.opContext(deadline)
-	defer cancel()
 	if paf != nil {
-		select {
-		case ack := <-paf.Ok():
-			x.accept(rec, ack.Sequence)
-			return
-		case <-paf.Err():
-		case <-ctx.Done():
-			// The connection went down with the task on its way, and the
-			// broker never said: unavailable, not a wait without end.
+		// The coarse clock, not a timer or a context of its own: this wait
+		// is on every task's way, thousands at once.
+	wait:
+		for {
+			select {
+			case ack := <-paf.Ok():
+				x.accept(rec, ack.Sequence)
+				return
+			case <-paf.Err():
+				break wait
+			case <-x.stopCh:
+				break wait
+			case <-x.clock.tick():
+				if time.Now().After(deadline) {
+					// The connection went down with the task on its way,
+					// and the broker never said: unavailable, not a wait
+					// without end.
+					break wait
+				}
+			}
 		}
 		if x.isStopped() {
 			close(rec.accepted)
 			return
 		}
 	}
+	ctx, cancel := x.opContext(deadline)
+	defer cancel()
 	var ack *jetstream.PubAck
 	err := retry(ctx, func(ctx context.Context) error {
 		if err := x.whileConnected(); err != nil {
@@ -359,11 +382,28 @@ func (x *Executor) onStarted(m *nats.Msg) {
 	}
 }
 
-// onResult resolves a task's future from a worker's result.
+// onAnswer takes a result a worker sent straight here, and says so: the
+// worker then has no need to store it in the result stream. It says so
+// first: the result is here, in memory, and the worker's slot waits.
+func (x *Executor) onAnswer(m *nats.Msg) {
+	_ = m.Respond(nil)
+	x.takeResult(m.Data)
+}
+
+// onResult takes a result from the result stream: one this executor did
+// not answer when it was sent (it was disconnected, or busy past the
+// worker's patience).
 func (x *Executor) onResult(msg jetstream.Msg) {
 	_ = msg.Ack() // nothing more to learn from it once read
+	x.takeResult(msg.Data())
+}
+
+// takeResult resolves a task's future from a worker's result. A result
+// that comes twice (answered late, and stored too) finds no task the
+// second time.
+func (x *Executor) takeResult(data []byte) {
 	var rec *record
-	r, err := decodeResult(msg.Data(), func(id string) string {
+	r, err := decodeResult(data, func(id string) string {
 		if rec = x.lookup(id); rec != nil {
 			return rec.module
 		}
@@ -421,4 +461,41 @@ func (x *Executor) deletePayload(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = x.top.payloads.Delete(ctx, name)
+}
+
+// clock is a coarse clock for the many waits that only need to notice, to
+// within clockTick, that their deadline passed: tick's channel is closed
+// and replaced every clockTick, until stop is closed.
+type clock struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+const clockTick = 100 * time.Millisecond
+
+func (c *clock) tick() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ch == nil {
+		c.ch = make(chan struct{})
+	}
+	return c.ch
+}
+
+func (c *clock) run(stop <-chan struct{}) {
+	t := time.NewTicker(clockTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		}
+		c.mu.Lock()
+		if c.ch != nil {
+			close(c.ch)
+			c.ch = nil
+		}
+		c.mu.Unlock()
+	}
 }

@@ -93,6 +93,7 @@ type names struct {
 	tasksStream, tasksSubject, workers  string
 	resultsStream, resultsPrefix        string
 	cancelSubject, startedPrefix        string
+	answerPrefix                        string
 	cancelBucket, modules, payloadsName string
 	startBucket, workerRecords          string
 }
@@ -107,6 +108,7 @@ func namesFor(ns string) names {
 		resultsPrefix: ns + ".results.",
 		cancelSubject: ns + ".cancel",
 		startedPrefix: ns + ".started.",
+		answerPrefix:  ns + ".answer.",
 		cancelBucket:  ns + "_cancelled",
 		startBucket:   ns + "_started",
 		workerRecords: ns + "_workers",

@@ -17,7 +17,7 @@ import (
 // stay raw: the input, output and stderr end their messages as they are. A
 // payload too large for one message goes to the payload object store
 // instead, and the message names the object.
-const wireVersion = 3
+const wireVersion = 4
 
 const (
 	frameTask   wire.Type = 1
@@ -30,8 +30,12 @@ type wireTask struct {
 	ID      string
 	ReplyTo string // the submitter's result subject
 	Started string // where to say a worker has it
-	Module  string // sha256 of the wasm, its name in the module store
-	Name    string // the module's name on the submitter, for logs and errors
+	// Answer is the submitter's core subject for the result, which a live
+	// submitter answers at once; a result it does not answer, or one of a
+	// task with no Answer, goes through the result stream (ReplyTo).
+	Answer string
+	Module string // sha256 of the wasm, its name in the module store
+	Name   string // the module's name on the submitter, for logs and errors
 	// Deadline is the task's context deadline, in unix nanoseconds; 0: none.
 	Deadline int64
 	// MaxDeliveries is how many workers may take the task before it fails
@@ -65,6 +69,7 @@ func encodeTask(t *wireTask) ([]byte, error) {
 	enc.String(t.ID)
 	enc.String(t.ReplyTo)
 	enc.String(t.Started)
+	enc.String(t.Answer)
 	enc.String(t.Module)
 	enc.String(t.Name)
 	enc.Varint(t.Deadline)
@@ -90,7 +95,7 @@ func decodeTask(data []byte) (*wireTask, error) {
 	if t.V != wireVersion {
 		return nil, fmt.Errorf("%w: a task of version %d (this worker speaks version %d)", errBadFrame, t.V, wireVersion)
 	}
-	t.ID, t.ReplyTo, t.Started, t.Module, t.Name = d.String(), d.String(), d.String(), d.String(), d.String()
+	t.ID, t.ReplyTo, t.Started, t.Answer, t.Module, t.Name = d.String(), d.String(), d.String(), d.String(), d.String(), d.String()
 	t.Deadline = d.Varint()
 	t.MaxDeliveries = int(min(d.Uvarint(), 1<<31-1))
 	t.Lost = int(min(d.Uvarint(), 1<<31-1))

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,7 +41,7 @@ type transient struct{ error }
 
 func (t transient) Unwrap() error { return t.error }
 
-func (w *Worker) handle(msg jetstream.Msg) {
+func (w *Worker) handle(msg taskMsg) {
 	wt, err := decodeTask(msg.Data())
 	if err == nil && w.fetchCtx.Err() != nil {
 		// Arrived as the worker stopped taking tasks: someone else's now.
@@ -63,7 +64,8 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	// An at-most-once task is not judged by its deliveries: one handed to a
 	// worker that died before it began runs. Its start record decides (see
 	// claim).
-	if meta, err := msg.Metadata(); err == nil && wt.MaxDeliveries > 1 && int(meta.NumDelivered)-1+wt.Lost >= wt.MaxDeliveries {
+	meta, merr := msg.Metadata()
+	if merr == nil && wt.MaxDeliveries > 1 && int(meta.NumDelivered)-1+wt.Lost >= wt.MaxDeliveries {
 		// Every worker that took it before went silent: it is killing them.
 		// (A worker that handed it back on purpose sent it anew: see
 		// handBack.)
@@ -76,7 +78,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		return
 	}
 	r := &run{}
-	if meta, err := msg.Metadata(); err == nil {
+	if merr == nil {
 		r.prior = int(meta.NumDelivered) - 1 + wt.Lost
 	}
 	if !w.register(wt.ID, r) {
@@ -85,17 +87,10 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		return
 	}
 	defer w.unregister(wt.ID)
-	// The cancellation record is looked up while the task gets going, off
-	// the task's path: a record found stops the task as a broadcast would.
-	// A task that finished first is reported; its submitter ignores it.
-	w.finishing.Add(1)
-	go func() {
-		defer w.finishing.Done()
-		if w.cancelRecorded(wt.ID) {
-			w.cancelRun(wt.ID)
-		}
-	}()
-	_ = w.nc.Publish(wt.Started, []byte(wt.ID))
+	// The submitter hears that the task runs once it has run a moment: a
+	// short task's result says so itself, one message fewer per task.
+	started := time.AfterFunc(startedAfter, func() { _ = w.nc.Publish(wt.Started, []byte(wt.ID)) })
+	defer started.Stop()
 
 	res, out, err := w.run(wt, r)
 	switch out {
@@ -146,7 +141,7 @@ func (w *Worker) logTask(wt *wireTask, res engine.Result, err error) {
 // would count against the task's MaxDeliveries as a worker that died with
 // it, and a few rolling restarts would fail it with ErrWorkerLost; the new
 // message carries the deliveries that did go silent (Lost) instead.
-func (w *Worker) handBack(msg jetstream.Msg, wt *wireTask) {
+func (w *Worker) handBack(msg taskMsg, wt *wireTask) {
 	w.stats.requeued.Add(1)
 	meta, err := msg.Metadata()
 	if err == nil {
@@ -170,10 +165,14 @@ func (w *Worker) handBack(msg jetstream.Msg, wt *wireTask) {
 	_ = msg.Ack()
 }
 
-func (w *Worker) drop(msg jetstream.Msg) {
+func (w *Worker) drop(msg taskMsg) {
 	w.stats.cancelled.Add(1)
 	_ = msg.Ack()
 }
+
+// startedAfter is how long a task runs before its worker tells the
+// submitter it has it (the future's Running state).
+const startedAfter = time.Millisecond
 
 // heartbeatEvery is how often a running task's worker tells the broker it
 // is still on it: a fifth of the ack deadline, so that four reports in a row
@@ -187,32 +186,29 @@ func heartbeatEvery(ackWait time.Duration) time.Duration {
 
 // heartbeat tells the broker the task is still being worked on, every
 // heartbeatEvery, until the returned function is called.
-func (w *Worker) heartbeat(msg jetstream.Msg) func() {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(w.beat)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = msg.InProgress()
-			case <-stop:
-				return
-			}
+// No goroutine waits meanwhile: most tasks end before the first report.
+func (w *Worker) heartbeat(msg taskMsg) func() {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock() // t is set before the first report reads it
+	defer mu.Unlock()
+	t = time.AfterFunc(w.beat, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = msg.InProgress()
+			t.Reset(w.beat)
 		}
-	}()
-	return func() { close(stop); <-done }
-}
-
-// cancelRecorded looks for the task's cancellation record, for the case of
-// a broadcast this worker missed (it was disconnected when it was sent).
-func (w *Worker) cancelRecorded(id string) bool {
-	ctx, cancel := context.WithTimeout(w.runCtx, 5*time.Second)
-	defer cancel()
-	_, err := w.top.cancels.Get(ctx, id)
-	return err == nil
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
 }
 
 // run prepares the task and runs it on the local pool.
@@ -347,13 +343,27 @@ func (w *Worker) fetchInput(ctx context.Context, ref string) ([]byte, error) {
 	return data, nil
 }
 
+// answerWait is how long a worker waits for a live submitter to say it has
+// a result sent straight to it, before storing the result in the stream
+// instead. A submitter that is gone says so at once (no responders).
+const answerWait = 2 * time.Second
+
+// answer sends the result straight to its submitter, and reports whether
+// the submitter said it has it.
+// (A timeout, not a context: nats.go pools the timers of its requests, and
+// this is on every task's way. A closing worker may wait it out once.)
+func (w *Worker) answer(wt *wireTask, data []byte) bool {
+	_, err := w.nc.RequestMsg(&nats.Msg{Subject: wt.Answer, Data: data}, answerWait)
+	return err == nil
+}
+
 // finish publishes the task's result for its submitter, then acknowledges
 // the task: in that order, so a worker dying between the two makes the task
 // run twice rather than never report. The slot is free only once the task
 // is acknowledged: a slot that asked for its next task while its last
 // result was on its way would hold two, and a worker dying then would hold
 // both for the AckWait (one of them never started).
-func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err error, hb func()) {
+func (w *Worker) finish(msg taskMsg, wt *wireTask, res engine.Result, err error, hb func()) {
 	wr := wireResult{ID: wt.ID, Err: err, Res: res, Worker: w.cfg.Name}
 	requeue := func(err error) {
 		// Closed before the result could be sent: someone else runs it.
@@ -377,6 +387,10 @@ func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err 
 	}
 	if err != nil {
 		requeue(err)
+		return
+	}
+	if wt.Answer != "" && w.answer(wt, data) {
+		w.reported(msg, wr.Err != nil, hb)
 		return
 	}
 	out := &nats.Msg{Subject: wt.ReplyTo, Data: data}
@@ -406,8 +420,13 @@ func (w *Worker) finish(msg jetstream.Msg, wt *wireTask, res engine.Result, err 
 		requeue(err)
 		return
 	}
+	w.reported(msg, wr.Err != nil, hb)
+}
+
+// reported counts a task whose result is out, and acknowledges it.
+func (w *Worker) reported(msg taskMsg, failed bool, hb func()) {
 	hb()
-	if wr.Err != nil {
+	if failed {
 		w.stats.failed.Add(1)
 	}
 	w.stats.finished.Add(1)

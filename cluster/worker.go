@@ -34,8 +34,8 @@ type WorkerConfig struct {
 	// Labels say what this worker has that tasks may need (gpu=a100,
 	// zone=eu-west-1): advertised in its WorkerInfo.
 	Labels map[string]string
-	// PollWait is how long each free slot's request for a task waits at the
-	// broker before it is renewed. 0 means 10s. A request the broker forgot
+	// PollWait is how long a request for tasks (one for the slots free at
+	// the time) waits at the broker before it is renewed. 0 means 10s. A request the broker forgot
 	// (it restarted) is noticed within two of its idle heartbeats (a quarter
 	// of PollWait, at most half a second each) and made again.
 	PollWait time.Duration
@@ -78,6 +78,8 @@ type Worker struct {
 	closeOnce sync.Once
 	closeErr  error
 	cancelSub *nats.Subscription
+	cancelKV  jetstream.KeyWatcher
+	watching  sync.WaitGroup
 
 	mu        sync.Mutex
 	running   map[string]*run
@@ -150,18 +152,24 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 	w.runCtx, w.kill = context.WithCancel(context.Background())
 	// Listen for cancellations before taking any task, so that none can
 	// slip between the two.
-	if w.cancelSub, err = nc.Subscribe(top.n.cancelSubject, w.onCancel); err != nil {
-		_ = p.Close()
-		return nil, fmt.Errorf("cluster: %w", err)
-	}
-	if w.adv, err = w.startAdvert(ctx); err != nil {
-		_ = w.cancelSub.Unsubscribe()
+	if err := w.watchCancels(ctx); err != nil {
 		_ = p.Close()
 		return nil, err
 	}
-	for range p.Workers() {
-		w.slots.Add(1)
-		go w.slot()
+	if w.adv, err = w.startAdvert(ctx); err != nil {
+		w.stopWatchingCancels()
+		_ = p.Close()
+		return nil, err
+	}
+	n := p.Workers()
+	tasks, freed := make(chan taskMsg, n), make(chan struct{}, n)
+	w.slots.Add(n + 1)
+	go func() {
+		defer w.slots.Done()
+		w.pull(n, tasks, freed)
+	}()
+	for range n {
+		go w.slot(tasks, freed)
 	}
 	go func() {
 		w.slots.Wait()
@@ -201,7 +209,7 @@ func (w *Worker) Close() error {
 		w.kill()
 		<-w.done
 		w.adv.stopAdvert()
-		_ = w.cancelSub.Unsubscribe()
+		w.stopWatchingCancels()
 		w.closeErr = w.p.Close()
 		w.mods.close()
 		w.log.Info("worker stopped")
@@ -209,45 +217,13 @@ func (w *Worker) Close() error {
 	return w.closeErr
 }
 
-// slot is one free slot asking for a task, running it, and asking again.
-func (w *Worker) slot() {
+// slot runs the tasks the pull goroutine hands it, one at a time, saying
+// when it is free again.
+func (w *Worker) slot(tasks <-chan taskMsg, freed chan<- struct{}) {
 	defer w.slots.Done()
-	var retry backoff
-	for w.fetchCtx.Err() == nil {
-		if w.nc.IsClosed() {
-			w.log.Error("the NATS connection was closed: stopping")
-			w.stopFetch()
-			return
-		}
-		ctx, cancel := context.WithTimeout(w.fetchCtx, w.cfg.PollWait)
-		// The broker's idle heartbeats tell a pull request that is still
-		// waiting from one a broker restart or a reconnection forgot: the
-		// latter ends within two of them and is made again, instead of
-		// waiting out the PollWait while tasks queue.
-		batch, err := w.top.workers.Fetch(1, jetstream.FetchContext(ctx), jetstream.FetchHeartbeat(w.pullBeat))
-		if err != nil {
-			cancel()
-			w.log.Warn("asking for a task failed", "err", err)
-			retry.wait(w.fetchCtx)
-			continue
-		}
-		for msg := range batch.Messages() {
-			w.handle(msg)
-		}
-		cancel()
-		switch err := batch.Error(); {
-		case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			retry.reset()
-		case errors.Is(err, jetstream.ErrNoHeartbeat):
-			// The broker forgot the request (it restarted), or the
-			// connection is down: ask again at once, then at the pace of
-			// an outage.
-			w.log.Info("the broker stopped answering a request for a task: asking again", "err", err)
-			retry.wait(w.fetchCtx)
-		default:
-			w.log.Warn("waiting for a task failed", "err", err)
-			retry.wait(w.fetchCtx)
-		}
+	for msg := range tasks {
+		w.handle(msg)
+		freed <- struct{}{} // room for every slot: never blocks
 	}
 }
 
@@ -275,26 +251,6 @@ func pause(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-}
-
-// onCancel stops a task its submitter cancelled, and remembers the
-// cancellation for a while in case the task is being picked up right now.
-func (w *Worker) onCancel(m *nats.Msg) {
-	id := string(m.Data)
-	now := time.Now()
-	w.mu.Lock()
-	if len(w.cancelled) >= w.pruneAt {
-		for k, t := range w.cancelled {
-			if now.Sub(t) > w.cfg.CancelTTL {
-				delete(w.cancelled, k)
-			}
-		}
-		// Amortised: the next sweep waits until the map has doubled.
-		w.pruneAt = max(1024, 2*len(w.cancelled))
-	}
-	w.cancelled[id] = now
-	w.mu.Unlock()
-	w.cancelRun(id)
 }
 
 // cancelRun stops a task being worked on, as its submitter asked.

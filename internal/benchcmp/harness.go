@@ -39,6 +39,9 @@ type Config struct {
 	// SkipFetch leaves out issue 15's I/O-bound measure (fetch.go);
 	// OnlyFetch measures nothing else.
 	SkipFetch, OnlyFetch bool
+	// SkipCluster leaves out issue 16's cluster rows (cluster.go);
+	// OnlyCluster measures nothing else.
+	SkipCluster, OnlyCluster bool
 
 	Out      io.Writer // the table
 	Progress io.Writer // the progress line; nil for none
@@ -165,14 +168,14 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	defer pre.Close(context.WithoutCancel(ctx))
 
 	wls := workloads(c)
-	everything := !c.OnlyInterruption && !c.OnlyFetch
+	everything := !c.OnlyInterruption && !c.OnlyFetch && !c.OnlyCluster
 	if everything {
 		if err := runGo(ctx, c, engines{e, pre}, mods, wls, rep, prog); err != nil {
 			return nil, err
 		}
 		runPython(ctx, c, wls, rep, prog)
 	}
-	if !c.SkipInterruption && !c.OnlyFetch {
+	if !c.SkipInterruption && !c.OnlyFetch && !c.OnlyCluster {
 		if rep.Interruption, err = measureKernels(ctx, c, e, prog); err != nil {
 			return nil, err
 		}
@@ -187,13 +190,18 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			}
 		}
 	}
-	if !c.SkipFetch && !c.OnlyInterruption {
+	if !c.SkipFetch && !c.OnlyInterruption && !c.OnlyCluster {
 		prog.say("fetch: the local HTTP server")
 		if rep.Fetch, err = measureFetch(ctx, c, prog); err != nil {
 			return nil, fmt.Errorf("fetch: %w", err)
 		}
 		if rep.Meta.Python == "" {
 			rep.Meta.Python = rep.Fetch.Python
+		}
+	}
+	if !c.SkipCluster && !c.OnlyInterruption && !c.OnlyFetch {
+		if rep.Cluster, err = measureCluster(ctx, c, e, prog); err != nil {
+			return nil, err
 		}
 	}
 	if c.ColdRuns > 0 && everything {

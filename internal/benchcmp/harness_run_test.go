@@ -83,7 +83,7 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	// Every target is reported; all but the cold start (no runs asked for)
 	// with a verdict (and Python's, when there is no Python).
-	require.Len(t, rep.Targets, 28)
+	require.Len(t, rep.Targets, 32)
 	for _, tg := range rep.Targets {
 		pyOnly := strings.Contains(tg.Name, "ThreadPoolExecutor(50)")
 		if strings.HasPrefix(tg.Name, "CLI cold start") || strings.HasPrefix(tg.Name, "wasmpool run vs wazero run") || pyOnly && pyErr != nil {
@@ -99,9 +99,9 @@ func TestRunProducesTableAndJSON(t *testing.T) {
 
 	table := out.String()
 	for _, s := range []string{"workload", "executor", "p50", "tasks/s", "no-op, timeout", "fib(10)", "sha256 1KiB",
-		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysPreinit, sysSubprocess, sysBare, sysBareWarm, "targets (issues 4, 12 and 15)",
+		"Go guest fib(1), isolated", sysThreads, sysProcesses, sysPreinit, sysSubprocess, sysBare, sysBareWarm, "targets (issues 4, 12, 15 and 16)",
 		"RSS after 40 isolated tasks vs after 10",
-		"I/O-bound: 200 URLs from a local HTTP server", fetchWasmpool} {
+		"I/O-bound: 200 URLs from a local HTTP server", fetchWasmpool, "raw JetStream"} {
 		assert.Contains(t, table, s)
 	}
 	assert.Contains(t, prog.String(), "bench: [1/")

@@ -29,9 +29,11 @@ type Report struct {
 	StopLatency  *StopLatency `json:"stop_latency,omitempty"`
 	CLIRun       *CLIRun      `json:"cli_run,omitempty"`
 	// Issue 15's I/O-bound measure (fetch.go).
-	Fetch   *FetchCost `json:"fetch,omitempty"`
-	Targets []Target   `json:"targets"`
-	Notes   []string   `json:"notes,omitempty"`
+	Fetch *FetchCost `json:"fetch,omitempty"`
+	// Issue 16's (cluster.go).
+	Cluster []ClusterRow `json:"cluster,omitempty"`
+	Targets []Target     `json:"targets"`
+	Notes   []string     `json:"notes,omitempty"`
 }
 
 // Meta says where and how the figures were taken.
@@ -260,8 +262,9 @@ isolated   a fresh instance per task (wasmpool processes; wazero bare:
 
 	r.writeInterruption(w)
 	r.writeFetch(w)
+	r.writeCluster(w)
 
-	fmt.Fprintln(w, "\ntargets (issues 4, 12 and 15), from this run:")
+	fmt.Fprintln(w, "\ntargets (issues 4, 12, 15 and 16), from this run:")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  measure\tmeasured\ttarget\tmet\tanchor (same run)\t")
 	for _, t := range r.Targets {

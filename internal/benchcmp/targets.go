@@ -55,6 +55,7 @@ func (r *Report) targets(c Config) []Target {
 	ts = append(ts, r.coldStartTarget(c), r.rssTarget(c))
 	ts = append(ts, r.interruptTargets()...)
 	ts = append(ts, r.fetchTargets()...)
+	ts = append(ts, r.clusterTargets()...)
 	return ts
 }
 

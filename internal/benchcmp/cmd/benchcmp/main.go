@@ -34,7 +34,7 @@ func main() {
 	coldRuns := flag.Int("cold-runs", -1, "timed runs per command in the cold-start measure (0 skips it)")
 	rss := flag.String("rss", "", "isolated task counts of the two RSS readings, e.g. 1000,100000 (0,0 skips it)")
 	only := flag.String("only", "", `"interruption" measures only what stopping a guest costs (issue 12); `+
-		`"fetch" only the I/O-bound flagship (issue 15)`)
+		`"fetch" only the I/O-bound flagship (issue 15); "cluster" only the cluster's throughput against raw JetStream (issue 16)`)
 	flag.Parse()
 
 	c := benchcmp.Default()
@@ -57,8 +57,10 @@ func main() {
 		c.OnlyInterruption = true
 	case "fetch":
 		c.OnlyFetch = true
+	case "cluster":
+		c.OnlyCluster = true
 	default:
-		usage("-only %q: the parts that can be measured alone are interruption and fetch", *only)
+		usage("-only %q: the parts that can be measured alone are interruption, fetch and cluster", *only)
 	}
 	var err error
 	if c.Workers, err = ints(*workers); err != nil || len(c.Workers) == 0 {
