@@ -59,7 +59,7 @@ func (st *callState) sleep(ns int64) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-*st.cc.done.Load():
+	case <-st.cc.waitDone():
 		panic(errStopped)
 	}
 }

@@ -64,8 +64,18 @@ type callContext struct {
 
 	// timer stays armed across calls: see arm. armedAt is when it fires,
 	// zero while it is not pending.
-	timer      *time.Timer
-	armedAt    time.Time
+	timer   *time.Timer
+	armedAt time.Time
+	// parentCh is the call's parent's Done (nil if it cannot end), which
+	// the yield polls: a cancel of the caller's context stops the guest at
+	// its next yield, as any stop from another goroutine does. Only a host
+	// function that asks for the call's Done (one that blocks, and must
+	// wake when the call must stop) has stopParent watch the parent for
+	// it: registering a callback on the parent in every call costs two
+	// allocations and the parent's lock, more than a short call itself.
+	// Written by begin and end under mu, on the goroutine running the call
+	// (which the yield runs on too); read under mu by Done.
+	parentCh   <-chan struct{}
 	stopParent func() bool
 
 	ticks     ticker // the yields' pacing (interrupt.go)
@@ -109,6 +119,7 @@ func (c *callContext) begin(parent context.Context, deadline time.Time, timeout 
 	if !deadline.IsZero() {
 		c.arm(deadline.Sub(now))
 	}
+	c.parentCh = parent.Done()
 	ctx = &callCtx{c: c, gen: gen, parent: parent, deadline: c.stopAt}
 	if c.broken != nil {
 		c.stopLocked(context.Canceled, c.broken)
@@ -117,15 +128,25 @@ func (c *callContext) begin(parent context.Context, deadline time.Time, timeout 
 	}
 	c.mu.Unlock()
 	c.startTick = c.ticks.begin(now, c.stopAt)
-
-	if parent.Done() != nil {
-		if parent.Err() != nil {
-			c.parentDone()
-			return ctx, false
-		}
-		c.stopParent = context.AfterFunc(parent, c.onParent)
+	if c.parentEnded() {
+		return ctx, false
 	}
 	return ctx, true
+}
+
+// parentEnded stops the call if its parent context has ended, and reports
+// whether it has. Called on the goroutine running the call.
+func (c *callContext) parentEnded() bool {
+	if c.parentCh == nil {
+		return false
+	}
+	select {
+	case <-c.parentCh:
+		c.parentDone()
+		return true
+	default:
+		return false
+	}
 }
 
 // arm makes sure the timer fires by the current call's deadline, under mu.
@@ -172,11 +193,9 @@ func (c *callContext) expire(now time.Time) bool {
 // AfterFunc's stop may lose the race with a firing callback; the callbacks
 // check that the call they were armed for is still the one in progress.
 func (c *callContext) end() {
-	if c.stopParent != nil {
-		c.stopParent()
-		c.stopParent = nil
-	}
 	c.mu.Lock()
+	stop := c.stopParent
+	c.stopParent, c.parentCh = nil, nil
 	c.active = false
 	c.parent = context.Background()
 	if c.doneTaken && !c.closed {
@@ -187,6 +206,9 @@ func (c *callContext) end() {
 		c.closed = true
 	}
 	c.mu.Unlock()
+	if stop != nil {
+		stop() // a callback that fires anyway finds the call over
+	}
 }
 
 // timerFired stops the call when its timeout has passed. Fired for an
@@ -310,7 +332,26 @@ func (x *callCtx) Done() <-chan struct{} {
 	if c.gen.Load() != x.gen || !c.active {
 		return closedChan
 	}
+	return c.doneLocked()
+}
+
+// waitDone is Done for the engine's own host functions that block (the
+// guest's sleep), during the call.
+func (c *callContext) waitDone() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.doneLocked()
+}
+
+// doneLocked returns the channel that closes when the current call must
+// stop, for a host function to block on: it then also closes when the
+// caller's context ends, not only at a yield, which a blocked host
+// function never reaches.
+func (c *callContext) doneLocked() <-chan struct{} {
 	c.doneTaken = true
+	if c.parentCh != nil && c.stopParent == nil {
+		c.stopParent = context.AfterFunc(c.parent, c.onParent)
+	}
 	return *c.done.Load()
 }
 

@@ -106,7 +106,7 @@ func (t *ticker) bound(now time.Time, tick int64) int32 {
 // the call: it panics if the call must stop, else returns the next tick.
 func (c *callContext) yield() int32 {
 	now := monotime.Now()
-	if c.halted.Load() || c.expire(now) {
+	if c.halted.Load() || c.expire(now) || c.parentEnded() {
 		panic(errStopped)
 	}
 	tick := c.ticks.next(now)
@@ -115,7 +115,7 @@ func (c *callContext) yield() int32 {
 	// waiting for this P.
 	runtime.Gosched()
 	now = monotime.Now()
-	if c.halted.Load() || c.expire(now) {
+	if c.halted.Load() || c.expire(now) || c.parentEnded() {
 		panic(errStopped)
 	}
 	c.ticks.start = now
