@@ -13,3 +13,10 @@ func ForgetServeChild() (restore func()) {
 	was := canServeChild.Swap(false)
 	return func() { canServeChild.Store(was) }
 }
+
+// ContextWatches is how many queued-context watches the pool keeps.
+func (p *Pool) ContextWatches() int {
+	p.watches.mu.Lock()
+	defer p.watches.mu.Unlock()
+	return len(p.watches.byCh)
+}

@@ -104,7 +104,7 @@ func (p *Pool) settled(j *job) func(future.State, error) {
 		if s == future.Cancelled {
 			j.interrupt(context.Canceled)
 		}
-		j.stopWatching()
+		p.watches.unwatch(j)
 		if p.cfg.OnTaskDone != nil {
 			p.observe(j, s, err)
 		}

@@ -35,6 +35,8 @@ type Pool struct {
 
 	broken atomic.Pointer[brokenError]
 
+	watches ctxWatches // of the queued tasks' contexts
+
 	shared  *engine.Runtime // Threads: the runtime every worker shares
 	workers []*worker
 	procs   *workerproc.Supervisor // Subprocess: the worker processes
@@ -139,14 +141,11 @@ func (p *Pool) Submit(ctx context.Context, t engine.Task) *future.Future[engine.
 	}
 	j.enqueued = monotime.Now()
 	p.stats.queued.Add(1)
-	if ctx.Done() != nil {
-		// While the task waits in the queue no worker watches its context;
-		// this makes the future end the moment the context does. It is armed
-		// before the send, which publishes it to the worker that stops it.
-		stop := context.AfterFunc(ctx, func() { j.prom.Resolve(engine.Result{}, queuedCtxErr(j)) })
-		j.mu.Lock() // the watch may already be running finished, which reads it
-		j.stopWatch = stop
-		j.mu.Unlock()
+	if done := ctx.Done(); done != nil {
+		// Armed before the send, which publishes the job to the worker
+		// that ends the watch (ctxwatch.go).
+		j.watched = true
+		p.watches.watch(j, done)
 	}
 	// Room in the queue is the common case: send without the full select.
 	select {
@@ -218,9 +217,11 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		// their interrupted tasks return; Close waits for that.
 		p.kill()
 		p.procs.StopAll()
+		p.watches.stopAll()
 		return err
 	}
 	p.procs.StopAll()
+	p.watches.stopAll()
 	return nil
 }
 
@@ -232,6 +233,7 @@ func (p *Pool) Close() error {
 	defer p.life.enterStop(p)()
 	err := p.life.wait(context.Background())
 	p.procs.StopAll()
+	p.watches.stopAll()
 	return err
 }
 

@@ -20,21 +20,17 @@ type job struct {
 	enqueued time.Time
 	wait     time.Duration // how long it was queued, once a worker took it
 
+	// watched: the task's context can end, so it has a queued-context
+	// watch (ctxwatch.go) until a worker takes it; set before it is queued.
+	// The watch's links are the watches' own, under their lock.
+	watched              bool
+	watch                *ctxWatch
+	watchPrev, watchNext *job
+
 	mu          sync.Mutex
-	stopWatch   func() bool // stops the queued-context watch
 	target      interrupter // what stops the task while it runs
 	interrupted error       // why it was interrupted, once it was
 	ran         ran         // for Config.OnTaskDone: see recordRun
-}
-
-// stopWatching ends the queued-context watch, if there is one.
-func (j *job) stopWatching() {
-	j.mu.Lock()
-	stop := j.stopWatch
-	j.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
 }
 
 // interrupter is whatever can stop a running task: the warm instance during
@@ -238,7 +234,7 @@ func (w *worker) admit(j *job) bool {
 	// From here on the worker watches the task's context (through what runs
 	// it); the queued-context watch would otherwise resolve the future with a
 	// "while queued" error before the guest had even stopped.
-	j.stopWatching()
+	p.watches.unwatch(j)
 	if b := p.broken.Load(); b != nil {
 		j.prom.Resolve(engine.Result{}, p.moduleErrFor(j.task, b))
 		return false
