@@ -33,6 +33,22 @@ func BenchmarkSubmitResult(b *testing.B) {
 	}
 }
 
+// BenchmarkSubmitResultCancellable is BenchmarkSubmitResult under a context
+// that can end (a request's, say), which the pool watches while the task
+// is queued and the engine while it runs.
+func BenchmarkSubmitResultCancellable(b *testing.B) {
+	e := testEngine(b, engine.Config{}, nil)
+	p := newPool(b, e, pool.Config{Mode: pool.Threads, Workers: 1, TaskTimeout: 10e9})
+	task := engine.Task{Module: watModule(b, e, "noop"), Func: "noop"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for b.Loop() {
+		if _, err := p.Submit(ctx, task).Result(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkSubmitMany keeps the pool busy: the throughput of no-op tasks
 // submitted in batches, collected with AsCompleted.
 func BenchmarkSubmitMany(b *testing.B) {
