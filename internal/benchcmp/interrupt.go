@@ -129,25 +129,35 @@ func measureKernel(ctx context.Context, c Config, e *engine.Engine, cache wazero
 	if err != nil {
 		return KernelCost{}, err
 	}
-	calls := make([]func() ([]byte, error), 4) // floor, close-on-done, timeout, fuel
+	// The instances are built in sets: how fast one instance runs varies by
+	// several percent with where its memory landed (the same variant, the
+	// same process: 1.05x to 1.14x the floor from one set of instances to
+	// the next), a bias the median over rounds of one set keeps. So the
+	// rounds are spread over instanceSets fresh sets, each warmed up
+	// untimed first (a young Go guest collects garbage more often, and a
+	// young bare wazero instance copies its memory at each growth).
+	type call func() ([]byte, error)
+	var opens [4]func() (call, func(), error) // floor, close-on-done, timeout, fuel
 	for i, closeOnDone := range []bool{false, true} {
 		r, err := bare.NewWithConfig(ctx, wasm, cache, closeOnDone)
 		if err != nil {
 			return KernelCost{}, err
 		}
 		defer r.Close(context.WithoutCancel(ctx))
-		mod, err := r.Instantiate(ctx)
-		if err != nil {
-			return KernelCost{}, err
-		}
-		if closeOnDone {
-			calls[i] = func() ([]byte, error) {
-				tctx, cancel := context.WithTimeout(ctx, c.Timeout)
-				defer cancel()
-				return bare.Call(tctx, mod, k.fn, k.input)
+		opens[i] = func() (call, func(), error) {
+			mod, err := r.Instantiate(ctx)
+			if err != nil {
+				return nil, nil, err
 			}
-		} else {
-			calls[i] = func() ([]byte, error) { return bare.Call(ctx, mod, k.fn, k.input) }
+			done := func() { _ = mod.Close(context.WithoutCancel(ctx)) }
+			if closeOnDone {
+				return func() ([]byte, error) {
+					tctx, cancel := context.WithTimeout(ctx, c.Timeout)
+					defer cancel()
+					return bare.Call(tctx, mod, k.fn, k.input)
+				}, done, nil
+			}
+			return func() ([]byte, error) { return bare.Call(ctx, mod, k.fn, k.input) }, done, nil
 		}
 	}
 	m, err := e.CompileNamed(ctx, filepath.Base(path), wasm)
@@ -161,58 +171,92 @@ func measureKernel(ctx context.Context, c Config, e *engine.Engine, cache wazero
 	defer rt.Close(context.WithoutCancel(ctx))
 	for i, fuel := range []uint64{0, 1 << 60} {
 		task := engine.Task{Module: m, Func: k.fn, Input: k.input, Timeout: c.Timeout, Fuel: fuel}
-		inst, err := rt.Instantiate(ctx, task)
-		if err != nil {
-			return KernelCost{}, err
-		}
-		defer inst.Close(context.WithoutCancel(ctx))
-		calls[2+i] = func() ([]byte, error) {
-			res, err := inst.Call(ctx, task)
-			return res.Output, err
-		}
-	}
-	// Every variant must compute the same; the floor says what.
-	want, err := calls[0]()
-	if err != nil {
-		return KernelCost{}, err
-	}
-	for i, call := range calls {
-		got, err := call()
-		if err != nil {
-			return KernelCost{}, fmt.Errorf("variant %d: %w", i, err)
-		}
-		if !bytes.Equal(got, want) {
-			return KernelCost{}, fmt.Errorf("variant %d computed %q, the floor %q", i, got, want)
+		opens[2+i] = func() (call, func(), error) {
+			inst, err := rt.Instantiate(ctx, task)
+			if err != nil {
+				return nil, nil, err
+			}
+			return func() ([]byte, error) {
+				res, err := inst.Call(ctx, task)
+				return res.Output, err
+			}, func() { _ = inst.Close(context.WithoutCancel(ctx)) }, nil
 		}
 	}
-	// Calls per timing: about a round's share of the budget on the floor.
-	start := time.Now()
-	if _, err := calls[0](); err != nil {
-		return KernelCost{}, err
-	}
-	one := max(time.Since(start), time.Microsecond)
-	reps := max(int(c.Budget/time.Duration(rounds)/one), 1)
 
-	ratios := make([][]float64, len(calls))
+	const instanceSets = 3
+	var want []byte
+	reps := 0
+	ratios := make([][]float64, len(opens))
 	floors := make([]time.Duration, 0, rounds)
-	for round := range rounds {
-		if err := ctx.Err(); err != nil {
-			return KernelCost{}, err
-		}
-		var took [4]time.Duration
-		for n := range calls {
-			i := (n + round) % len(calls)
-			start := time.Now()
-			for range reps {
-				if _, err := calls[i](); err != nil {
-					return KernelCost{}, err
+	for set := range instanceSets {
+		// One set's instances, closed before the next set's are built.
+		err := func() error {
+			var calls [4]call
+			for i, open := range opens {
+				fn, done, err := open()
+				if err != nil {
+					return fmt.Errorf("variant %d: %w", i, err)
+				}
+				defer done()
+				calls[i] = fn
+			}
+			// Every variant must compute the same; the floor says what.
+			if want == nil {
+				var err error
+				if want, err = calls[0](); err != nil {
+					return err
 				}
 			}
-			took[i] = time.Since(start) / time.Duration(reps)
-		}
-		floors = append(floors, took[0])
-		for i := 1; i < len(calls); i++ {
-			ratios[i] = append(ratios[i], float64(took[i])/float64(took[0]))
+			for i, call := range calls {
+				got, err := call()
+				if err != nil {
+					return fmt.Errorf("variant %d: %w", i, err)
+				}
+				if !bytes.Equal(got, want) {
+					return fmt.Errorf("variant %d computed %q, the floor %q", i, got, want)
+				}
+			}
+			if reps == 0 {
+				// Calls per timing: about a round's share of the budget on the
+				// floor.
+				start := time.Now()
+				if _, err := calls[0](); err != nil {
+					return err
+				}
+				one := max(time.Since(start), time.Microsecond)
+				reps = max(int(c.Budget/time.Duration(rounds)/one), 1)
+			}
+			for _, call := range calls {
+				for range reps {
+					if _, err := call(); err != nil {
+						return err
+					}
+				}
+			}
+			for round := set * rounds / instanceSets; round < (set+1)*rounds/instanceSets; round++ {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				var took [4]time.Duration
+				for n := range calls {
+					i := (n + round) % len(calls)
+					start := time.Now()
+					for range reps {
+						if _, err := calls[i](); err != nil {
+							return err
+						}
+					}
+					took[i] = time.Since(start) / time.Duration(reps)
+				}
+				floors = append(floors, took[0])
+				for i := 1; i < len(calls); i++ {
+					ratios[i] = append(ratios[i], float64(took[i])/float64(took[0]))
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return KernelCost{}, err
 		}
 	}
 	kc := KernelCost{Kernel: k.label, Floor: median(floors), Rounds: rounds, Ratios: map[string]float64{}}
