@@ -20,7 +20,7 @@ func ExampleCapability() {
 		Funcs: map[string]engine.HostFunc{
 			"upper": func(_ context.Context, in []byte) ([]byte, error) { return []byte(strings.ToUpper(string(in))), nil },
 		},
-	}}})
+	}}, CacheDir: testmod.CompileCache()}) // the compiled code tests share: seconds under -race
 	if err != nil {
 		panic(err)
 	}

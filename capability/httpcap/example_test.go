@@ -35,7 +35,10 @@ func Example_pluginHost() {
 	}}
 
 	ctx := context.Background()
-	e, err := engine.New(ctx, engine.Config{Capabilities: []engine.Capability{kv, httpcap.New(httpcap.Policy{})}})
+	e, err := engine.New(ctx, engine.Config{
+		Capabilities: []engine.Capability{kv, httpcap.New(httpcap.Policy{})},
+		CacheDir:     testmod.CompileCache(), // the compiled code tests share: seconds under -race
+	})
 	if err != nil {
 		panic(err)
 	}
