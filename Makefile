@@ -30,10 +30,14 @@ fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# -race: vet compiles every dependency for its type information, and with
+# the race detector's build those are the packages the tests link, so the
+# race build after it finds them compiled (on a fresh machine vet and the
+# race build cost 263 s of CPU apart, 176 s so).
 vet:
-	$(GO) vet $(PKGS)
-	$(GO) vet -tags soak ./pool/ ./cluster/
-	$(GO) vet -tags benchcheck ./internal/benchcmp/ ./cluster/
+	$(GO) vet -race $(PKGS)
+	$(GO) vet -race -tags soak ./pool/ ./cluster/
+	$(GO) vet -race -tags benchcheck ./internal/benchcmp/ ./cluster/
 
 # The test command: formatting, vet, the modules (each also compiled, by a
 # plain build, into the cache the tests share), then the whole suite with
