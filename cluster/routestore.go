@@ -1,0 +1,87 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Where routed tasks wait: a work-queue stream of their own, one subject
+// and one durable consumer per requirement set, and a bucket recording
+// each set's requirements, so that workers learn which sets exist. The
+// stream is apart from the common one so that the common consumer keeps
+// reading every message of its stream, as it always did: in one
+// work-queue stream, consumers' subjects may not overlap, and the common
+// consumer would have had to take a filter.
+
+// routeRecordTTL is how long a set's record lives unless its submitters
+// write it again: they do every third of it while they have tasks of the
+// set, so a set nobody submits to any more leaves the workers' lists.
+const routeRecordTTL = 10 * time.Minute
+
+// routeStore is the routed stream and the set records, opened on first use.
+type routeStore struct {
+	t       *topology
+	stream  jetstream.Stream
+	records jetstream.KeyValue
+}
+
+func (n names) routedStream() string          { return strings.ToUpper(n.ns) + "_ROUTED" }
+func (n names) routedSubject(k string) string { return n.ns + ".routed." + k }
+func (n names) routeBucket() string           { return n.ns + "_routes" }
+func routeConsumer(key string) string         { return "r-" + key }
+
+// openRoutes opens (creating if absent) where routed tasks wait.
+func openRoutes(ctx context.Context, t *topology) (*routeStore, error) {
+	storage := jetstream.FileStorage
+	if t.s.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	st, err := createStream(ctx, t.js, jetstream.StreamConfig{
+		Name:        t.n.routedStream(),
+		Description: "wasmpool tasks that require something of their worker, one subject per requirement set",
+		Subjects:    []string{t.n.routedSubject("*")},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     storage,
+		Replicas:    t.s.Replicas,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: setting up the routed task stream: %w", err)
+	}
+	kv, err := keyValue(ctx, t.js, jetstream.KeyValueConfig{
+		Bucket: t.n.routeBucket(), Description: "wasmpool requirement sets of routed tasks, kept while submitters use them",
+		TTL: routeRecordTTL, Storage: storage, Replicas: t.s.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: setting up the requirement set records: %w", err)
+	}
+	return &routeStore{t: t, stream: st, records: kv}, nil
+}
+
+// consumer opens the set's consumer, creating it if absent: by the first
+// submitter of the set or the first worker to serve it, whichever comes
+// first. Its deliveries are counted by workers against each task's own
+// limit, as the common consumer's are.
+func (rs *routeStore) consumer(ctx context.Context, key string) (jetstream.Consumer, error) {
+	c, err := createConsumer(ctx, rs.t.js, rs.t.n.routedStream(), jetstream.ConsumerConfig{
+		Durable:       routeConsumer(key),
+		Description:   "wasmpool workers meeting requirement set " + key,
+		FilterSubject: rs.t.n.routedSubject(key),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       rs.t.ackWait,
+		MaxDeliver:    -1,
+		MaxWaiting:    16384,
+		// A set no worker has asked for in this long, or whose tasks are all
+		// done, goes: whoever needs it again makes it again, and the
+		// stream keeps its tasks meanwhile.
+		InactiveThreshold: 2 * routeRecordTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: setting up the queue of requirement set %s: %w", key, err)
+	}
+	return c, nil
+}
