@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,4 +87,72 @@ func (rs *routeStore) consumer(ctx context.Context, key string) (jetstream.Consu
 		return nil, fmt.Errorf("cluster: setting up the queue of requirement set %s: %w", key, err)
 	}
 	return c, nil
+}
+
+// RouteStatus is one requirement set as Status reads it: the tasks queued
+// for the workers that meet it, and how many live workers do.
+type RouteStatus struct {
+	// Key names the set's queue: subject NAMESPACE.routed.KEY, consumer
+	// r-KEY of stream NAMESPACE_ROUTED.
+	Key          string       `json:"key"`
+	Requires     string       `json:"requires"` // Requirements.String
+	Requirements Requirements `json:"requirements"`
+	Queued       int64        `json:"queued"`
+	InFlight     int64        `json:"in_flight"`
+	// Workers counts the live workers that meet the set and are not
+	// draining: 0 with tasks queued is tasks that wait (see
+	// Config.RouteWait).
+	Workers int `json:"workers"`
+}
+
+// readRoutes reads the requirement sets in use and their queues, by key.
+func readRoutes(ctx context.Context, js jetstream.JetStream, n names, workers []WorkerInfo) ([]RouteStatus, error) {
+	routes := []RouteStatus{}
+	kv, err := js.KeyValue(ctx, n.routeBucket())
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return routes, nil // no routed task was ever submitted
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: reading the requirement sets: %w", err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watch, err := kv.WatchAll(wctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("cluster: reading the requirement sets: %w", err)
+	}
+	defer func() { _ = watch.Stop() }()
+	for {
+		select {
+		case e, ok := <-watch.Updates():
+			if !ok {
+				return nil, errors.New("cluster: reading the requirement sets: the watch ended early")
+			}
+			if e == nil {
+				slices.SortFunc(routes, func(a, b RouteStatus) int { return cmp.Compare(a.Key, b.Key) })
+				return routes, nil
+			}
+			req, ok := decodeRouteRecord(e.Key(), e.Value())
+			if !ok {
+				continue
+			}
+			rs := RouteStatus{Key: e.Key(), Requires: req.String(), Requirements: req}
+			for _, w := range workers {
+				if canServe(req, w) {
+					rs.Workers++
+				}
+			}
+			c, err := js.Consumer(ctx, n.routedStream(), routeConsumer(e.Key()))
+			switch {
+			case err == nil:
+				ci := c.CachedInfo()
+				rs.Queued, rs.InFlight = int64(ci.NumPending), int64(ci.NumAckPending)
+			case !errors.Is(err, jetstream.ErrConsumerNotFound):
+				return nil, fmt.Errorf("cluster: reading the queue of requirement set %s: %w", e.Key(), err)
+			}
+			routes = append(routes, rs)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: reading the requirement sets: %w", ctx.Err())
+		}
+	}
 }
