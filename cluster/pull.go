@@ -85,9 +85,10 @@ type puller struct {
 	// free is how many slots are free and not asked for; the sources'
 	// asked, how many were asked for and not delivered. free+asked+busy is
 	// the slot count.
-	free  int
-	retry backoff
-	turn  int // where the search for a source begins, rotating
+	free     int
+	retry    backoff
+	turn     int  // where the search for a source begins, rotating
+	routable bool // see Worker.routable
 }
 
 // source is one consumer a worker asks for tasks: the common one, or a
@@ -104,8 +105,19 @@ type source struct {
 	gone    bool      // removed: its requests run out, none is made
 }
 
-// routeRotate bounds a request's wait while a worker asks several sources.
+// routeRotate bounds a request's wait while a worker asks several sources,
+// and, for a worker that has something a task may require, even while it
+// asks the common queue alone: a request cannot be taken back, and one
+// waiting PollWait there would keep the first task of a set the worker
+// learns of waiting as long.
 const routeRotate = time.Second
+
+// routable reports whether the worker has what some tasks may require and
+// others lack: labels, capabilities, mounts. (A set requiring memory alone
+// may wait up to PollWait for a worker without them.)
+func (w *Worker) routable() bool {
+	return len(w.cfg.Labels) > 0 || w.cfg.AllowMounts || len(w.e.Capabilities()) > 0
+}
 
 // pull asks for tasks and hands them to the slots (tasks), counting a slot
 // free again when it says so on freed, until the worker stops taking
@@ -117,6 +129,7 @@ func (w *Worker) pull(slots int, tasks chan<- taskMsg, freed <-chan struct{}) {
 		events: make(chan *nats.Msg, 2*slots+16),
 		free:   slots,
 	}
+	p.routable = w.routable()
 	p.sources = []*source{{subject: fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", w.top.n.tasksStream, w.top.n.workers)}}
 	defer func() {
 		for _, src := range p.sources {
@@ -269,7 +282,7 @@ func (p *puller) ask() {
 	// waiting requests stays its count of free slots (BrokerStats), and
 	// under load a slot freed is one request either way.
 	expires := w.cfg.PollWait
-	if len(p.sources) > 1 {
+	if len(p.sources) > 1 || p.routable {
 		expires = min(expires, routeRotate)
 	}
 	req := fmt.Appendf(nil, `{"batch":1,"expires":%d,"idle_heartbeat":%d}`,
