@@ -294,7 +294,7 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	if d, ok := ctx.Deadline(); ok {
 		rec.deadline = d
 	}
-	if err := x.route(ctx, rec, opts.Require); err != nil {
+	if err := x.route(rec, opts.Require); err != nil {
 		prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: err})
 		return f
 	}

@@ -100,7 +100,10 @@ func (r *router) close() {
 
 // route finds rec's queue from what the task needs: none (the common one)
 // for a task that needs nothing.
-func (x *Executor) route(ctx context.Context, rec *record, given Requirements) error {
+func (x *Executor) route(rec *record, given Requirements) error {
+	if given.IsZero() && x.cfg.Require.IsZero() && len(rec.task.Grants) == 0 && len(rec.task.Mounts) == 0 {
+		return nil // the common case, at no cost
+	}
 	req := needs(&rec.task, x.cfg.Require.With(given))
 	if req.IsZero() {
 		return nil
@@ -111,6 +114,10 @@ func (x *Executor) route(ctx context.Context, rec *record, given Requirements) e
 	if err := x.router.start(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	// Bounded as publishing is, not by the task's context: the set is
+	// every later task's too.
+	ctx, cancel := x.opContext(time.Now().Add(x.cfg.PublishTimeout))
+	defer cancel()
 	set, err := x.router.set(ctx, req)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
