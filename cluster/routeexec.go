@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wasmpool/wasmpool/engine"
+	"github.com/wasmpool/wasmpool/future"
 )
 
 // The executor's side of routing: which queue a task goes to, recording
@@ -277,15 +278,16 @@ func (r *router) liveLocked(now time.Time) []WorkerInfo {
 	return live
 }
 
-// fail ends with ErrNoWorker every unfinished task of the set that has
-// waited RouteWait itself. Each is then removed from the queue, as a
-// cancelled task is (see finished).
+// fail ends with ErrNoWorker every queued task of the set that has waited
+// RouteWait itself. Each is then removed from the queue, as a cancelled
+// task is (see finished). A task a worker has begun is left to it: the
+// last worker of a set may be draining, finishing it.
 func (r *router) fail(s *routeSet, live []WorkerInfo, now time.Time) {
 	x := r.x
 	x.mu.Lock()
 	var recs []*record
 	for _, rec := range x.tasks {
-		if rec.route == s && now.Sub(rec.routedAt) >= x.cfg.RouteWait {
+		if rec.route == s && now.Sub(rec.routedAt) >= x.cfg.RouteWait && rec.fut.State() == future.Pending {
 			recs = append(recs, rec)
 		}
 	}

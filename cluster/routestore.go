@@ -156,3 +156,42 @@ func readRoutes(ctx context.Context, js jetstream.JetStream, n names, workers []
 		}
 	}
 }
+
+// applyRoutes gives the routed stream and its sets' consumers what Apply
+// gives the common ones: the AckWait, the Replicas. Consumers made later
+// take the AckWait from the common consumer (see consumer).
+func applyRoutes(ctx context.Context, t *topology, s Settings) ([]string, error) {
+	rs, err := openRoutes(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	if cfg := rs.stream.CachedInfo().Config; cfg.Replicas != s.Replicas {
+		was := cfg.Replicas
+		cfg.Replicas = s.Replicas
+		if _, err := t.js.UpdateStream(ctx, cfg); err != nil {
+			return changed, fmt.Errorf("the routed task stream: %w", err)
+		}
+		changed = append(changed, fmt.Sprintf("the routed task stream: Replicas %d (was %d)", s.Replicas, was))
+	}
+	n := 0
+	list := rs.stream.ListConsumers(ctx)
+	for ci := range list.Info() {
+		if ci.Config.AckWait == s.AckWait {
+			continue
+		}
+		cfg := ci.Config
+		cfg.AckWait = s.AckWait
+		if _, err := t.js.UpdateConsumer(ctx, t.n.routedStream(), cfg); err != nil {
+			return changed, fmt.Errorf("the queue of requirement set %s: %w", strings.TrimPrefix(ci.Name, "r-"), err)
+		}
+		n++
+	}
+	if err := list.Err(); err != nil {
+		return changed, fmt.Errorf("the routed task stream: %w", err)
+	}
+	if n > 0 {
+		changed = append(changed, fmt.Sprintf("AckWait %v of %d requirement set queue(s)", s.AckWait, n))
+	}
+	return changed, nil
+}
