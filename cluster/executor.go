@@ -52,6 +52,15 @@ type Config struct {
 	// 30s. A task the broker has taken is stored: it waits for its result
 	// through an outage of any length, bounded only by its context.
 	PublishTimeout time.Duration
+	// Require is what every task needs of its worker, besides its own
+	// TaskOptions.Require (see Requirements.With): the task goes only to a
+	// worker that has it. A task's grants and mounts are required without
+	// saying so.
+	Require Requirements
+	// RouteWait is how long a task that requires what no live worker has
+	// waits for such a worker to appear before it fails with ErrNoWorker
+	// (CLI: --route-wait). 0 means 1m.
+	RouteWait time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -59,8 +68,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Settings, err = c.Settings.withDefaults(); err != nil {
 		return c, err
 	}
-	if c.MaxDeliveries < 0 || c.TaskTimeout < 0 || c.Window < 0 || c.MaxPending < 0 || c.PublishTimeout < 0 {
-		return c, errors.New("cluster: MaxDeliveries, TaskTimeout, Window, MaxPending and PublishTimeout cannot be negative")
+	if c.MaxDeliveries < 0 || c.TaskTimeout < 0 || c.Window < 0 || c.MaxPending < 0 || c.PublishTimeout < 0 || c.RouteWait < 0 {
+		return c, errors.New("cluster: MaxDeliveries, TaskTimeout, Window, MaxPending, PublishTimeout and RouteWait cannot be negative")
+	}
+	if err := c.Require.check(); err != nil {
+		return c, err
+	}
+	if c.RouteWait == 0 {
+		c.RouteWait = time.Minute
 	}
 	if c.MaxDeliveries == 0 {
 		c.MaxDeliveries = 3
@@ -81,6 +96,8 @@ func (c Config) withDefaults() (Config, error) {
 type TaskOptions struct {
 	// MaxDeliveries overrides Config.MaxDeliveries for this task when > 0.
 	MaxDeliveries int
+	// Require is what this task needs of its worker, over Config.Require.
+	Require Requirements
 }
 
 // AtMostOnce runs a task on one worker at most: if that worker dies while
@@ -124,7 +141,8 @@ type Executor struct {
 	bg         tracker // network work in the background: acks, cancels, payloads
 	next       atomic.Uint64
 
-	stats execCounters
+	stats  execCounters
+	router router // routed tasks' queues, opened on the first
 }
 
 // record is one submitted task on its way through the cluster.
@@ -143,6 +161,8 @@ type record struct {
 	sent     atomic.Bool            // handed to the broker, at least once
 	byResult atomic.Bool            // ended by a worker's result, not here
 	stopCtx  func() bool
+	route    *routeSet // nil: the common queue
+	routedAt time.Time
 }
 
 // largeInput is the payload object holding the task's input, or "". It is
@@ -179,6 +199,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Executor, error) {
 		pub:     publishQueue{wake: make(chan struct{}, 1)},
 		pubDone: make(chan struct{}),
 	}
+	x.router.x = x
 	var cancelLife context.CancelFunc
 	x.life, cancelLife = context.WithCancel(context.Background())
 	x.stopNow = func() { close(x.stopCh); cancelLife() }
@@ -273,7 +294,17 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	if d, ok := ctx.Deadline(); ok {
 		rec.deadline = d
 	}
+	if err := x.route(rec, opts.Require); err != nil {
+		prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: err})
+		return f
+	}
+	unroute := func() {
+		if rec.route != nil {
+			x.router.finished(rec.route)
+		}
+	}
 	shutdown := func() *future.Future[engine.Result] {
+		unroute()
 		close(rec.accepted)
 		prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: pool.ErrShutdown})
 		return f
@@ -284,6 +315,7 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	select {
 	case x.slots <- struct{}{}:
 	case <-ctx.Done():
+		unroute()
 		close(rec.accepted)
 		prom.Resolve(engine.Result{}, ctxError(rec, ctx))
 		return f
@@ -345,6 +377,9 @@ func (x *Executor) finished(rec *record) func(*future.Future[engine.Result]) {
 		x.changed = make(chan struct{})
 		x.mu.Unlock()
 		<-x.slots
+		if rec.route != nil {
+			x.router.finished(rec.route)
+		}
 		if !rec.byResult.Load() {
 			x.bg.Go(func() { x.cancelRemote(rec) })
 		}
@@ -445,6 +480,7 @@ func (x *Executor) stop() error {
 	x.teardown.Do(func() {
 		x.stopOnce.Do(x.stopNow)
 		<-x.pubDone
+		x.router.close()
 		x.results.Stop()
 		<-x.results.Closed()
 		_ = x.started.Unsubscribe()

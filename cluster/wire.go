@@ -48,6 +48,11 @@ type wireTask struct {
 	Lost     int
 	InputRef string // payload object holding the input
 	Task     engine.Task
+	// Route is the key of the task's requirement set, "" for a task of the
+	// common queue: where a worker hands it back. It ends the frame, after
+	// the input, and only when set, so that a task of the common queue
+	// reads as it always did.
+	Route string
 }
 
 // wireResult is a task's outcome as it travels back.
@@ -77,7 +82,12 @@ func encodeTask(t *wireTask) ([]byte, error) {
 	enc.Uvarint(uint64(max(t.Lost, 0)))
 	enc.String(t.InputRef)
 	wire.EncodeTaskHead(&enc, &t.Task)
-	return wire.AppendFrame(nil, frameTask, enc.Bytes(), t.Task.Input)
+	if t.Route == "" {
+		return wire.AppendFrame(nil, frameTask, enc.Bytes(), t.Task.Input)
+	}
+	var tail wire.Encoder
+	tail.String(t.Route)
+	return wire.AppendFrame(nil, frameTask, enc.Bytes(), t.Task.Input, tail.Bytes())
 }
 
 // decodeTask reads a task message. What it returns of a message it cannot
@@ -101,6 +111,9 @@ func decodeTask(data []byte) (*wireTask, error) {
 	t.Lost = int(min(d.Uvarint(), 1<<31-1))
 	t.InputRef = d.String()
 	wire.DecodeTask(d, &t.Task)
+	if d.Remaining() > 0 {
+		t.Route = d.String()
+	}
 	if err := d.Finish(); err != nil {
 		return t, fmt.Errorf("%w: task %q: %w", errBadFrame, t.ID, err)
 	}

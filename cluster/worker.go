@@ -87,8 +87,9 @@ type Worker struct {
 	pruneAt   int                  // size of cancelled that triggers a sweep
 	mods      *moduleCache
 
-	stats workerCounters
-	adv   *advertiser
+	stats  workerCounters
+	adv    *advertiser
+	routes *routeWatch
 }
 
 // run is one task being worked on.
@@ -161,6 +162,13 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 		_ = p.Close()
 		return nil, err
 	}
+	if w.routes, err = w.watchRoutes(ctx); err != nil {
+		w.stopFetch()
+		w.adv.stopAdvert()
+		w.stopWatchingCancels()
+		_ = p.Close()
+		return nil, err
+	}
 	n := p.Workers()
 	tasks, freed := make(chan taskMsg, n), make(chan struct{}, n)
 	w.slots.Add(n + 1)
@@ -208,6 +216,7 @@ func (w *Worker) Close() error {
 		w.stopFetch()
 		w.kill()
 		<-w.done
+		<-w.routes.done
 		w.adv.stopAdvert()
 		w.stopWatchingCancels()
 		w.closeErr = w.p.Close()

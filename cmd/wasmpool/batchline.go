@@ -19,7 +19,8 @@ import (
 //
 //	{"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
 //	 "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
-//	 "input_base64": "...", "timeout": "2s", "fuel": 1000000}
+//	 "input_base64": "...", "timeout": "2s", "fuel": 1000000,
+//	 "require": {"gpu": "a100"}}
 //
 // Only "module" is required.
 type taskLine struct {
@@ -37,6 +38,9 @@ type taskLine struct {
 	// AllowHosts are the hosts the guest may reach over HTTP, in place of
 	// --allow-host's ([] for none).
 	AllowHosts []string `json:"allow_hosts"`
+	// Require are labels the worker that runs the line must have, with
+	// --nats (over --require's).
+	Require map[string]string `json:"require"`
 }
 
 // task is a batch line made ready to run (the module still a path).
@@ -52,6 +56,7 @@ type task struct {
 	fuel    uint64
 	// allowHosts: nil when the line does not say, so --allow-host's apply.
 	allowHosts []string
+	require    map[string]string // nil when the line requires nothing
 }
 
 // parseTaskLine reads line lineNo of a batch file. It touches no file: paths
@@ -108,6 +113,12 @@ func parseTaskLine(lineNo int, data []byte, baseDir string) (task, error) {
 			}
 		}
 		t.allowHosts = append([]string{}, tl.AllowHosts...)
+	}
+	if len(tl.Require) > 0 {
+		if err := checkRequireLine(tl.Require); err != nil {
+			return bad("%v", err)
+		}
+		t.require = tl.Require
 	}
 	for k, v := range tl.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {

@@ -26,7 +26,11 @@ type clusterFlags struct {
 	// unavailableAfter bounds the submitter's retries against a broker it
 	// cannot reach: past it a task fails as unavailable (exit 75).
 	unavailableAfter time.Duration
-	fs               *pflag.FlagSet // to tell a flag given from its default
+	// require are --require's labels (see require.go); routeWait bounds
+	// the wait of a task no live worker meets.
+	require   []string
+	routeWait time.Duration
+	fs        *pflag.FlagSet // to tell a flag given from its default
 }
 
 // noListen is --nats-embedded without a value: an in-process node, no port.
@@ -42,6 +46,9 @@ func (f *clusterFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.atMostOnce, "at-most-once", false, "with --nats: never run a task twice; if its worker dies after beginning it, the task fails instead of moving to another")
 	fs.DurationVar(&f.unavailableAfter, "unavailable-after", 30*time.Second, "with --nats: how long to keep trying a broker that cannot be reached (restarting, say)\n"+
 		"before its tasks fail as unavailable (exit 75)")
+	fs.StringArrayVar(&f.require, "require", nil, "with --nats: run the tasks only on workers with this label, KEY=VALUE as their --label (repeat for more)")
+	fs.DurationVar(&f.routeWait, "route-wait", time.Minute, "with --nats: how long a task waits for a live worker with what it requires (--require,\n"+
+		"a capability it grants, mounts) before it fails as no_worker (exit 69)")
 }
 
 func (f *clusterFlags) clustered() bool { return f.nats != "" || f.embedded != "" }
@@ -54,16 +61,26 @@ func (f *clusterFlags) check() error {
 		return usagef("--in-flight %d: want 1 or more", f.inFlight)
 	case f.unavailableAfter <= 0:
 		return usagef("--unavailable-after %v: want a positive duration", f.unavailableAfter)
+	case f.routeWait <= 0:
+		return usagef("--route-wait %v: want a positive duration", f.routeWait)
 	case !f.clustered() && (f.inFlight != 0 || f.atMostOnce || f.fs.Changed("unavailable-after")):
 		return usagef("--in-flight, --at-most-once and --unavailable-after need --nats URL or --nats-embedded")
+	case !f.clustered() && (len(f.require) > 0 || f.fs.Changed("route-wait")):
+		return usagef("--require and --route-wait need --nats URL or --nats-embedded: they choose among a cluster's workers")
 	}
-	return nil
+	_, err := parseRequire(f.require)
+	return err
 }
 
 // startCluster connects the session to a cluster, or starts an embedded
 // node, and makes it the session's executor.
 func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Config, stderr io.Writer) error {
-	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, TaskFuel: cfg.TaskFuel, Window: f.inFlight, PublishTimeout: f.unavailableAfter}
+	labels, err := parseRequire(f.require)
+	if err != nil {
+		return err
+	}
+	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, TaskFuel: cfg.TaskFuel, Window: f.inFlight, PublishTimeout: f.unavailableAfter,
+		Require: cluster.Requirements{Labels: labels}, RouteWait: f.routeWait}
 	if xcfg.Window == 0 {
 		xcfg.Window = 64
 		if f.embedded != "" && cfg.Workers > 0 {
@@ -104,9 +121,10 @@ func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Confi
 		}
 		x, s.x = n.Executor, n
 	}
-	s.window = xcfg.Window
+	s.window, s.cx = xcfg.Window, x
 	if f.atMostOnce {
 		s.x = atMostOnce{s.x, x}
+		s.taskOpts = cluster.AtMostOnce
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/wasmpool/wasmpool/cluster"
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
 	"github.com/wasmpool/wasmpool/pool"
@@ -118,6 +119,10 @@ type session struct {
 	// taken the first task noWorkerAfter after it was submitted.
 	warnNoWorker io.Writer
 	noWorker     *time.Timer
+	// cx is the cluster's executor, and taskOpts the options of every task
+	// submitted to it, for tasks with requirements of their own.
+	cx       *cluster.Executor
+	taskOpts cluster.TaskOptions
 }
 
 func (s *session) close(ctx context.Context) {
@@ -135,6 +140,9 @@ func (s *session) close(ctx context.Context) {
 
 func (s *session) options(f *poolFlags, prog *progress) runOptions {
 	opts := runOptions{window: s.window, unordered: f.unordered, failFast: f.failFast}
+	if s.cx != nil {
+		opts.submitRequiring = s.submitRequiring
+	}
 	if s.warnNoWorker != nil {
 		notices := make(chan string, 1)
 		opts.notices = notices

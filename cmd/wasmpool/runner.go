@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/wasmpool/wasmpool/cluster"
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
 	"github.com/wasmpool/wasmpool/pool"
@@ -15,6 +16,9 @@ type job struct {
 	task  engine.Task
 	err   error // set when the job failed before it could run (bad line, unreadable input)
 	meta  any   // whatever the caller needs to print the outcome
+	// require are labels the task's worker must have (a batch line's
+	// "require"), nil for none.
+	require map[string]string
 }
 
 // outcome is a job's end.
@@ -34,6 +38,9 @@ type runOptions struct {
 	// printed by runJobs' own goroutine, which writes everything else.
 	notices <-chan string
 	notify  func(string)
+	// submitRequiring, set for a cluster, submits a job that has
+	// requirements of its own (see submitJob).
+	submitRequiring func(context.Context, engine.Task, cluster.Requirements) *future.Future[engine.Result]
 }
 
 // summary is how a run ended.
@@ -128,7 +135,7 @@ func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opt
 				continue
 			}
 			inflight++
-			f := p.Submit(runCtx, j.task)
+			f := submitJob(runCtx, p, j, opts)
 			if opts.submitted != nil {
 				opts.submitted(f)
 			}
