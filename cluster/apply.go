@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,20 +57,28 @@ func Apply(ctx context.Context, nc *nats.Conn, s Settings) ([]string, error) {
 		name, what string
 		maxAge     time.Duration
 		ageName    string
+		// inMemory: kept in memory whatever Memory says.
+		inMemory bool
 	}{
-		{t.n.tasksStream, "the task stream", -1, ""},
-		{t.n.resultsStream, "the result stream", s.ResultTTL, "ResultTTL"},
-		{"KV_" + t.n.cancelBucket, "the cancel records", s.CancelTTL, "CancelTTL"},
-		{"KV_" + t.n.startBucket, "the start records", s.ResultTTL, "ResultTTL"},
-		{"OBJ_" + t.n.modules, "the module store", s.ModuleTTL, "ModuleTTL"},
-		{"OBJ_" + t.n.payloadsName, "the payload store", s.ResultTTL, "ResultTTL"},
+		{t.n.tasksStream, "the task stream", -1, "", false},
+		{t.n.resultsStream, "the result stream", s.ResultTTL, "ResultTTL", false},
+		{"KV_" + t.n.cancelBucket, "the cancel records", s.CancelTTL, "CancelTTL", false},
+		{"KV_" + t.n.startBucket, "the start records", s.ResultTTL, "ResultTTL", false},
+		{"OBJ_" + t.n.modules, "the module store", s.ModuleTTL, "ModuleTTL", false},
+		{"OBJ_" + t.n.payloadsName, "the payload store", s.ResultTTL, "ResultTTL", false},
+		// A worker's record lives as long as its tasks may stay silent.
+		// The first worker makes the bucket, so there may be none yet.
+		{"KV_" + t.n.workerRecords, "the worker records", s.AckWait, "AckWait", true},
 	} {
 		stream, err := t.js.Stream(ctx, st.name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) && st.name == "KV_"+t.n.workerRecords {
+			continue
+		}
 		if err != nil {
 			return fail(st.what, err)
 		}
 		cfg := stream.CachedInfo().Config
-		if cfg.Storage != storage {
+		if cfg.Storage != storage && !st.inMemory {
 			return fail(st.what, fmt.Errorf("it is kept in %s and Memory asks for %s: JetStream cannot move a stream; remove the store (or use another Namespace) to change it",
 				storageName(cfg.Storage), storageName(storage)))
 		}
@@ -77,6 +86,11 @@ func Apply(ctx context.Context, nc *nats.Conn, s Settings) ([]string, error) {
 		if st.maxAge >= 0 && cfg.MaxAge != st.maxAge {
 			what = append(what, fmt.Sprintf("%s %v (was %v)", st.ageName, st.maxAge, cfg.MaxAge))
 			cfg.MaxAge = st.maxAge
+			// JetStream refuses a duplicates window longer than the age
+			// (a bucket made with a short TTL has its window at the TTL).
+			if cfg.MaxAge > 0 && cfg.Duplicates > cfg.MaxAge {
+				cfg.Duplicates = cfg.MaxAge
+			}
 		}
 		if cfg.Replicas != s.Replicas {
 			what = append(what, fmt.Sprintf("Replicas %d (was %d)", s.Replicas, cfg.Replicas))

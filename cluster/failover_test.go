@@ -228,6 +228,7 @@ func TestApplyChangesAnExistingStore(t *testing.T) {
 	assert.Contains(t, changed, "AckWait 2s of 1 requirement set queue(s)")
 	routed.Cancel()
 	assert.Contains(t, changed, "the result stream: ResultTTL 1h0m0s (was 24h0m0s)")
+	assert.Contains(t, changed, "the worker records: AckWait 2s (was 30s)", "a dead worker leaves the list as soon as its tasks go")
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	cons, err := js.Consumer(ctx, taskStream(set), "workers")
