@@ -52,6 +52,21 @@ type Config struct {
 	// 30s. A task the broker has taken is stored: it waits for its result
 	// through an outage of any length, bounded only by its context.
 	PublishTimeout time.Duration
+	// Job names the job every task of this executor belongs to: a job
+	// outlives its submitter. Its tasks' results are kept in the cluster
+	// (JobRetention), and an executor opened later with the same Job
+	// attaches to it: a task whose key the job has finished resolves from
+	// the kept result without running again, one queued or running is
+	// waited for, and only keys the job does not have are sent to workers
+	// (see TaskOptions.Key). "" is an anonymous executor, whose tasks end
+	// with it: once it is gone (closed, or silent for the AckWait), workers
+	// drop its tasks instead of running them for nobody. Letters, digits,
+	// '-' and '_' (else ErrBadName).
+	Job string
+	// JobRetention is how long the job's records and results are kept
+	// after they last changed. 0 means the cluster's ResultTTL. (A large
+	// output is kept in the payload store, for ResultTTL at most.)
+	JobRetention time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -59,8 +74,16 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Settings, err = c.Settings.withDefaults(); err != nil {
 		return c, err
 	}
-	if c.MaxDeliveries < 0 || c.TaskTimeout < 0 || c.Window < 0 || c.MaxPending < 0 || c.PublishTimeout < 0 {
-		return c, errors.New("cluster: MaxDeliveries, TaskTimeout, Window, MaxPending and PublishTimeout cannot be negative")
+	if c.MaxDeliveries < 0 || c.TaskTimeout < 0 || c.Window < 0 || c.MaxPending < 0 || c.PublishTimeout < 0 || c.JobRetention < 0 {
+		return c, errors.New("cluster: MaxDeliveries, TaskTimeout, Window, MaxPending, PublishTimeout and JobRetention cannot be negative")
+	}
+	if c.Job != "" {
+		if err := CheckJobName(c.Job); err != nil {
+			return c, err
+		}
+		if c.JobRetention == 0 {
+			c.JobRetention = c.ResultTTL
+		}
 	}
 	if c.MaxDeliveries == 0 {
 		c.MaxDeliveries = 3
@@ -81,6 +104,13 @@ func (c Config) withDefaults() (Config, error) {
 type TaskOptions struct {
 	// MaxDeliveries overrides Config.MaxDeliveries for this task when > 0.
 	MaxDeliveries int
+	// Key names the task within its executor's job (Config.Job): the same
+	// key, submitted again to the job for the same work, is the same task.
+	// "" means the task's position among the executor's submissions ("#0",
+	// "#1", ...), which suits a submitter that resubmits the same tasks in
+	// the same order. A key the job has for different work fails with
+	// ErrKeyReused. Ignored without a job.
+	Key string
 }
 
 // AtMostOnce runs a task on one worker at most: if that worker dies while
@@ -125,6 +155,8 @@ type Executor struct {
 	next       atomic.Uint64
 
 	stats execCounters
+	job   *jobState    // nil for an anonymous executor
+	live  *submitterAd // the executor's liveness record
 }
 
 // record is one submitted task on its way through the cluster.
@@ -143,6 +175,13 @@ type record struct {
 	sent     atomic.Bool            // handed to the broker, at least once
 	byResult atomic.Bool            // ended by a worker's result, not here
 	stopCtx  func() bool
+
+	// Of a task of a job: its record's key, its key and its work's digest.
+	jobKey, key, digest string
+	// wireID is the ID it is published under: a task a dead submitter had
+	// published keeps its ID, so that the broker stores one copy.
+	wireID string
+	jobRev atomic.Uint64 // of its record, as the submitter last wrote it
 }
 
 // largeInput is the payload object holding the task's input, or "". It is
@@ -205,11 +244,22 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Executor, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	x.results, err = cons.Consume(x.onResult)
+	if err == nil {
+		x.live, err = x.startLiveness(ctx)
+	}
+	if err == nil && cfg.Job != "" {
+		if x.job, err = x.attachJob(ctx); err != nil {
+			x.live.stop(x.nc)
+		}
+	}
 	if err != nil {
+		if x.results != nil {
+			x.results.Stop()
+		}
 		_ = x.started.Unsubscribe()
 		_ = x.answers.Unsubscribe()
 		_ = top.js.DeleteConsumer(ctx, top.n.resultsStream, x.consumerName())
-		return nil, fmt.Errorf("cluster: consuming results: %w", err)
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	go x.clock.run(x.stopCh)
 	go x.publisher()
@@ -269,6 +319,10 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	}
 	if rec.task.Grants == nil && rec.task.GrantArgs == nil {
 		rec.task.Grants, rec.task.GrantArgs = x.cfg.Grants, x.cfg.GrantArgs
+	}
+	rec.wireID = rec.id
+	if x.job != nil && x.job.claim(x, rec, opts.Key) {
+		return f // settled from the job's records, or refused
 	}
 	if d, ok := ctx.Deadline(); ok {
 		rec.deadline = d
@@ -345,6 +399,11 @@ func (x *Executor) finished(rec *record) func(*future.Future[engine.Result]) {
 		x.changed = make(chan struct{})
 		x.mu.Unlock()
 		<-x.slots
+		if rec.jobKey != "" {
+			// A job's task outlives its future: only CancelJob stops it.
+			x.job.forget(rec)
+			return
+		}
 		if !rec.byResult.Load() {
 			x.bg.Go(func() { x.cancelRemote(rec) })
 		}
@@ -449,7 +508,11 @@ func (x *Executor) stop() error {
 		<-x.results.Closed()
 		_ = x.started.Unsubscribe()
 		_ = x.answers.Unsubscribe()
+		if x.job != nil {
+			x.job.stopWatch()
+		}
 		_ = x.bg.wait(context.Background())
+		x.live.stop(x.nc)
 		// A broker that is down (the outage that failed the tasks) gets a
 		// moment, not five seconds of the user's time: the consumer then
 		// expires on its own after ResultTTL.
@@ -461,9 +524,16 @@ func (x *Executor) stop() error {
 		defer cancel()
 		if err := x.top.js.DeleteConsumer(ctx, x.top.n.resultsStream, x.consumerName()); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			x.tdErr = fmt.Errorf("cluster: removing the executor's result consumer: %w", err)
+			return
 		}
-		// Results of tasks cancelled here may still arrive: they expire
-		// with ResultTTL.
+		// The consumer's acks are sent without waiting, and one still on
+		// its way as the consumer goes leaves its result in the stream for
+		// ResultTTL: whatever is left on this executor's subject is for
+		// nobody now. (A result of a task cancelled here that arrives
+		// later still waits out ResultTTL.)
+		if err := x.top.results.Purge(ctx, jetstream.WithPurgeSubject(x.resultSubject())); err != nil {
+			x.tdErr = fmt.Errorf("cluster: removing the executor's leftover results: %w", err)
+		}
 	})
 	return x.tdErr
 }
@@ -517,12 +587,17 @@ func (t *tracker) wait(ctx context.Context) error {
 // ExecutorStats is a snapshot of an executor's counters.
 type ExecutorStats struct {
 	Submitted, Pending, Succeeded, Failed, Cancelled int64
+	// Resumed counts the tasks of a job settled from its kept results,
+	// without running; Attached those found queued or running for the job
+	// (a submitter before this one sent them), waited for, not sent again.
+	Resumed, Attached int64
 	ModulesUploaded                                  int64 // modules this executor put in the module store
 	LargePayloads                                    int64 // inputs and outputs that went through the payload store
 }
 
 type execCounters struct {
 	submitted, pending, succeeded, failed, cancelled, modulesUploaded, largePayloads atomic.Int64
+	resumed, attached                                                              atomic.Int64
 }
 
 // Stats returns a snapshot of the executor's counters.
@@ -530,7 +605,7 @@ func (x *Executor) Stats() ExecutorStats {
 	c := &x.stats
 	return ExecutorStats{
 		Submitted: c.submitted.Load(), Pending: c.pending.Load(), Succeeded: c.succeeded.Load(),
-		Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
+		Failed: c.failed.Load(), Cancelled: c.cancelled.Load(), Resumed: c.resumed.Load(), Attached: c.attached.Load(),
 		ModulesUploaded: c.modulesUploaded.Load(), LargePayloads: c.largePayloads.Load(),
 	}
 }

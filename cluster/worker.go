@@ -89,6 +89,7 @@ type Worker struct {
 
 	stats workerCounters
 	adv   *advertiser
+	live  *liveness // which submitters are still there
 }
 
 // run is one task being worked on.
@@ -96,6 +97,8 @@ type run struct {
 	fut       *future.Future[engine.Result]
 	cancelled bool // by its submitter
 	prior     int  // deliveries of the task before this one (see wireTask.Lost)
+	submitter string     // of an anonymous task: its executor, whose end ends it
+	job       *jobRecord // of a job's task: its record as this worker wrote it
 }
 
 // NewWorker connects a worker to the cluster nc reaches (creating the
@@ -156,7 +159,14 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 		_ = p.Close()
 		return nil, err
 	}
+	if err := w.watchSubmitters(ctx); err != nil {
+		w.kill()
+		w.stopWatchingCancels()
+		_ = p.Close()
+		return nil, fmt.Errorf("cluster: watching the submitters: %w", err)
+	}
 	if w.adv, err = w.startAdvert(ctx); err != nil {
+		w.kill()
 		w.stopWatchingCancels()
 		_ = p.Close()
 		return nil, err

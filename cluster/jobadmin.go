@@ -1,0 +1,256 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Looking at and acting on named jobs from outside their submitter: what
+// `wasmpool jobs` and `wasmpool job NAME` do.
+
+// JobInfo is a named job as the cluster keeps it.
+type JobInfo struct {
+	Name      string        `json:"name"`
+	Retention time.Duration `json:"retention_ns"`
+	Created   time.Time     `json:"created"`
+	Attached  time.Time     `json:"attached"` // a submitter last attached to it
+	// The job's tasks by state: Left are queued for a worker; Cancelled by
+	// CancelJob. Total is their sum.
+	Left, Running, Done, Failed, Cancelled, Total int
+}
+
+// JobTask is one task of a job, by its key.
+type JobTask struct {
+	Key    string       `json:"key"`
+	ID     string       `json:"id"` // the task's ID in the cluster
+	State  JobTaskState `json:"state"`
+	Worker string       `json:"worker,omitempty"` // that began it (running, done, failed)
+	// Updated is when its record last changed.
+	Updated time.Time `json:"updated"`
+}
+
+// jobAdmin is the job bucket of a cluster opened without creating
+// anything: a cluster that has none has no jobs.
+func jobAdmin(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
+	s, err := s.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if nc == nil {
+		return nil, errors.New("cluster: the NATS connection is nil")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	t := &topology{s: s, n: namesFor(s.Namespace), js: js}
+	t.jobs, err = js.KeyValue(ctx, t.n.jobBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return t, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: opening the job records of namespace %s: %w", s.Namespace, err)
+	}
+	return t, nil
+}
+
+// Jobs lists the cluster's named jobs, by name, with their counts.
+func Jobs(ctx context.Context, nc *nats.Conn, s Settings) ([]JobInfo, error) {
+	t, err := jobAdmin(ctx, nc, s)
+	if err != nil || t.jobs == nil {
+		return nil, err
+	}
+	lister, err := t.jobs.ListKeysFiltered(ctx, "*.job")
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listing the jobs: %w", err)
+	}
+	var names []string
+	for k := range lister.Keys() {
+		names = append(names, strings.TrimSuffix(k, ".job"))
+	}
+	slices.Sort(names)
+	infos := make([]JobInfo, 0, len(names))
+	for _, name := range names {
+		info, _, err := readJob(ctx, t, name)
+		if errors.Is(err, ErrNoJob) {
+			continue // deleted or expired as we looked
+		}
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+// Job reads one job and its tasks, in key order.
+func Job(ctx context.Context, nc *nats.Conn, s Settings, name string) (JobInfo, []JobTask, error) {
+	if err := CheckJobName(name); err != nil {
+		return JobInfo{}, nil, err
+	}
+	t, err := jobAdmin(ctx, nc, s)
+	if err != nil {
+		return JobInfo{}, nil, err
+	}
+	if t.jobs == nil {
+		return JobInfo{}, nil, fmt.Errorf("cluster: job %s: %w", name, ErrNoJob)
+	}
+	info, recs, err := readJob(ctx, t, name)
+	if err != nil {
+		return info, nil, err
+	}
+	tasks := make([]JobTask, len(recs))
+	for i, r := range recs {
+		tasks[i] = JobTask{Key: r.Key, ID: r.ID, State: r.State, Worker: r.Worker, Updated: r.Updated}
+	}
+	return info, tasks, nil
+}
+
+// readJob reads the job's record and every task record (one watch that
+// stops once it has delivered what is there).
+func readJob(ctx context.Context, t *topology, name string) (JobInfo, []*jobRecord, error) {
+	info := JobInfo{Name: name}
+	e, err := t.jobs.Get(ctx, jobMetaKey(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return info, nil, fmt.Errorf("cluster: job %s: %w", name, ErrNoJob)
+	}
+	if err != nil {
+		return info, nil, fmt.Errorf("cluster: job %s: %w", name, err)
+	}
+	var m jobMeta
+	if err := json.Unmarshal(e.Value(), &m); err != nil {
+		return info, nil, fmt.Errorf("cluster: job %s: its record: %w", name, err)
+	}
+	info.Retention, info.Created, info.Attached = m.Retention, m.Created, m.Attached
+	w, err := t.jobs.WatchFiltered(ctx, []string{jobTasksFilter(name)}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return info, nil, fmt.Errorf("cluster: job %s: reading its tasks: %w", name, err)
+	}
+	defer func() { _ = w.Stop() }()
+	var recs []*jobRecord
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		r, err := decodeJobRecord(e.Value(), e.Revision())
+		if err != nil {
+			continue
+		}
+		recs = append(recs, r)
+		switch r.State {
+		case JobQueued:
+			info.Left++
+		case JobRunning:
+			info.Running++
+		case JobDone:
+			info.Done++
+		case JobFailed:
+			info.Failed++
+		case JobCancelled:
+			info.Cancelled++
+		}
+		info.Total++
+	}
+	if err := ctx.Err(); err != nil {
+		return info, nil, fmt.Errorf("cluster: job %s: reading its tasks: %w", name, err)
+	}
+	slices.SortFunc(recs, func(a, b *jobRecord) int { return strings.Compare(a.Key, b.Key) })
+	return info, recs, nil
+}
+
+// CancelJob cancels every task of the job that has not finished, through
+// the path a submitter's own cancellation takes (a cancel record, a
+// broadcast, the task's removal from the queue), and marks them cancelled:
+// a submitter attached to the job sees their futures end with
+// engine.ErrCancelled. Finished tasks keep their results. It returns how
+// many tasks it cancelled.
+func CancelJob(ctx context.Context, nc *nats.Conn, s Settings, name string) (int, error) {
+	if err := CheckJobName(name); err != nil {
+		return 0, err
+	}
+	s, err := s.withDefaults()
+	if err != nil {
+		return 0, err
+	}
+	t, err := setup(ctx, nc, s)
+	if err != nil {
+		return 0, err
+	}
+	info, recs, err := readJob(ctx, t, name)
+	if err != nil {
+		return 0, err
+	}
+	// The job's own record says so first: a worker that finds a task of it
+	// later finds its record cancelled too.
+	if e, err := t.jobs.Get(ctx, jobMetaKey(name)); err == nil {
+		var m jobMeta
+		if json.Unmarshal(e.Value(), &m) == nil {
+			m.Cancelled = true
+			if data, err := json.Marshal(m); err == nil {
+				_, _ = t.putJob(ctx, jobMetaKey(name), data, -1, m.Retention)
+			}
+		}
+	}
+	n := 0
+	for _, r := range recs {
+		if r.State.final() || r.State == JobCancelled {
+			continue
+		}
+		c := *r
+		c.State, c.Updated = JobCancelled, time.Now().UTC()
+		data, err := c.encode()
+		if err != nil {
+			return n, err
+		}
+		key := jobTaskKey(name, r.Key)
+		if _, err := t.putJob(ctx, key, data, int64(r.rev), info.Retention); errors.Is(err, errRevision) {
+			continue // finished (or began) as we looked: see the next listing
+		} else if err != nil {
+			return n, fmt.Errorf("cluster: job %s: cancelling key %q: %w", name, r.Key, err)
+		}
+		if _, err := t.cancels.Put(ctx, r.ID, nil); err != nil {
+			return n, fmt.Errorf("cluster: job %s: cancelling key %q: %w", name, r.Key, err)
+		}
+		_ = nc.Publish(t.n.cancelSubject, []byte(r.ID))
+		if r.Seq > 0 {
+			_ = t.tasks.DeleteMsg(ctx, r.Seq)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// DeleteJob removes the job's records and kept results. A task of it still
+// queued or running is dropped by the worker that takes it, its record
+// gone; cancel the job first to stop the running ones now.
+func DeleteJob(ctx context.Context, nc *nats.Conn, s Settings, name string) error {
+	if err := CheckJobName(name); err != nil {
+		return err
+	}
+	t, err := jobAdmin(ctx, nc, s)
+	if err != nil {
+		return err
+	}
+	if t.jobs == nil {
+		return fmt.Errorf("cluster: job %s: %w", name, ErrNoJob)
+	}
+	if _, err := t.jobs.Get(ctx, jobMetaKey(name)); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("cluster: job %s: %w", name, ErrNoJob)
+	}
+	st, err := t.js.Stream(ctx, "KV_"+t.n.jobBucket)
+	if err == nil {
+		err = st.Purge(ctx, jetstream.WithPurgeSubject("$KV."+t.n.jobBucket+"."+name+".>"))
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: job %s: deleting its records: %w", name, err)
+	}
+	return nil
+}
