@@ -591,13 +591,13 @@ type ExecutorStats struct {
 	// without running; Attached those found queued or running for the job
 	// (a submitter before this one sent them), waited for, not sent again.
 	Resumed, Attached int64
-	ModulesUploaded                                  int64 // modules this executor put in the module store
-	LargePayloads                                    int64 // inputs and outputs that went through the payload store
+	ModulesUploaded   int64 // modules this executor put in the module store
+	LargePayloads     int64 // inputs and outputs that went through the payload store
 }
 
 type execCounters struct {
 	submitted, pending, succeeded, failed, cancelled, modulesUploaded, largePayloads atomic.Int64
-	resumed, attached                                                              atomic.Int64
+	resumed, attached                                                                atomic.Int64
 }
 
 // Stats returns a snapshot of the executor's counters.

@@ -351,5 +351,3 @@ func TestCleanRunLeavesNothingBehind(t *testing.T) {
 	}
 	assert.Empty(t, left, "liveness records left behind")
 }
-
-

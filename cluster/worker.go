@@ -95,8 +95,8 @@ type Worker struct {
 // run is one task being worked on.
 type run struct {
 	fut       *future.Future[engine.Result]
-	cancelled bool // by its submitter
-	prior     int  // deliveries of the task before this one (see wireTask.Lost)
+	cancelled bool       // by its submitter
+	prior     int        // deliveries of the task before this one (see wireTask.Lost)
 	submitter string     // of an anonymous task: its executor, whose end ends it
 	job       *jobRecord // of a job's task: its record as this worker wrote it
 }
