@@ -273,6 +273,9 @@ func (x *Executor) answerSubject() string { return x.top.n.answerPrefix + x.id }
 // ID is the executor's unique name in the cluster.
 func (x *Executor) ID() string { return x.id }
 
+// Job is the name of the executor's job (Config.Job), or "".
+func (x *Executor) Job() string { return x.cfg.Job }
+
 // Window is how many tasks Map submits ahead.
 func (x *Executor) Window() int { return x.cfg.Window }
 

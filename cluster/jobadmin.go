@@ -24,7 +24,12 @@ type JobInfo struct {
 	Attached  time.Time     `json:"attached"` // a submitter last attached to it
 	// The job's tasks by state: Left are queued for a worker; Cancelled by
 	// CancelJob. Total is their sum.
-	Left, Running, Done, Failed, Cancelled, Total int
+	Left      int `json:"left"`
+	Running   int `json:"running"`
+	Done      int `json:"done"`
+	Failed    int `json:"failed"`
+	Cancelled int `json:"cancelled"`
+	Total     int `json:"total"`
 }
 
 // JobTask is one task of a job, by its key.

@@ -37,6 +37,9 @@ type taskLine struct {
 	// AllowHosts are the hosts the guest may reach over HTTP, in place of
 	// --allow-host's ([] for none).
 	AllowHosts []string `json:"allow_hosts"`
+	// Key names the task in its cluster job (--job), in place of its
+	// position: a batch whose lines move keeps its finished ones.
+	Key string `json:"key"`
 }
 
 // task is a batch line made ready to run (the module still a path).
@@ -52,6 +55,7 @@ type task struct {
 	fuel    uint64
 	// allowHosts: nil when the line does not say, so --allow-host's apply.
 	allowHosts []string
+	key        string // "" for its position
 }
 
 // parseTaskLine reads line lineNo of a batch file. It touches no file: paths
@@ -73,7 +77,7 @@ func parseTaskLine(lineNo int, data []byte, baseDir string) (task, error) {
 	if tl.Module == "" {
 		return bad(`"module" is required`)
 	}
-	t := task{line: lineNo, module: resolve(baseDir, tl.Module), fn: tl.Func, args: tl.Args, env: tl.Env}
+	t := task{line: lineNo, module: resolve(baseDir, tl.Module), fn: tl.Func, args: tl.Args, env: tl.Env, key: tl.Key}
 	if tl.Input != nil && tl.InputBase64 != nil {
 		return bad(`give "input" or "input_base64", not both`)
 	}

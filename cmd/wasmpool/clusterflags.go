@@ -26,7 +26,11 @@ type clusterFlags struct {
 	// unavailableAfter bounds the submitter's retries against a broker it
 	// cannot reach: past it a task fails as unavailable (exit 75).
 	unavailableAfter time.Duration
-	fs               *pflag.FlagSet // to tell a flag given from its default
+	// job names the cluster job the tasks belong to, which outlives this
+	// command: run again, it collects what finished and sends the rest.
+	job          string
+	jobRetention time.Duration
+	fs           *pflag.FlagSet // to tell a flag given from its default
 }
 
 // noListen is --nats-embedded without a value: an in-process node, no port.
@@ -42,6 +46,9 @@ func (f *clusterFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.atMostOnce, "at-most-once", false, "with --nats: never run a task twice; if its worker dies after beginning it, the task fails instead of moving to another")
 	fs.DurationVar(&f.unavailableAfter, "unavailable-after", 30*time.Second, "with --nats: how long to keep trying a broker that cannot be reached (restarting, say)\n"+
 		"before its tasks fail as unavailable (exit 75)")
+	fs.StringVar(&f.job, "job", "", "with --nats: the tasks are the named job NAME, which outlives this command: run the same command again\n"+
+		"to collect what finished and run only the rest (see 'wasmpool job')")
+	fs.DurationVar(&f.jobRetention, "job-retention", 0, "with --job: how long the cluster keeps the job's results (default: the cluster's result TTL, 24h)")
 }
 
 func (f *clusterFlags) clustered() bool { return f.nats != "" || f.embedded != "" }
@@ -56,6 +63,17 @@ func (f *clusterFlags) check() error {
 		return usagef("--unavailable-after %v: want a positive duration", f.unavailableAfter)
 	case !f.clustered() && (f.inFlight != 0 || f.atMostOnce || f.fs.Changed("unavailable-after")):
 		return usagef("--in-flight, --at-most-once and --unavailable-after need --nats URL or --nats-embedded")
+	case f.job == "" && f.jobRetention != 0:
+		return usagef("--job-retention needs --job NAME")
+	case f.jobRetention < 0:
+		return usagef("--job-retention %v: want a positive duration", f.jobRetention)
+	case f.job != "" && f.nats == "":
+		// An embedded node's job would end with this command.
+		return usagef("--job needs --nats URL: a job outlives the command, and an embedded node does not")
+	case f.job != "":
+		if err := cluster.CheckJobName(f.job); err != nil {
+			return usagef("--job %q: want 1 to 128 letters, digits, '-' and '_'", f.job)
+		}
 	}
 	return nil
 }
@@ -63,7 +81,8 @@ func (f *clusterFlags) check() error {
 // startCluster connects the session to a cluster, or starts an embedded
 // node, and makes it the session's executor.
 func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Config, stderr io.Writer) error {
-	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, TaskFuel: cfg.TaskFuel, Window: f.inFlight, PublishTimeout: f.unavailableAfter}
+	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, TaskFuel: cfg.TaskFuel, Window: f.inFlight, PublishTimeout: f.unavailableAfter,
+		Job: f.job, JobRetention: f.jobRetention}
 	if xcfg.Window == 0 {
 		xcfg.Window = 64
 		if f.embedded != "" && cfg.Workers > 0 {
@@ -105,18 +124,55 @@ func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Confi
 		x, s.x = n.Executor, n
 	}
 	s.window = xcfg.Window
+	var opts cluster.TaskOptions
 	if f.atMostOnce {
-		s.x = atMostOnce{s.x, x}
+		opts = cluster.AtMostOnce
+	}
+	if f.job != "" || f.atMostOnce {
+		s.x = withOptions{s.x, x, opts}
+	}
+	if f.job != "" {
+		s.job = x
 	}
 	return nil
 }
 
-// atMostOnce submits every task with cluster.AtMostOnce.
-type atMostOnce struct {
+// withOptions submits every task with the options of the flags
+// (--at-most-once), and under its key in the job (--job).
+type withOptions struct {
 	pool.Executor
-	x *cluster.Executor
+	x    *cluster.Executor
+	opts cluster.TaskOptions
 }
 
-func (a atMostOnce) Submit(ctx context.Context, t engine.Task) *future.Future[engine.Result] {
-	return a.x.SubmitWith(ctx, t, cluster.AtMostOnce)
+func (w withOptions) Submit(ctx context.Context, t engine.Task) *future.Future[engine.Result] {
+	return w.x.SubmitWith(ctx, t, w.opts)
+}
+
+func (w withOptions) SubmitKey(ctx context.Context, t engine.Task, key string) *future.Future[engine.Result] {
+	opts := w.opts
+	opts.Key = key
+	return w.x.SubmitWith(ctx, t, opts)
+}
+
+// keyedSubmitter submits a task under a key of its job: the runner's
+// items are keyed by their position, or by a batch line's "key".
+type keyedSubmitter interface {
+	SubmitKey(ctx context.Context, t engine.Task, key string) *future.Future[engine.Result]
+}
+
+// reportJob says, once the run is over, how much of it came from the
+// job's kept results, and that an interrupted job goes on.
+func (s *session) reportJob(stderr io.Writer, sum summary) {
+	if s.job == nil {
+		return
+	}
+	st := s.job.Stats()
+	name := s.job.Job()
+	if st.Resumed > 0 || st.Attached > 0 {
+		report(stderr, "job %s: %d task(s) resumed from the job's kept results, %d waited for as the job had them queued", name, st.Resumed, st.Attached)
+	}
+	if sum.interrupted {
+		report(stderr, "job %s: its tasks go on in the cluster; run the same command again to collect them, or cancel it with: wasmpool job %s --cancel --nats URL", name, name)
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/wasmpool/wasmpool/cluster"
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
 	"github.com/wasmpool/wasmpool/pool"
@@ -118,6 +119,7 @@ type session struct {
 	// taken the first task noWorkerAfter after it was submitted.
 	warnNoWorker io.Writer
 	noWorker     *time.Timer
+	job          *cluster.Executor // with --job: the executor of the job
 }
 
 func (s *session) close(ctx context.Context) {
