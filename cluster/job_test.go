@@ -56,6 +56,14 @@ func collect(t *testing.T, ctx context.Context, fs []*future.Future[engine.Resul
 	return lost, wrong
 }
 
+// settled waits for the worker to have counted every task it ran: a
+// job's future settles from the task's record, which the worker writes
+// before it counts the task.
+func settled(t *testing.T, w *cluster.Worker) {
+	t.Helper()
+	require.Eventually(t, func() bool { return w.Stats().Running == 0 }, 10*time.Second, time.Millisecond)
+}
+
 // A job whose submitter closes part-way, without waiting, is resumed by a
 // submitter attaching to it: the finished keys come from the kept results
 // (no worker runs them again), the rest are run, each once.
@@ -91,6 +99,7 @@ func TestJobResumesAfterItsSubmitterCloses(t *testing.T) {
 	assert.Zero(t, lost, "lost")
 	assert.Zero(t, wrong, "wrong")
 	st := x2.Stats()
+	settled(t, w)
 	assert.GreaterOrEqual(t, st.Resumed, int64(first), "the keys finished before the first submitter closed come from the job")
 	assert.Equal(t, int64(n), w.Stats().Finished, "each key ran once")
 
@@ -148,10 +157,12 @@ func TestJobResumesAfterItsSubmitterIsKilled(t *testing.T) {
 	for range before {
 		require.True(t, lines.Scan(), "the submitter process ended early")
 	}
+	// The worker drains first: what the submitter has sent by then stays
+	// queued through its death and the next one's attaching.
+	require.NoError(t, w1.Shutdown(ctx))
 	require.NoError(t, cmd.Process.Kill())
 	killed := time.Now()
 	go func() { _ = cmd.Wait(); close(exited) }()
-	require.NoError(t, w1.Shutdown(ctx))
 	<-exited
 
 	x := newExecutor(t, connect(t, s, "resumer"), cluster.Config{Settings: set, Job: "killed"})
@@ -167,6 +178,7 @@ func TestJobResumesAfterItsSubmitterIsKilled(t *testing.T) {
 	assert.Zero(t, lost, "lost")
 	assert.Zero(t, wrong, "wrong")
 	st := x.Stats()
+	settled(t, w2)
 	runs := w1.Stats().Finished + w2.Stats().Finished
 	assert.GreaterOrEqual(t, st.Resumed, int64(before))
 	assert.Positive(t, st.Attached, "the tasks the dead submitter left queued are waited for, not sent again")

@@ -187,19 +187,27 @@ func (l *liveness) alive(ctx context.Context, id string) bool {
 	}
 	_, err := l.kv.Get(ctx, id)
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		l.mu.Lock()
-		l.seen[id] = seenAt{at: now, gone: true}
-		l.mu.Unlock()
-		return false
 	case err == nil:
 		l.mu.Lock()
 		if cur := l.seen[id]; !cur.gone {
 			l.seen[id] = seenAt{at: now}
 		}
 		l.mu.Unlock()
+		return true
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return true
 	}
-	return true
+	// No record. Not remembered: a submitter whose record a restarted
+	// broker lost (the bucket is in memory) writes it again within a
+	// second, and a bucket made that recently proves nothing yet.
+	st, err := l.kv.Status(ctx)
+	if err != nil {
+		return true
+	}
+	if kst, ok := st.(*jetstream.KeyValueBucketStatus); ok && time.Since(kst.StreamInfo().Created) < 2*l.ttl {
+		return true
+	}
+	return false
 }
 
 // prune forgets the submitters not heard of for long.

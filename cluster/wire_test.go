@@ -72,7 +72,7 @@ func TestMessagesRejectGarbage(t *testing.T) {
 	require.NoError(t, err)
 	_, err = decodeTask(newer)
 	assert.ErrorIs(t, err, errBadFrame, "a version this worker does not speak")
-	assert.ErrorContains(t, err, "version 4")
+	assert.ErrorContains(t, err, "version 5")
 
 	res, err := encodeResult(&wireResult{ID: "x-1", Res: engine.Result{Output: []byte("ok")}})
 	require.NoError(t, err)

@@ -17,15 +17,15 @@ type item struct {
 	err   error // set when the item failed before it could run (bad line, unreadable input)
 	// key names it in a cluster job (--job): a batch line's "key", or ""
 	// for its position.
-	key string
-	meta  any   // whatever the caller needs to print the outcome
+	key  string
+	meta any // whatever the caller needs to print the outcome
 }
 
 // outcome is an item's end.
 type outcome struct {
 	item *item
-	res engine.Result
-	err error
+	res  engine.Result
+	err  error
 }
 
 type runOptions struct {
