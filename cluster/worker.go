@@ -318,7 +318,7 @@ type WorkerStats struct {
 	Running        int64 // tasks being worked on now
 	Finished       int64 // tasks whose result was published (success or failure)
 	Failed         int64 // those of Finished whose result is an error
-	Cancelled      int64 // tasks stopped or skipped because their submitter cancelled them
+	Cancelled      int64 // tasks stopped or skipped: cancelled, their submitter gone, or their job's result already kept
 	Requeued       int64 // tasks handed back to the queue (worker closing, broker trouble)
 	GaveUp         int64 // tasks failed with ErrWorkerLost after too many deliveries
 	ModulesFetched int64 // modules fetched from the module store

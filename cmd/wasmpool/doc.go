@@ -9,6 +9,8 @@
 //	wasmpool worker --nats URL         serve a NATS cluster: run the tasks submitted to it
 //	wasmpool serve-nats                run a NATS JetStream broker for a small team
 //	wasmpool cluster status --nats URL a cluster's workers, queue and rates, from its broker
+//	wasmpool jobs --nats URL           the cluster's named jobs (map and batch --job) with their counts
+//	wasmpool job NAME --nats URL       one job's counts (--tasks: each task); --cancel, --delete
 //	wasmpool version
 //
 // # Exit status
@@ -42,7 +44,15 @@
 //
 // map and batch run their tasks on a cluster instead of a local pool with
 // --nats URL (or on a NATS node inside the process with --nats-embedded);
-// their output and exit status are the same.
+// their output and exit status are the same. With --job NAME the tasks are
+// a named job that outlives the command: run again with the same --job, the
+// command prints every input's result in order, those the job kept as
+// well, and runs only the inputs the job has not finished (map's keyed by
+// their position, batch lines by their position or their "key"). An
+// interrupt leaves a job's tasks running in the cluster; wasmpool job NAME
+// --cancel stops them. Without --job, a command that dies leaves nothing to
+// run: workers drop the tasks of a submitter that is gone. A job the
+// cluster does not have exits 2.
 //
 // Errors are one line on stderr, "wasmpool: ...", naming the module.
 package main
