@@ -100,8 +100,9 @@ func TestJobResumesAfterItsSubmitterCloses(t *testing.T) {
 	assert.Zero(t, wrong, "wrong")
 	st := x2.Stats()
 	settled(t, w)
+	runs := w.Stats().Finished
 	assert.GreaterOrEqual(t, st.Resumed, int64(first), "the keys finished before the first submitter closed come from the job")
-	assert.Equal(t, int64(n), w.Stats().Finished, "each key ran once")
+	assert.Equal(t, int64(n), runs, "each key ran once")
 
 	info, tasks, err := cluster.Job(ctx, connect(t, s, "admin"), set, "resume")
 	require.NoError(t, err)
@@ -124,7 +125,15 @@ func TestJobResumesAfterItsSubmitterCloses(t *testing.T) {
 	require.NoError(t, cluster.DeleteJob(ctx, connect(t, s, "admin3"), set, "resume"))
 	_, _, err = cluster.Job(ctx, connect(t, s, "admin4"), set, "resume")
 	assert.ErrorIs(t, err, cluster.ErrNoJob)
-	t.Logf("%d tasks, the submitter closed after %d: %d resumed from the job, %d attached; %d runs", n, first, st.Resumed, st.Attached, w.Stats().Finished)
+	// A job made again after its deletion runs its keys again.
+	x4 := newExecutor(t, connect(t, s, "fourth"), cfg)
+	res, err = x4.SubmitWith(ctx, jobTask(upper, 7), cluster.TaskOptions{Key: "#7"}).Result(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "ITEM 7", string(res.Output))
+	assert.Zero(t, x4.Stats().Resumed)
+	settled(t, w)
+	assert.Equal(t, int64(n+1), w.Stats().Finished)
+	t.Logf("%d tasks, the submitter closed after %d: %d resumed from the job, %d attached; %d runs", n, first, st.Resumed, st.Attached, runs)
 }
 
 // A submitter killed (SIGKILL) mid-job loses nothing: a submitter attaching
@@ -284,6 +293,15 @@ func TestCancelJobStopsItsTasks(t *testing.T) {
 	assert.Equal(t, 2, info.Cancelled)
 	require.Eventually(t, func() bool { return w.Stats().Running == 0 }, 10*time.Second, 10*time.Millisecond)
 	assert.Zero(t, w.Stats().Finished)
+
+	// Submitted to the job again, the cancelled keys run anew.
+	close(g.release)
+	for _, key := range []string{"running", "queued"} {
+		require.NoError(t, x.SubmitWith(ctx, engine.Task{Module: gated, Func: "run"}, cluster.TaskOptions{Key: key}).Err(ctx), key)
+	}
+	info, _, err = cluster.Job(ctx, connect(t, s, "admin3"), set, "doomed")
+	require.NoError(t, err)
+	assert.Equal(t, 2, info.Done)
 }
 
 // The tasks of an anonymous submitter that dies are not run for nobody:

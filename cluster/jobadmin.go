@@ -233,9 +233,11 @@ func CancelJob(ctx context.Context, nc *nats.Conn, s Settings, name string) (int
 	return n, nil
 }
 
-// DeleteJob removes the job's records and kept results. A task of it still
-// queued or running is dropped by the worker that takes it, its record
-// gone; cancel the job first to stop the running ones now.
+// DeleteJob removes the job's records and kept results. A submitter
+// attached to it sees its waiting futures end with engine.ErrCancelled; a
+// task of it still queued or running is dropped by the worker that takes
+// it, or its result when it ends: cancel the job first to stop the running
+// ones now.
 func DeleteJob(ctx context.Context, nc *nats.Conn, s Settings, name string) error {
 	if err := CheckJobName(name); err != nil {
 		return err
@@ -247,15 +249,20 @@ func DeleteJob(ctx context.Context, nc *nats.Conn, s Settings, name string) erro
 	if t.jobs == nil {
 		return fmt.Errorf("cluster: job %s: %w", name, ErrNoJob)
 	}
-	if _, err := t.jobs.Get(ctx, jobMetaKey(name)); errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("cluster: job %s: %w", name, ErrNoJob)
-	}
-	st, err := t.js.Stream(ctx, "KV_"+t.n.jobBucket)
-	if err == nil {
-		err = st.Purge(ctx, jetstream.WithPurgeSubject("$KV."+t.n.jobBucket+"."+name+".>"))
-	}
+	_, recs, err := readJob(ctx, t, name)
 	if err != nil {
-		return fmt.Errorf("cluster: job %s: deleting its records: %w", name, err)
+		return err
+	}
+	// Key by key, not one purge of the job's subjects: a purge marker is
+	// what tells an attached submitter's watch that the record went. The
+	// markers go after a minute.
+	for _, r := range recs {
+		if err := t.jobs.Purge(ctx, jobTaskKey(name, r.Key), jetstream.PurgeTTL(time.Minute)); err != nil {
+			return fmt.Errorf("cluster: job %s: deleting key %q: %w", name, r.Key, err)
+		}
+	}
+	if err := t.jobs.Purge(ctx, jobMetaKey(name), jetstream.PurgeTTL(time.Minute)); err != nil {
+		return fmt.Errorf("cluster: job %s: deleting its record: %w", name, err)
 	}
 	return nil
 }

@@ -224,7 +224,13 @@ func (x *Executor) prepareJob(rec *record, deadline time.Time) (publish bool, er
 			x.stats.attached.Add(1)
 			return false, nil
 		default:
-			nr.ID, rev = known.ID, int64(known.rev)
+			rev = int64(known.rev)
+			if known.State != JobCancelled {
+				// Its old copy may still be on its way: the broker keeps
+				// one of the two. A cancelled one's ID has a cancel record
+				// that workers honour, so it goes out as a new task.
+				nr.ID = known.ID
+			}
 		}
 		data, err := nr.encode()
 		if err != nil {

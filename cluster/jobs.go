@@ -154,16 +154,47 @@ func (t *topology) putJob(ctx context.Context, key string, data []byte, rev int6
 	if rev >= 0 {
 		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(uint64(rev)))
 	}
-	ack, err := t.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + t.n.jobBucket + "." + key, Data: data}, opts...)
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+	subject := "$KV." + t.n.jobBucket + "." + key
+	ack, err := t.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, opts...)
+	if isWrongRevision(err) && rev == 0 {
+		// A record deleted, purged or expired leaves a marker, which is
+		// the subject's last message: creating the record again follows it.
+		if marker, ok := t.jobMarker(ctx, subject); ok {
+			opts[len(opts)-1] = jetstream.WithExpectLastSequencePerSubject(marker)
+			ack, err = t.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, opts...)
+		}
+	}
+	if isWrongRevision(err) {
 		return 0, errRevision
 	}
 	if err != nil {
 		return 0, err
 	}
 	return ack.Sequence, nil
+}
+
+func isWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// jobMarker returns the sequence of the subject's last message if that is
+// a marker of a record deleted, purged or expired.
+func (t *topology) jobMarker(ctx context.Context, subject string) (uint64, bool) {
+	st, err := t.js.Stream(ctx, "KV_"+t.n.jobBucket)
+	if err != nil {
+		return 0, false
+	}
+	m, err := st.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		return 0, false
+	}
+	switch {
+	case m.Header.Get("KV-Operation") == "DEL", m.Header.Get("KV-Operation") == "PURGE", m.Header.Get("Nats-Marker-Reason") != "":
+		return m.Sequence, true
+	}
+	return 0, false
 }
 
 // getJob reads a task's record; nil if it has none.
