@@ -437,7 +437,9 @@ func (x *Executor) isClosing() bool {
 // Flush waits until every task submitted so far has been accepted by the
 // broker (or has failed to be), and every cancellation so far has been
 // carried out in the cluster. A program that submits and exits without
-// waiting for results calls it to know its tasks are safely queued.
+// waiting for results calls it to know its tasks are safely queued: in a
+// named job (Config.Job), since the tasks of an anonymous executor that is
+// gone are dropped by the workers.
 func (x *Executor) Flush(ctx context.Context) error {
 	x.mu.Lock()
 	recs := make([]*record, 0, len(x.tasks))

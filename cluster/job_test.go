@@ -309,7 +309,7 @@ func TestCancelJobStopsItsTasks(t *testing.T) {
 // ones are dropped by the worker that takes them.
 func TestAnonymousTasksOfADeadSubmitterAreDropped(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{})
-	set := settings(t, time.Second)
+	set := settings(t, 500*time.Millisecond) // the liveness records' TTL
 	g, entered := localGate("block")
 	e := newEngine(t, g)
 	w := newWorker(t, connect(t, s, "worker"), e, set, 1)

@@ -49,6 +49,7 @@ func settled(t *testing.T, w *cluster.Worker) {
 // order, once, and runs only the lines the job has not finished; so does
 // map. jobs and job NAME show them; --delete removes one.
 func TestJobResumesBatchAndMap(t *testing.T) {
+	t.Parallel()
 	url, w := jobCluster(t)
 	upper := gomod(t, "upper")
 	line := func(in string, key string) string {
