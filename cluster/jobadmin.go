@@ -119,6 +119,30 @@ func Job(ctx context.Context, nc *nats.Conn, s Settings, name string) (JobInfo, 
 	return info, tasks, nil
 }
 
+// JobTaskStatus reads one task of a job, by the key it was submitted
+// under (TaskOptions.Key; a map input's or batch line's position is "#N",
+// from 0). A key the job does not have is ErrNoJob.
+func JobTaskStatus(ctx context.Context, nc *nats.Conn, s Settings, name, key string) (JobTask, error) {
+	if err := CheckJobName(name); err != nil {
+		return JobTask{}, err
+	}
+	t, err := jobAdmin(ctx, nc, s)
+	if err != nil {
+		return JobTask{}, err
+	}
+	if t.jobs == nil {
+		return JobTask{}, fmt.Errorf("cluster: job %s: %w", name, ErrNoJob)
+	}
+	r, err := t.getJob(ctx, jobTaskKey(name, key))
+	if err != nil {
+		return JobTask{}, fmt.Errorf("cluster: job %s: key %q: %w", name, key, err)
+	}
+	if r == nil {
+		return JobTask{}, fmt.Errorf("cluster: job %s: key %q: %w (the job has no such key)", name, key, ErrNoJob)
+	}
+	return JobTask{Key: r.Key, ID: r.ID, State: r.State, Worker: r.Worker, Updated: r.Updated}, nil
+}
+
 // readJob reads the job's record and every task record (one watch that
 // stops once it has delivered what is there).
 func readJob(ctx context.Context, t *topology, name string) (JobInfo, []*jobRecord, error) {

@@ -21,6 +21,7 @@ import (
 type jobsFlags struct {
 	statusFlags
 	cancel, delete, tasks bool
+	key                   string
 }
 
 func (f *jobsFlags) add(fs interface {
@@ -58,7 +59,8 @@ func (a *app) jobCmd() *cobra.Command {
 		Short: "Show one named job of a NATS cluster, or cancel or delete it",
 		Long: `Show a named job (map and batch --job NAME): its tasks left (queued for a
 worker), running, done, failed and cancelled; --tasks lists each task by key,
-with its state, its task ID and the worker that ran it.
+with its state, its task ID and the worker that ran it; --key KEY shows the
+one task of that key ("#N" for the input or line at position N, from 0).
 
 --cancel cancels the tasks that have not finished (the queued ones are removed
 from the queue, the running ones stopped); the finished ones keep their
@@ -78,6 +80,7 @@ A job the cluster does not have exits 2; a broker that cannot be reached, 75.`,
 	cmd.Flags().BoolVar(&f.cancel, "cancel", false, "cancel the job's unfinished tasks")
 	cmd.Flags().BoolVar(&f.delete, "delete", false, "delete the job's records and kept results")
 	cmd.Flags().BoolVar(&f.tasks, "tasks", false, "list every task of the job")
+	cmd.Flags().StringVar(&f.key, "key", "", `show the one task of this key (a batch line's "key", or "#N" for the input or line at position N, from 0)`)
 	return cmd
 }
 
@@ -91,6 +94,8 @@ func (f *jobsFlags) check(cmd string) error {
 		return usagef("--timeout %v: want a positive duration", f.timeout)
 	case f.cancel && f.delete:
 		return usagef("give --cancel or --delete, not both")
+	case f.key != "" && (f.cancel || f.delete || f.tasks):
+		return usagef("--key shows one task: it goes with none of --cancel, --delete and --tasks")
 	}
 	return nil
 }
@@ -162,6 +167,17 @@ func (a *app) runJob(f *jobsFlags, name string) error {
 		report(a.stderr, "job %s: deleted", name)
 		return nil
 	}
+	if f.key != "" {
+		t, err := cluster.JobTaskStatus(ctx, nc, s, name, f.key)
+		if err != nil {
+			return jobsError(f, err)
+		}
+		if f.format == "json" {
+			return printJSON(a.stdout, t)
+		}
+		printTasks(a.stdout, []cluster.JobTask{t})
+		return nil
+	}
 	info, tasks, err := cluster.Job(ctx, nc, s, name)
 	if err != nil {
 		return jobsError(f, err)
@@ -182,13 +198,19 @@ func (a *app) runJob(f *jobsFlags, name string) error {
 	if !f.tasks {
 		return nil
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nKEY\tSTATE\tWORKER\tUPDATED\tID")
+	fmt.Fprintln(a.stdout)
+	printTasks(a.stdout, tasks)
+	return nil
+}
+
+func printTasks(w io.Writer, tasks []cluster.JobTask) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tSTATE\tWORKER\tUPDATED\tID")
 	now := time.Now()
 	for _, t := range tasks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", t.Key, t.State, dashIfEmpty(t.Worker), ago(now, t.Updated), t.ID)
 	}
-	return tw.Flush()
+	_ = tw.Flush()
 }
 
 // jobsError is a failure of these commands: a job the cluster does not
