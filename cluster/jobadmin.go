@@ -228,33 +228,69 @@ func CancelJob(ctx context.Context, nc *nats.Conn, s Settings, name string) (int
 			}
 		}
 	}
+	// The queued ones first: a running one stopped frees its worker's slot,
+	// which would take a queued one next.
+	slices.SortStableFunc(recs, func(a, b *jobRecord) int {
+		return cmpBool(a.State == JobRunning, b.State == JobRunning)
+	})
 	n := 0
 	for _, r := range recs {
-		if r.State.final() || r.State == JobCancelled {
-			continue
+		ok, err := cancelJobTask(ctx, t, nc, name, r, info.Retention)
+		if err != nil {
+			return n, fmt.Errorf("cluster: job %s: cancelling key %q: %w", name, r.Key, err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// cancelJobTask cancels one task of a job unless it has finished. A task
+// whose record changes as it is cancelled (a worker begins it) is read
+// again and cancelled as it is now.
+func cancelJobTask(ctx context.Context, t *topology, nc *nats.Conn, name string, r *jobRecord, ttl time.Duration) (bool, error) {
+	key := jobTaskKey(name, r.Key)
+	for range 5 {
+		if r == nil || r.State.final() || r.State == JobCancelled {
+			return false, nil
 		}
 		c := *r
 		c.State, c.Updated = JobCancelled, time.Now().UTC()
 		data, err := c.encode()
 		if err != nil {
-			return n, err
+			return false, err
 		}
-		key := jobTaskKey(name, r.Key)
-		if _, err := t.putJob(ctx, key, data, int64(r.rev), info.Retention); errors.Is(err, errRevision) {
-			continue // finished (or began) as we looked: see the next listing
-		} else if err != nil {
-			return n, fmt.Errorf("cluster: job %s: cancelling key %q: %w", name, r.Key, err)
+		_, err = t.putJob(ctx, key, data, int64(r.rev), ttl)
+		if errors.Is(err, errRevision) {
+			if r, err = t.getJob(ctx, key); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if err != nil {
+			return false, err
 		}
 		if _, err := t.cancels.Put(ctx, r.ID, nil); err != nil {
-			return n, fmt.Errorf("cluster: job %s: cancelling key %q: %w", name, r.Key, err)
+			return false, err
 		}
 		_ = nc.Publish(t.n.cancelSubject, []byte(r.ID))
 		if r.Seq > 0 {
 			_ = t.tasks.DeleteMsg(ctx, r.Seq)
 		}
-		n++
+		return true, nil
 	}
-	return n, nil
+	return false, errors.New("its record kept changing")
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // DeleteJob removes the job's records and kept results. A submitter

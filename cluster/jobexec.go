@@ -129,6 +129,7 @@ func (x *Executor) jobUpdate(j *jobState, e jetstream.KeyValueEntry) {
 		rec = nil
 	case ends:
 		delete(j.waiting, key)
+		j.known[key] = r.withoutResult()
 	}
 	j.mu.Unlock()
 	switch {
@@ -167,6 +168,7 @@ func (j *jobState) claim(x *Executor, rec *record, key string) bool {
 		return true
 	}
 	if known != nil && known.State.final() {
+		j.known[rec.jobKey] = known.withoutResult()
 		j.mu.Unlock()
 		x.stats.resumed.Add(1)
 		x.settleJob(rec, known)
@@ -297,6 +299,29 @@ func (x *Executor) noteSeq(rec *record, seq uint64) {
 // left there: a later submitter of the job may need it too.
 func (x *Executor) settleJob(rec *record, r *jobRecord) {
 	rec.byResult.Store(true)
+	if r.State.final() && r.result == nil {
+		// Settled here once already, and its result not kept in memory
+		// since: the same key submitted again reads it again.
+		x.bg.Go(func() {
+			ctx, cancel := x.opContext(time.Now().Add(x.cfg.PublishTimeout))
+			defer cancel()
+			var again *jobRecord
+			err := retry(ctx, func(ctx context.Context) error {
+				var err error
+				again, err = x.top.getJob(ctx, rec.jobKey)
+				return err
+			})
+			switch {
+			case err != nil:
+				go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: fmt.Errorf("%w: reading job %s's kept result: %w", ErrUnavailable, x.cfg.Job, err)})
+			case again == nil || again.result == nil:
+				x.settleJob(rec, &jobRecord{State: JobCancelled})
+			default:
+				x.settleJob(rec, again)
+			}
+		})
+		return
+	}
 	if r.State == JobCancelled || r.result == nil {
 		go rec.prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module,
 			Err: fmt.Errorf("%w: job %s was cancelled (or deleted) in the cluster", engine.ErrCancelled, x.cfg.Job)})

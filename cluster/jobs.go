@@ -83,6 +83,14 @@ type jobRecord struct {
 	rev    uint64 // the record's revision, as read
 }
 
+// withoutResult is the record as an executor keeps it once the result
+// has settled its future: a job's results are not all held in memory.
+func (r *jobRecord) withoutResult() *jobRecord {
+	c := *r
+	c.result = nil
+	return &c
+}
+
 func (r *jobRecord) encode() ([]byte, error) {
 	head, err := json.Marshal(r)
 	if err != nil {
