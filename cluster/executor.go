@@ -413,6 +413,25 @@ func (x *Executor) finished(rec *record) func(*future.Future[engine.Result]) {
 	}
 }
 
+// presumedDead fails the unfinished anonymous tasks this executor has
+// sent: its liveness record expired while it was out of touch, and the
+// workers dropped them as a dead submitter's.
+func (x *Executor) presumedDead() {
+	x.mu.Lock()
+	var recs []*record
+	for _, r := range x.tasks {
+		if r.jobKey == "" && r.sent.Load() {
+			recs = append(recs, r)
+		}
+	}
+	x.mu.Unlock()
+	for _, r := range recs {
+		go r.prom.Resolve(engine.Result{}, &engine.Error{Module: r.module, Err: fmt.Errorf(
+			"%w: this submitter was out of touch with the broker for longer than the cluster's AckWait, and its workers dropped its tasks as a dead submitter's",
+			ErrUnavailable)})
+	}
+}
+
 // count keeps the statistics of a task as its future settles, before
 // anyone can see its outcome: whoever gets a result sees it counted. It
 // counts as a pool does.

@@ -383,3 +383,30 @@ func TestCleanRunLeavesNothingBehind(t *testing.T) {
 	}
 	assert.Empty(t, left, "liveness records left behind")
 }
+
+// A submitter cut off from the broker for longer than the AckWait is taken
+// for dead: the workers drop its tasks, and when it is back its futures
+// fail as unavailable instead of waiting for results that will not come.
+func TestSilentSubmitterIsPresumedDead(t *testing.T) {
+	s := startServer(t, embedded.ServerConfig{})
+	set := settings(t, 500*time.Millisecond)
+	g, entered := localGate("block")
+	e := newEngine(t, g)
+	w := newWorker(t, connect(t, s, "worker"), e, set, 1)
+	gated := wat(t, e, "barrier")
+	ctx := within(t)
+	x := newExecutor(t, connect(t, s, "x"), cluster.Config{Settings: set})
+	fs := []*future.Future[engine.Result]{x.Submit(ctx, engine.Task{Module: gated, Func: "run"}), x.Submit(ctx, engine.Task{Module: gated, Func: "run"})}
+	<-entered
+	resume := cluster.SilenceLiveness(x)
+	require.Eventually(t, func() bool { return w.Stats().Cancelled == 2 }, 20*time.Second, 10*time.Millisecond)
+	resume()
+	for _, f := range fs {
+		require.ErrorIs(t, f.Err(ctx), cluster.ErrUnavailable)
+	}
+	assert.Contains(t, fs[0].Err(ctx).Error(), "out of touch with the broker for longer than the cluster's AckWait")
+	assert.Zero(t, w.Stats().Finished)
+	// Back in touch, it is alive again.
+	close(g.release)
+	require.NoError(t, x.Submit(ctx, engine.Task{Module: gated, Func: "run"}).Err(ctx))
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,9 +26,11 @@ import (
 // broker that restarts loses them, and every live executor writes its own
 // again within a second.
 func submittersBucket(ctx context.Context, t *topology) (jetstream.KeyValue, time.Duration, error) {
+	// LimitMarkerTTL: a record the broker drops for its age leaves a
+	// marker, so that the workers' watch hears of a death at once.
 	kv, err := keyValue(ctx, t.js, jetstream.KeyValueConfig{
 		Bucket: t.n.submitters, Description: "wasmpool executors alive, each record dropped when its executor stops writing it",
-		TTL: t.ackWait, Storage: jetstream.MemoryStorage, Replicas: t.s.Replicas,
+		TTL: t.ackWait, LimitMarkerTTL: time.Minute, Storage: jetstream.MemoryStorage, Replicas: t.s.Replicas,
 	})
 	if err != nil {
 		return nil, 0, err
@@ -43,9 +46,12 @@ func submittersBucket(ctx context.Context, t *topology) (jetstream.KeyValue, tim
 type submitterAd struct {
 	kv      jetstream.KeyValue
 	id      string
+	ttl     time.Duration
+	rev     uint64 // of the record as last written
 	stopNow context.CancelFunc
 	stopped chan struct{}
 	once    sync.Once
+	paused  atomic.Bool // by a test: the executor falls silent
 }
 
 // startLiveness writes the executor's record before its first task is
@@ -56,8 +62,8 @@ func (x *Executor) startLiveness(ctx context.Context) (*submitterAd, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &submitterAd{kv: kv, id: x.id, stopped: make(chan struct{})}
-	if _, err := kv.Put(ctx, x.id, nil); err != nil {
+	a := &submitterAd{kv: kv, id: x.id, ttl: ttl, stopped: make(chan struct{})}
+	if a.rev, err = kv.Put(ctx, x.id, nil); err != nil {
 		return nil, err
 	}
 	var life context.Context
@@ -75,21 +81,80 @@ func (x *Executor) startLiveness(ctx context.Context) (*submitterAd, error) {
 				if x.nc.IsClosed() {
 					return // for good: the record expires
 				}
-				wctx, cancel := context.WithTimeout(life, 2*every+time.Second)
-				_, err := a.kv.Put(wctx, a.id, nil)
-				cancel()
-				if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
-					// The broker restarted and lost the bucket: make it again.
-					rctx, cancel := context.WithTimeout(life, 5*time.Second)
-					if kv, _, err := submittersBucket(rctx, x.top); err == nil {
-						a.kv = kv
-					}
-					cancel()
+				if a.paused.Load() {
+					continue
 				}
+				wctx, cancel := context.WithTimeout(life, 2*every+time.Second)
+				a.refresh(wctx, x)
+				cancel()
 			}
 		}
 	}()
 	return a, nil
+}
+
+// refresh writes the record again, only if it is still the one last
+// written: one the broker dropped meanwhile (the executor was out of touch
+// for longer than its TTL) means the workers took the executor for dead
+// and dropped its tasks, whose futures then fail here rather than wait for
+// ever. A bucket the broker has just made again (it restarted) proves
+// nothing: the workers wait as long before they judge.
+func (a *submitterAd) refresh(ctx context.Context, x *Executor) {
+	rev, err := a.kv.Update(ctx, a.id, nil, a.rev)
+	switch {
+	case err == nil:
+		a.rev = rev
+		return
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		// The broker restarted and lost the bucket: make it again.
+		if kv, _, err := submittersBucket(ctx, x.top); err == nil {
+			a.kv = kv
+		}
+	case !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyNotFound):
+		return // the broker's trouble: try again next time
+	default:
+		// Written again first: a task submitted in answer to the failures
+		// must find its submitter alive.
+		dropped := recordDropped(ctx, x.top, a.kv, a.id, a.ttl)
+		if rev, err := a.kv.Put(ctx, a.id, nil); err == nil {
+			a.rev = rev
+		}
+		if dropped {
+			x.presumedDead()
+		}
+		return
+	}
+	if rev, err := a.kv.Put(ctx, a.id, nil); err == nil {
+		a.rev = rev
+	}
+}
+
+// recordDropped reports whether a missing record of the submitters bucket
+// means its writer is gone: the broker dropped it for its age (its marker
+// says so) or its executor deleted it, or it is not there at all in a
+// bucket old enough to have it.
+func recordDropped(ctx context.Context, t *topology, kv jetstream.KeyValue, key string, ttl time.Duration) bool {
+	if st, err := t.js.Stream(ctx, "KV_"+t.n.submitters); err == nil {
+		if m, err := st.GetLastMsgForSubject(ctx, "$KV."+t.n.submitters+"."+key); err == nil {
+			// A record dropped for its age, or deleted by its closing
+			// executor; anything else is a record written as we looked.
+			op := m.Header.Get("KV-Operation")
+			return m.Header.Get(jetstream.MarkerReasonHeader) == "MaxAge" || op == "DEL" || op == "PURGE"
+		}
+	}
+	return !youngBucket(ctx, kv, ttl)
+}
+
+// youngBucket reports whether the bucket was made too lately for a missing
+// record to mean its writer stopped: within twice the TTL, leaving the
+// TTL again for the clocks of broker and reader to differ.
+func youngBucket(ctx context.Context, kv jetstream.KeyValue, ttl time.Duration) bool {
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return true
+	}
+	kst, ok := st.(*jetstream.KeyValueBucketStatus)
+	return !ok || time.Since(kst.StreamInfo().Created) < 2*ttl
 }
 
 // stop ends the refreshes and deletes the record: the workers drop what is
@@ -113,6 +178,7 @@ func (a *submitterAd) stop(nc *nats.Conn) {
 // liveness is a worker's view of the submitters bucket: a watch keeps when
 // each submitter's record was last seen written, or deleted.
 type liveness struct {
+	top   *topology
 	kv    jetstream.KeyValue
 	ttl   time.Duration
 	watch jetstream.KeyWatcher
@@ -131,7 +197,7 @@ func (w *Worker) watchSubmitters(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l := &liveness{kv: kv, ttl: ttl, seen: map[string]seenAt{}}
+	l := &liveness{top: w.top, kv: kv, ttl: ttl, seen: map[string]seenAt{}}
 	if l.watch, err = kv.WatchAll(w.runCtx, jetstream.MetaOnly()); err != nil {
 		return err
 	}
@@ -152,6 +218,16 @@ func (w *Worker) watchSubmitters(ctx context.Context) error {
 			l.mu.Lock()
 			l.seen[e.Key()] = seenAt{at: time.Now(), gone: e.Operation() != jetstream.KeyValuePut}
 			l.mu.Unlock()
+			if e.Operation() == jetstream.KeyValuePurge && caughtUp {
+				// Dropped for its age: it died. What it left in the
+				// result stream is for nobody (one that closed cleaned
+				// up after itself).
+				w.watching.Add(1)
+				go func(id string) {
+					defer w.watching.Done()
+					w.reap(id)
+				}(e.Key())
+			}
 		}
 		if !caughtUp {
 			close(initial)
@@ -179,19 +255,17 @@ func (l *liveness) alive(ctx context.Context, id string) bool {
 	l.mu.Lock()
 	s, ok := l.seen[id]
 	l.mu.Unlock()
-	switch {
-	case ok && s.gone:
-		return false
-	case ok && now.Sub(s.at) < l.ttl:
+	if ok && !s.gone && now.Sub(s.at) < l.ttl {
 		return true
 	}
+	// Gone, or not heard of lately: asked again, since a submitter that
+	// was out of touch writes its record anew, and its tasks may come
+	// before the watch says so.
 	_, err := l.kv.Get(ctx, id)
 	switch {
 	case err == nil:
 		l.mu.Lock()
-		if cur := l.seen[id]; !cur.gone {
-			l.seen[id] = seenAt{at: now}
-		}
+		l.seen[id] = seenAt{at: now}
 		l.mu.Unlock()
 		return true
 	case !errors.Is(err, jetstream.ErrKeyNotFound):
@@ -200,14 +274,7 @@ func (l *liveness) alive(ctx context.Context, id string) bool {
 	// No record. Not remembered: a submitter whose record a restarted
 	// broker lost (the bucket is in memory) writes it again within a
 	// second, and a bucket made that recently proves nothing yet.
-	st, err := l.kv.Status(ctx)
-	if err != nil {
-		return true
-	}
-	if kst, ok := st.(*jetstream.KeyValueBucketStatus); ok && time.Since(kst.StreamInfo().Created) < 2*l.ttl {
-		return true
-	}
-	return false
+	return !recordDropped(ctx, l.top, l.kv, id, l.ttl)
 }
 
 // prune forgets the submitters not heard of for long.
@@ -254,6 +321,17 @@ func (w *Worker) sweepOrphans() {
 		}
 		w.live.prune(time.Now())
 	}
+}
+
+// reap removes a dead submitter's leftovers: the results it never
+// collected and its result consumer. Every worker that hears of the death
+// does it; the second finds nothing.
+func (w *Worker) reap(id string) {
+	ctx, cancel := context.WithTimeout(w.runCtx, 5*time.Second)
+	defer cancel()
+	_ = w.top.results.Purge(ctx, jetstream.WithPurgeSubject(w.top.n.resultsPrefix+id))
+	_ = w.top.js.DeleteConsumer(ctx, w.top.n.resultsStream, "results-"+id)
+	w.log.Info("removed what a dead submitter left", "submitter", id)
 }
 
 func (l *liveness) stop() {
