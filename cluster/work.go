@@ -399,6 +399,13 @@ func (w *Worker) finish(msg taskMsg, wt *wireTask, res engine.Result, err error,
 		w.reported(msg, failed, hb)
 		return
 	}
+	if wt.Submitter != "" && !w.submitterAlive(wt.Submitter) {
+		// Nobody to keep it for: it would wait in the stream ResultTTL.
+		hb()
+		w.log.Info("dropping the result of a task whose submitter is gone", "task", wt.ID, "submitter", wt.Submitter)
+		w.drop(msg)
+		return
+	}
 	out := &nats.Msg{Subject: wt.ReplyTo, Data: data}
 	msgID := jetstream.WithMsgID("r-" + wt.ID)
 	paf, err := w.top.js.PublishMsgAsync(out, msgID)
@@ -418,7 +425,10 @@ func (w *Worker) finish(msg taskMsg, wt *wireTask, res engine.Result, err error,
 		err = retry(w.runCtx, func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			_, err := w.top.js.PublishMsg(ctx, out, msgID)
+			// A message of its own each time: nats.go may still be
+			// retrying the asynchronous publish of out, whose headers a
+			// publish sets.
+			_, err := w.top.js.PublishMsg(ctx, &nats.Msg{Subject: wt.ReplyTo, Data: data}, msgID)
 			return err
 		})
 	}
