@@ -62,7 +62,9 @@
 // anonymous executor share its fate instead: it keeps a liveness record
 // (refreshed as worker adverts are, dropped by the broker's TTL), and a
 // worker drops the queued tasks and stops the running ones of a submitter
-// whose record is gone.
+// whose record is gone, and removes the results it left; a submitter that
+// was only cut off, back, fails the tasks that were dropped with
+// ErrUnavailable.
 //
 // Each worker advertises itself (WorkerInfo: its labels, the host
 // capabilities it provides, whether it allows mounts, its memory limit, its
