@@ -92,6 +92,11 @@ func Apply(ctx context.Context, nc *nats.Conn, s Settings) ([]string, error) {
 			changed = append(changed, st.what+": "+w)
 		}
 	}
+	more, err := applyRoutes(ctx, t, s)
+	changed = append(changed, more...)
+	if err != nil {
+		return fail("the routed tasks", err)
+	}
 	return changed, nil
 }
 

@@ -15,12 +15,12 @@ import (
 	"github.com/wasmpool/wasmpool/cluster/embedded"
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/internal/testmod"
-	"github.com/wasmpool/wasmpool/internal/wire"
 )
 
 // Grants travel to cluster workers by name: the worker's own engine
-// provides the functions, and a worker without the capability refuses the
-// task, with an error that matches as it would in a pool.
+// provides the functions. A task granting a capability no live worker
+// provides is not sent to one that would refuse it: it fails after the
+// RouteWait, with an error that matches as a refusal would.
 func TestGrantsTravelByName(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{})
 	ctx := within(t)
@@ -45,7 +45,8 @@ func TestGrantsTravelByName(t *testing.T) {
 		st := settings(t, 5*time.Second)
 		newWorker(t, connect(t, s, "worker"), we, st, 1)
 		// The task's grants come from the executor's defaults.
-		x := newExecutor(t, connect(t, s, "client"), cluster.Config{Settings: st, Grants: task.Grants, GrantArgs: task.GrantArgs})
+		x := newExecutor(t, connect(t, s, "client"), cluster.Config{Settings: st, Grants: task.Grants, GrantArgs: task.GrantArgs,
+			RouteWait: 100 * time.Millisecond})
 
 		res, err := x.Submit(ctx, engine.Task{Module: task.Module, Func: task.Func, Input: task.Input}).Result(ctx)
 		if provided {
@@ -54,8 +55,7 @@ func TestGrantsTravelByName(t *testing.T) {
 			continue
 		}
 		require.ErrorIs(t, err, engine.ErrNoCapability)
-		assert.ErrorContains(t, err, `the task grants capability "kv", which this host does not provide (it provides: none)`)
-		var re *wire.RemoteError
-		assert.ErrorAs(t, err, &re, "refused by the worker, not here")
+		require.ErrorIs(t, err, cluster.ErrNoWorker)
+		assert.Regexp(t, `it requires capability kv; 1 worker live: \S+ lacks capability kv \(waited 100ms\)$`, err.Error())
 	}
 }

@@ -72,6 +72,17 @@
 // the broker once the worker has been silent for the AckWait; Status reads
 // those records and the task queue's counts (`wasmpool cluster status`).
 //
+// A task may require something of its worker (Requirements: labels,
+// capabilities, mounts, memory; a task's grants and mounts are required
+// without saying so), and then goes only to a worker that has it. Tasks
+// with the same requirements share a queue of their own (a subject of a
+// second work-queue stream, one durable consumer), recorded in a bucket
+// that workers watch; each worker asks the queues it meets besides the
+// common one, still with one request per free slot. Tasks that require
+// nothing keep the common queue as it always was. A task that no live
+// worker (by their records) can run waits Config.RouteWait for one to
+// join, then fails with ErrNoWorker, naming what each live worker lacks.
+//
 // The server is not linked by this package: programs that only submit or
 // only work import it alone. Package cluster/embedded runs a NATS server
 // in-process, and a single-machine Node (server, executor and local

@@ -21,4 +21,10 @@ var (
 	// configuration forbids, such as mounting a directory of the worker's
 	// host when the worker was not started with AllowMounts.
 	ErrNotAllowed = taskerr.ErrNotAllowed
+	// ErrNoWorker is the error of a task that requires what no live worker
+	// has (a label, a capability it grants, mounts, memory: Requirements)
+	// for longer than the executor's RouteWait. Its message names what is
+	// missing and the workers that were live (the CLI's error kind
+	// "no_worker", exit status 69).
+	ErrNoWorker = taskerr.ErrNoWorker
 )

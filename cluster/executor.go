@@ -67,6 +67,15 @@ type Config struct {
 	// after they last changed. 0 means the cluster's ResultTTL. (A large
 	// output is kept in the payload store, for ResultTTL at most.)
 	JobRetention time.Duration
+	// Require is what every task needs of its worker, besides its own
+	// TaskOptions.Require (see Requirements.With): the task goes only to a
+	// worker that has it. A task's grants and mounts are required without
+	// saying so.
+	Require Requirements
+	// RouteWait is how long a task that requires what no live worker has
+	// waits for such a worker to appear before it fails with ErrNoWorker
+	// (CLI: --route-wait). 0 means 1m.
+	RouteWait time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -74,8 +83,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Settings, err = c.Settings.withDefaults(); err != nil {
 		return c, err
 	}
-	if c.MaxDeliveries < 0 || c.TaskTimeout < 0 || c.Window < 0 || c.MaxPending < 0 || c.PublishTimeout < 0 || c.JobRetention < 0 {
-		return c, errors.New("cluster: MaxDeliveries, TaskTimeout, Window, MaxPending, PublishTimeout and JobRetention cannot be negative")
+	if c.MaxDeliveries < 0 || c.TaskTimeout < 0 || c.Window < 0 || c.MaxPending < 0 || c.PublishTimeout < 0 || c.RouteWait < 0 || c.JobRetention < 0 {
+		return c, errors.New("cluster: MaxDeliveries, TaskTimeout, Window, MaxPending, PublishTimeout, RouteWait and JobRetention cannot be negative")
+	}
+	if err := c.Require.check(); err != nil {
+		return c, err
+	}
+	if c.RouteWait == 0 {
+		c.RouteWait = time.Minute
 	}
 	if c.Job != "" {
 		if err := CheckJobName(c.Job); err != nil {
@@ -111,6 +126,8 @@ type TaskOptions struct {
 	// the same order. A key the job has for different work fails with
 	// ErrKeyReused. Ignored without a job.
 	Key string
+	// Require is what this task needs of its worker, over Config.Require.
+	Require Requirements
 }
 
 // AtMostOnce runs a task on one worker at most: if that worker dies while
@@ -154,9 +171,10 @@ type Executor struct {
 	bg         tracker // network work in the background: acks, cancels, payloads
 	next       atomic.Uint64
 
-	stats execCounters
-	job   *jobState    // nil for an anonymous executor
-	live  *submitterAd // the executor's liveness record
+	stats  execCounters
+	router router       // routed tasks' queues, opened on the first
+	job    *jobState    // nil for an anonymous executor
+	live   *submitterAd // the executor's liveness record
 }
 
 // record is one submitted task on its way through the cluster.
@@ -175,6 +193,8 @@ type record struct {
 	sent     atomic.Bool            // handed to the broker, at least once
 	byResult atomic.Bool            // ended by a worker's result, not here
 	stopCtx  func() bool
+	route    *routeSet // nil: the common queue
+	routedAt time.Time
 
 	// Of a task of a job: its record's key, its key and its work's digest.
 	jobKey, key, digest string
@@ -218,6 +238,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Executor, error) {
 		pub:     publishQueue{wake: make(chan struct{}, 1)},
 		pubDone: make(chan struct{}),
 	}
+	x.router.x = x
 	var cancelLife context.CancelFunc
 	x.life, cancelLife = context.WithCancel(context.Background())
 	x.stopNow = func() { close(x.stopCh); cancelLife() }
@@ -330,7 +351,17 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	if d, ok := ctx.Deadline(); ok {
 		rec.deadline = d
 	}
+	if err := x.route(rec, opts.Require); err != nil {
+		prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: err})
+		return f
+	}
+	unroute := func() {
+		if rec.route != nil {
+			x.router.finished(rec.route)
+		}
+	}
 	shutdown := func() *future.Future[engine.Result] {
+		unroute()
 		close(rec.accepted)
 		prom.Resolve(engine.Result{}, &engine.Error{Module: rec.module, Err: pool.ErrShutdown})
 		return f
@@ -341,6 +372,7 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	select {
 	case x.slots <- struct{}{}:
 	case <-ctx.Done():
+		unroute()
 		close(rec.accepted)
 		prom.Resolve(engine.Result{}, ctxError(rec, ctx))
 		return f
@@ -402,6 +434,9 @@ func (x *Executor) finished(rec *record) func(*future.Future[engine.Result]) {
 		x.changed = make(chan struct{})
 		x.mu.Unlock()
 		<-x.slots
+		if rec.route != nil {
+			x.router.finished(rec.route)
+		}
 		if rec.jobKey != "" {
 			// A job's task outlives its future: only CancelJob stops it.
 			x.job.forget(rec)
@@ -528,6 +563,7 @@ func (x *Executor) stop() error {
 	x.teardown.Do(func() {
 		x.stopOnce.Do(x.stopNow)
 		<-x.pubDone
+		x.router.close()
 		x.results.Stop()
 		<-x.results.Closed()
 		_ = x.started.Unsubscribe()

@@ -216,11 +216,17 @@ func TestApplyChangesAnExistingStore(t *testing.T) {
 	x := newExecutor(t, connect(t, s, "executor"), cluster.Config{Settings: set})
 	f := x.Submit(ctx, engine.Task{Module: wat(t, e, "barrier"), Func: "run"})
 	await(ctx, t, entered)
+	// A requirement set's queue, which takes the new AckWait too.
+	routed := x.SubmitWith(ctx, engine.Task{Module: wat(t, e, "noop"), Func: "noop"},
+		cluster.TaskOptions{Require: cluster.Requirements{Labels: map[string]string{"zone": "x"}}})
+	require.NoError(t, x.Flush(ctx))
 
 	set.AckWait, set.ResultTTL = 2*time.Second, time.Hour
 	changed, err := cluster.Apply(ctx, nc, set)
 	require.NoError(t, err)
 	assert.Contains(t, changed, "AckWait 2s (was 30s)")
+	assert.Contains(t, changed, "AckWait 2s of 1 requirement set queue(s)")
+	routed.Cancel()
 	assert.Contains(t, changed, "the result stream: ResultTTL 1h0m0s (was 24h0m0s)")
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)

@@ -275,8 +275,14 @@ func cancelJobTask(ctx context.Context, t *topology, nc *nats.Conn, name string,
 			return false, err
 		}
 		_ = nc.Publish(t.n.cancelSubject, []byte(r.ID))
+		// Only if the message there is this task: the place a worker
+		// noted may be in a requirement set's queue, not the common one.
 		if r.Seq > 0 {
-			_ = t.tasks.DeleteMsg(ctx, r.Seq)
+			if m, err := t.tasks.GetMsg(ctx, r.Seq); err == nil {
+				if wt, err := decodeTask(m.Data); err == nil && wt.ID == r.ID {
+					_ = t.tasks.DeleteMsg(ctx, r.Seq)
+				}
+			}
 		}
 		return true, nil
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -65,17 +66,57 @@ func (p pulled) Metadata() (*jetstream.MsgMetadata, error) {
 
 // puller is the state of the worker's requests for tasks, owned by the pull
 // goroutine.
+//
+// A worker that meets the requirements of routed task sets asks their
+// consumers too (sources after the first, the common queue). A free slot's
+// one request goes to one source at a time, so a slot still never holds
+// more than one task, and a task is never handed to a slot that will not
+// try it; what a request waiting at one source cannot do is see a task
+// arrive at another. So while there is more than one source, requests
+// expire after routeRotate instead of PollWait, and each freed request goes
+// where the work is: first to a source not asked for a while (none
+// starves), then to one that last said it has more queued, fewest asked
+// first; with none busy, they spread over all. With one source everything
+// is as it always was.
 type puller struct {
 	w       *Worker
-	subject string // the consumer's next-message API subject
+	sources []*source
 	events  chan *nats.Msg
+	// free is how many slots are free and not asked for; the sources'
+	// asked, how many were asked for and not delivered. free+asked+busy is
+	// the slot count.
+	free     int
+	retry    backoff
+	turn     int  // where the search for a source begins, rotating
+	routable bool // see Worker.routable
+}
+
+// source is one consumer a worker asks for tasks: the common one, or a
+// requirement set's.
+type source struct {
+	route   string // the set's key; "" for the common queue
+	subject string // the consumer's next-message API subject
 	sub     *nats.Subscription
 	inbox   string
-	// free is how many slots are free and not asked for; asked how many
-	// were asked for and not delivered. free+asked+busy is the slot count.
-	free, asked int
-	heard       time.Time // the broker's last word on the inbox
-	retry       backoff
+	asked   int
+	heard   time.Time // the broker's last word on the inbox
+	ended   time.Time // when a request last ended without a task
+	busy    bool      // its last task said more are queued
+	gone    bool      // removed: its requests run out, none is made
+}
+
+// routeRotate bounds a request's wait while a worker asks several sources,
+// and, for a worker that has something a task may require, even while it
+// asks the common queue alone: a request cannot be taken back, and one
+// waiting PollWait there would keep the first task of a set the worker
+// learns of waiting as long.
+const routeRotate = time.Second
+
+// routable reports whether the worker has what some tasks may require and
+// others lack: labels, capabilities, mounts. (A set requiring memory alone
+// may wait up to PollWait for a worker without them.)
+func (w *Worker) routable() bool {
+	return len(w.cfg.Labels) > 0 || w.cfg.AllowMounts || len(w.e.Capabilities()) > 0
 }
 
 // pull asks for tasks and hands them to the slots (tasks), counting a slot
@@ -84,12 +125,17 @@ type puller struct {
 func (w *Worker) pull(slots int, tasks chan<- taskMsg, freed <-chan struct{}) {
 	defer close(tasks)
 	p := &puller{
-		w:       w,
-		subject: fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", w.top.n.tasksStream, w.top.n.workers),
-		events:  make(chan *nats.Msg, 2*slots+16),
-		free:    slots,
+		w:      w,
+		events: make(chan *nats.Msg, 2*slots+16),
+		free:   slots,
 	}
-	defer p.drop()
+	p.routable = w.routable()
+	p.sources = []*source{{subject: fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", w.top.n.tasksStream, w.top.n.workers)}}
+	defer func() {
+		for _, src := range p.sources {
+			p.drop(src)
+		}
+	}()
 	tick := time.NewTicker(max(w.pullBeat/4, time.Millisecond))
 	defer tick.Stop()
 	for {
@@ -104,8 +150,11 @@ func (w *Worker) pull(slots int, tasks chan<- taskMsg, freed <-chan struct{}) {
 			return
 		case <-freed:
 			p.free++
+		case c := <-w.routes.changes:
+			p.change(c)
 		case m := <-p.events:
-			if m.Sub != p.sub {
+			src := p.sourceOf(m.Sub)
+			if src == nil {
 				// A task for an inbox given up: hand it back now rather
 				// than after the AckWait.
 				if m.Reply != "" && len(m.Data) > 0 {
@@ -113,25 +162,109 @@ func (w *Worker) pull(slots int, tasks chan<- taskMsg, freed <-chan struct{}) {
 				}
 				continue
 			}
-			p.heard = time.Now()
+			src.heard = time.Now()
 			if isTask(m) {
-				p.asked--
+				src.asked--
+				if len(p.sources) > 1 {
+					md, err := m.Metadata()
+					src.busy = err == nil && md.NumPending > 0
+				}
 				p.retry.reset()
 				tasks <- pulled{m} // room for every slot: never blocks
 				continue
 			}
-			p.status(m)
+			p.status(src, m)
 		case <-tick.C:
-			if p.asked > 0 && time.Since(p.heard) > 2*w.pullBeat {
-				// The broker forgot the requests (it restarted), or the
-				// connection is down: ask again on a new inbox, at once,
-				// then at the pace of an outage.
-				w.log.Info("the broker stopped answering a request for a task: asking again")
-				p.drop()
-				p.retry.wait(w.fetchCtx)
+			for _, src := range p.sources {
+				if src.asked > 0 && time.Since(src.heard) > 2*w.pullBeat {
+					// The broker forgot the requests (it restarted), or the
+					// connection is down: ask again on a new inbox, at once,
+					// then at the pace of an outage.
+					w.log.Info("the broker stopped answering a request for a task: asking again")
+					p.drop(src)
+					p.retry.wait(w.fetchCtx)
+				}
 			}
+			p.prune()
 		}
 	}
+}
+
+func (p *puller) sourceOf(sub *nats.Subscription) *source {
+	for _, src := range p.sources {
+		if src.sub == sub && sub != nil {
+			return src
+		}
+	}
+	return nil
+}
+
+// change adds the source of a requirement set the worker now serves, or
+// stops asking one it no longer does.
+func (p *puller) change(c routeChange) {
+	for _, src := range p.sources {
+		if src.route == c.key {
+			src.gone = !c.add
+			return
+		}
+	}
+	if c.add {
+		p.sources = append(p.sources, &source{route: c.key, subject: fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+			p.w.top.n.routedStream(), routeConsumer(c.key)), busy: true})
+	}
+}
+
+// prune forgets the removed sources whose requests have all ended.
+func (p *puller) prune() {
+	p.sources = slices.DeleteFunc(p.sources, func(src *source) bool {
+		if !src.gone || src.asked > 0 {
+			return false
+		}
+		p.drop(src)
+		return true
+	})
+}
+
+// next is the source the next request goes to (see puller).
+func (p *puller) next(now time.Time) *source {
+	if len(p.sources) == 1 {
+		return p.sources[0]
+	}
+	var live []*source
+	for _, src := range p.sources {
+		if !src.gone {
+			live = append(live, src)
+		}
+	}
+	if len(live) == 1 {
+		return live[0]
+	}
+	n := len(live)
+	p.turn++
+	at := func(i int) *source { return live[(p.turn+i)%n] }
+	var pick *source
+	for i := range n {
+		if src := at(i); src.asked == 0 && now.Sub(src.ended) > routeRotate && (pick == nil || src.ended.Before(pick.ended)) {
+			pick = src
+		}
+	}
+	if pick != nil {
+		return pick
+	}
+	for i := range n {
+		if src := at(i); src.busy && (pick == nil || src.asked < pick.asked) {
+			pick = src
+		}
+	}
+	if pick != nil {
+		return pick
+	}
+	for i := range n {
+		if src := at(i); pick == nil || src.asked < pick.asked {
+			pick = src
+		}
+	}
+	return pick
 }
 
 // ask sends a request for every free slot not asked for yet.
@@ -145,36 +278,42 @@ func (p *puller) ask() {
 	if p.free == 0 || !w.nc.IsConnected() {
 		return
 	}
-	if p.sub == nil {
-		p.inbox = w.nc.NewInbox()
-		sub, err := w.nc.Subscribe(p.inbox, func(m *nats.Msg) {
-			select {
-			case p.events <- m:
-			case <-w.fetchCtx.Done():
-			}
-		})
-		if err != nil {
-			w.log.Warn("asking for tasks failed", "err", err)
-			p.retry.wait(w.fetchCtx)
-			return
-		}
-		p.sub = sub
-	}
 	// One request of one task per free slot: the broker's count of
 	// waiting requests stays its count of free slots (BrokerStats), and
 	// under load a slot freed is one request either way.
+	expires := w.cfg.PollWait
+	if len(p.sources) > 1 || p.routable {
+		expires = min(expires, routeRotate)
+	}
 	req := fmt.Appendf(nil, `{"batch":1,"expires":%d,"idle_heartbeat":%d}`,
-		w.cfg.PollWait.Nanoseconds(), w.pullBeat.Nanoseconds())
+		expires.Nanoseconds(), w.pullBeat.Nanoseconds())
+	now := time.Now()
 	for p.free > 0 {
-		if err := w.nc.PublishRequest(p.subject, p.inbox, req); err != nil {
+		src := p.next(now)
+		if src.sub == nil {
+			src.inbox = w.nc.NewInbox()
+			sub, err := w.nc.Subscribe(src.inbox, func(m *nats.Msg) {
+				select {
+				case p.events <- m:
+				case <-w.fetchCtx.Done():
+				}
+			})
+			if err != nil {
+				w.log.Warn("asking for tasks failed", "err", err)
+				p.retry.wait(w.fetchCtx)
+				return
+			}
+			src.sub = sub
+		}
+		if err := w.nc.PublishRequest(src.subject, src.inbox, req); err != nil {
 			w.log.Warn("asking for tasks failed", "err", err)
 			p.retry.wait(w.fetchCtx)
 			return
 		}
-		if p.asked == 0 {
-			p.heard = time.Now()
+		if src.asked == 0 {
+			src.heard = now
 		}
-		p.asked++
+		src.asked++
 		p.free--
 	}
 }
@@ -183,7 +322,7 @@ func (p *puller) ask() {
 // waits; a request that ended says how many tasks it had left to hand out,
 // which are free to ask for again. An ending that does not say (a consumer
 // deleted, too many requests waiting) gives up on every request made.
-func (p *puller) status(m *nats.Msg) {
+func (p *puller) status(src *source, m *nats.Msg) {
 	code := m.Header.Get("Status")
 	if code == "100" {
 		return
@@ -192,25 +331,34 @@ func (p *puller) status(m *nats.Msg) {
 	if err == nil && left == 0 {
 		return
 	}
-	if err != nil || left < 0 || left > p.asked {
-		p.w.log.Warn("a request for tasks ended", "status", code, "description", m.Header.Get("Description"))
-		p.drop()
+	if err != nil || left < 0 || left > src.asked {
+		p.w.log.Warn("a request for tasks ended", "status", code, "description", m.Header.Get("Description"), "route", src.route)
+		p.drop(src)
+		if src.route != "" {
+			// A set's consumer gone (removed, or lost with a broker's
+			// memory): stop asking it, rather than hold up the other
+			// sources with retries; its record, written again, brings it
+			// back.
+			src.gone = true
+			return
+		}
 		p.retry.wait(p.w.fetchCtx)
 		return
 	}
 	p.retry.reset()
-	p.asked -= left
+	src.asked -= left
+	src.ended, src.busy = time.Now(), false
 	p.free += left
 }
 
-// drop gives up on every request made, and on their inbox.
-func (p *puller) drop() {
-	if p.sub != nil {
-		_ = p.sub.Unsubscribe()
-		p.sub = nil
+// drop gives up on every request made to src, and on their inbox.
+func (p *puller) drop(src *source) {
+	if src.sub != nil {
+		_ = src.sub.Unsubscribe()
+		src.sub = nil
 	}
-	p.free += p.asked
-	p.asked = 0
+	p.free += src.asked
+	src.asked = 0
 }
 
 // isTask tells a task from the broker's status messages, which carry a

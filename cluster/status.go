@@ -36,6 +36,11 @@ type ClusterStatus struct {
 	Succeeded int64   `json:"succeeded"`
 	Failed    int64   `json:"failed"`
 	Rate      float64 `json:"rate"`
+
+	// Routes are the requirement sets of routed tasks in use, by key, with
+	// their queues (tasks that require something of their worker; the
+	// counts above are the common queue's).
+	Routes []RouteStatus `json:"routes"`
 }
 
 // Status reads the cluster s names from the broker nc reaches: the
@@ -59,6 +64,13 @@ func Status(ctx context.Context, nc *nats.Conn, s Settings) (ClusterStatus, erro
 	}
 	st.Queued, st.InFlight, st.Redelivered, st.FreeSlots, st.Results = bs.Queued, bs.InFlight, bs.Redelivered, bs.FreeSlots, bs.Results
 	if st.Workers, err = ReadWorkers(ctx, nc, s); err != nil {
+		return st, statusError(s.Namespace, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return st, fmt.Errorf("cluster: %w", err)
+	}
+	if st.Routes, err = readRoutes(ctx, js, namesFor(s.Namespace), st.Workers); err != nil {
 		return st, statusError(s.Namespace, err)
 	}
 	for _, w := range st.Workers {

@@ -133,6 +133,9 @@ func TestDeadWorkerLeavesStatus(t *testing.T) {
 	assert.Equal(t, w.Name(), cs.Workers[0].Name)
 	// Another live worker keeps its record all along.
 	other := newWorker(t, connect(t, s, "other"), newEngine(t, nil), st, 1)
+	// Both records first: otherwise "one worker left" can be the dead one,
+	// seen before the other's first record.
+	statusUntil(t, ctx, s, st, "both workers", func(cs cluster.ClusterStatus) bool { return len(cs.Workers) == 2 })
 
 	start := time.Now()
 	wnc.Close() // as if its process died: no goodbye
@@ -140,7 +143,8 @@ func TestDeadWorkerLeavesStatus(t *testing.T) {
 	// never expires fails here.
 	gone, cancel := context.WithTimeout(ctx, 30*st.AckWait)
 	defer cancel()
-	cs = statusUntil(t, gone, s, st, "the dead worker gone", func(cs cluster.ClusterStatus) bool { return len(cs.Workers) == 1 })
+	cs = statusUntil(t, gone, s, st, "the dead worker gone", func(cs cluster.ClusterStatus) bool { return len(cs.Workers) < 2 })
+	require.Len(t, cs.Workers, 1, "the live one stays")
 	assert.Equal(t, other.Info().ID, cs.Workers[0].ID, "the live one stays")
 	t.Logf("the dead worker's record went %v after its connection", time.Since(start))
 	<-w.Done()

@@ -132,6 +132,9 @@ func (x *Executor) publish(rec *record) {
 		// watches, and outlives it.
 		wt.Answer, wt.Job, wt.JobTTL = "", rec.jobKey, x.job.ttl.Nanoseconds()
 	}
+	if rec.route != nil {
+		wt.Route = rec.route.key
+	}
 	wt.Task.Module = nil
 	if !rec.deadline.IsZero() {
 		wt.Deadline = rec.deadline.UnixNano()
@@ -212,6 +215,9 @@ func (x *Executor) send(rec *record, data []byte, encErr error, deadline time.Ti
 		return
 	}
 	msg := &nats.Msg{Subject: x.top.n.tasksSubject, Data: data}
+	if rec.route != nil {
+		msg.Subject = rec.route.subject
+	}
 	rec.sent.Store(true)
 	var paf jetstream.PubAckFuture
 	var err error
@@ -392,7 +398,11 @@ func (x *Executor) cancelRemote(rec *record) {
 		_, _ = x.top.cancels.Put(ctx, rec.id, nil)
 		_ = x.nc.Publish(x.top.n.cancelSubject, []byte(rec.id))
 		if seq := rec.seq.Load(); seq > 0 {
-			_ = x.top.tasks.DeleteMsg(ctx, seq)
+			stream := x.top.tasks
+			if rec.route != nil {
+				stream = x.router.rs.stream
+			}
+			_ = stream.DeleteMsg(ctx, seq)
 		}
 	}
 	if ref := rec.largeInput(); ref != "" {

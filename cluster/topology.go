@@ -90,6 +90,7 @@ func (s Settings) withDefaults() (Settings, error) {
 
 // names are the cluster's streams, subjects and buckets.
 type names struct {
+	ns                                  string
 	tasksStream, tasksSubject, workers  string
 	resultsStream, resultsPrefix        string
 	cancelSubject, startedPrefix        string
@@ -102,6 +103,7 @@ type names struct {
 func namesFor(ns string) names {
 	up := strings.ToUpper(ns)
 	return names{
+		ns:            ns,
 		tasksStream:   up + "_TASKS",
 		tasksSubject:  ns + ".tasks",
 		workers:       "workers",

@@ -58,6 +58,11 @@ type wireTask struct {
 	Job    string
 	JobTTL int64
 	Task   engine.Task
+	// Route is the key of the task's requirement set, "" for a task of the
+	// common queue: where a worker hands it back. It ends the frame, after
+	// the input, and only when set, so that a task of the common queue
+	// reads as it always did.
+	Route string
 }
 
 // wireResult is a task's outcome as it travels back.
@@ -90,7 +95,12 @@ func encodeTask(t *wireTask) ([]byte, error) {
 	enc.String(t.Job)
 	enc.Varint(t.JobTTL)
 	wire.EncodeTaskHead(&enc, &t.Task)
-	return wire.AppendFrame(nil, frameTask, enc.Bytes(), t.Task.Input)
+	if t.Route == "" {
+		return wire.AppendFrame(nil, frameTask, enc.Bytes(), t.Task.Input)
+	}
+	var tail wire.Encoder
+	tail.String(t.Route)
+	return wire.AppendFrame(nil, frameTask, enc.Bytes(), t.Task.Input, tail.Bytes())
 }
 
 // decodeTask reads a task message. What it returns of a message it cannot
@@ -116,6 +126,9 @@ func decodeTask(data []byte) (*wireTask, error) {
 	t.Submitter, t.Job = d.String(), d.String()
 	t.JobTTL = d.Varint()
 	wire.DecodeTask(d, &t.Task)
+	if d.Remaining() > 0 {
+		t.Route = d.String()
+	}
 	if err := d.Finish(); err != nil {
 		return t, fmt.Errorf("%w: task %q: %w", errBadFrame, t.ID, err)
 	}

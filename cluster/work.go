@@ -169,7 +169,11 @@ func (w *Worker) handBack(msg taskMsg, wt *wireTask) {
 			// still go back.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, err = w.top.js.Publish(ctx, w.top.n.tasksSubject, data,
+			subject := w.top.n.tasksSubject
+			if wt.Route != "" {
+				subject = w.top.n.routedSubject(wt.Route)
+			}
+			_, err = w.top.js.Publish(ctx, subject, data,
 				jetstream.WithMsgID(fmt.Sprintf("%s-h%d", wt.ID, meta.Sequence.Stream)))
 		}
 	}

@@ -87,9 +87,10 @@ type Worker struct {
 	pruneAt   int                  // size of cancelled that triggers a sweep
 	mods      *moduleCache
 
-	stats workerCounters
-	adv   *advertiser
-	live  *liveness // which submitters are still there
+	stats  workerCounters
+	adv    *advertiser
+	routes *routeWatch
+	live   *liveness // which submitters are still there
 }
 
 // run is one task being worked on.
@@ -171,6 +172,13 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 		_ = p.Close()
 		return nil, err
 	}
+	if w.routes, err = w.watchRoutes(ctx); err != nil {
+		w.stopFetch()
+		w.adv.stopAdvert()
+		w.stopWatchingCancels()
+		_ = p.Close()
+		return nil, err
+	}
 	n := p.Workers()
 	tasks, freed := make(chan taskMsg, n), make(chan struct{}, n)
 	w.slots.Add(n + 1)
@@ -218,6 +226,7 @@ func (w *Worker) Close() error {
 		w.stopFetch()
 		w.kill()
 		<-w.done
+		<-w.routes.done
 		w.adv.stopAdvert()
 		w.stopWatchingCancels()
 		w.closeErr = w.p.Close()

@@ -34,11 +34,14 @@ batch file's directory, or the current one for -):
   {"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
    "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
    "input_base64": "...", "timeout": "2s", "fuel": 1000000,
-   "allow_hosts": ["api.example.com", "*.example.org"], "key": "k1"}
+   "allow_hosts": ["api.example.com", "*.example.org"], "require": {"gpu": "a100"},
+   "key": "k1"}
 allow_hosts are the hosts the guest may reach over HTTP (guest.HTTP), in
-place of --allow-host's ([] for none). key names the line's task in its
---job (default: the line's position): run again, a batch skips the keys the
-job has finished, and prints their kept results in their place.
+place of --allow-host's ([] for none). require (with --nats) names labels
+the worker that runs the line must have (its --label), over --require's.
+key names the line's task in its --job (default: the line's position): run
+again, a batch skips the keys the job has finished, and prints their kept
+results in their place.
 
 Result line (output as text when it is valid UTF-8, else output_base64):
   {"line": 1, "ok": true, "output": "text", "stderr": "...", "exit_code": 0,
@@ -51,7 +54,10 @@ stack is a trap's wasm stack; fuel, the instructions a task with a fuel
 budget ran (a line's "fuel", or --fuel); worker names the cluster worker
 (--nats). error_kind is one of trap, timeout, cancelled, memory, output,
 exit, task, bad_module, no_function, bad_line, crash (a worker process died:
---isolation subprocess), fuel (the budget ran out). A malformed line, or
+--isolation subprocess), fuel (the budget ran out), unavailable (the broker
+could not be reached), capability (refused for a capability the host lacks),
+no_worker (no live cluster worker had what the line requires for
+--route-wait). A malformed line, or
 one naming a module file that is not there, gets a bad_line result and the
 batch goes on. Each module is compiled once.
 
@@ -97,7 +103,7 @@ func (a *app) runBatch(cmd *cobra.Command, f *poolFlags, name string) error {
 		return err
 	}
 
-	mods := &moduleSet{e: e, byPath: map[string]compiled{}, allowHosts: f.allowHosts}
+	mods := &moduleSet{e: e, byPath: map[string]compiled{}, allowHosts: f.allowHosts, clustered: f.clustered()}
 	next := batchItems(src, baseDir, func(t task) (*item, error) { return mods.item(a, t) })
 	sum := runItems(ctx, s.x, next, s.options(f, prog), prog, func(o outcome) {
 		rl := resultLine{Line: o.item.meta.(int), taskFields: newTaskFields(o.item.task, o.res, o.err, o.item.label)}
@@ -124,6 +130,7 @@ type moduleSet struct {
 	byPath map[string]compiled
 	// allowHosts are --allow-host's, for lines without "allow_hosts".
 	allowHosts []string
+	clustered  bool // lines may "require" labels of their worker
 }
 
 func (s *moduleSet) item(a *app, t task) (*item, error) {
@@ -135,6 +142,9 @@ func (s *moduleSet) item(a *app, t task) (*item, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
+	if t.require != nil && !s.clustered {
+		return nil, &badLineError{line: t.line, msg: `"require" needs --nats or --nats-embedded: it names labels of a cluster's workers`}
+	}
 	for _, m := range t.mounts {
 		if err := checkMount(m); err != nil {
 			return nil, &badLineError{line: t.line, msg: fmt.Sprintf(`"mounts": %v`, err)}
@@ -142,7 +152,7 @@ func (s *moduleSet) item(a *app, t task) (*item, error) {
 	}
 	j := &item{task: engine.Task{
 		Module: c.m, Func: t.fn, Input: t.input, Args: t.args, Env: t.env, Mounts: t.mounts, Timeout: t.timeout, Fuel: t.fuel,
-	}}
+	}, require: t.require}
 	hosts := s.allowHosts
 	if t.allowHosts != nil {
 		hosts = t.allowHosts // the line's own, in place of --allow-host's

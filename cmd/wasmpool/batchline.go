@@ -19,7 +19,8 @@ import (
 //
 //	{"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
 //	 "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
-//	 "input_base64": "...", "timeout": "2s", "fuel": 1000000}
+//	 "input_base64": "...", "timeout": "2s", "fuel": 1000000,
+//	 "require": {"gpu": "a100"}}
 //
 // Only "module" is required.
 type taskLine struct {
@@ -40,6 +41,9 @@ type taskLine struct {
 	// Key names the task in its cluster job (--job), in place of its
 	// position: a batch whose lines move keeps its finished ones.
 	Key string `json:"key"`
+	// Require are labels the worker that runs the line must have, with
+	// --nats (over --require's).
+	Require map[string]string `json:"require"`
 }
 
 // task is a batch line made ready to run (the module still a path).
@@ -55,7 +59,8 @@ type task struct {
 	fuel    uint64
 	// allowHosts: nil when the line does not say, so --allow-host's apply.
 	allowHosts []string
-	key        string // "" for its position
+	key        string            // "" for its position
+	require    map[string]string // nil when the line requires nothing
 }
 
 // parseTaskLine reads line lineNo of a batch file. It touches no file: paths
@@ -112,6 +117,12 @@ func parseTaskLine(lineNo int, data []byte, baseDir string) (task, error) {
 			}
 		}
 		t.allowHosts = append([]string{}, tl.AllowHosts...)
+	}
+	if len(tl.Require) > 0 {
+		if err := checkRequireLine(tl.Require); err != nil {
+			return bad("%v", err)
+		}
+		t.require = tl.Require
 	}
 	for k, v := range tl.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {

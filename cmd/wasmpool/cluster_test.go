@@ -60,7 +60,7 @@ func TestWorkerServesBatch(t *testing.T) {
 {"module": "` + wat(t, "unreachable") + `", "func": "run"}
 {"module": "` + wat(t, "spin") + `", "func": "spin", "timeout": "50ms"}
 ` + fetch
-	r := cli(t, batch, "batch", "-", "--nats", url)
+	r := cli(t, batch, "batch", "-", "--nats", url, "--route-wait", "300ms")
 	assert.Equal(t, exitTrap, r.code, r.stderr)
 	var lines []resultLine
 	sc := bufio.NewScanner(strings.NewReader(r.stdout))
@@ -75,16 +75,18 @@ func TestWorkerServesBatch(t *testing.T) {
 	assert.Equal(t, kindTrap, lines[1].ErrorKind)
 	assert.Contains(t, lines[1].Error, "unreachable.wasm")
 	assert.Equal(t, kindTimeout, lines[2].ErrorKind)
-	// w1 has no --allow-host: it refuses a task granted HTTP (its line
-	// names w1, below), with an error of its own kind and exit status.
-	assert.Equal(t, kindCapability, lines[3].ErrorKind)
-	assert.Equal(t, `module "caps.wasm": the task grants capability "http", which this host does not provide (it provides: none)`,
+	// w1 has no --allow-host: a task granted HTTP is not sent to it, and
+	// fails after --route-wait with an error of its own kind and exit
+	// status, naming what w1 lacks.
+	assert.Equal(t, kindNoWorker, lines[3].ErrorKind)
+	assert.Equal(t, `module "caps.wasm": no worker can run the task: it requires capability http; 1 worker live: w1 lacks capability http (waited 300ms)`,
 		lines[3].Error)
-	for i, l := range lines {
+	assert.Empty(t, lines[3].Worker, "no worker ran it")
+	for i, l := range lines[:3] {
 		assert.Equal(t, "w1", l.Worker, "line %d names the worker that ran it", i+1)
 	}
-	r = cli(t, fetch, "batch", "-", "--nats", url)
-	assert.Equal(t, exitCapability, r.code, "a refused task's own exit status: %s", r.stdout)
+	r = cli(t, fetch, "batch", "-", "--nats", url, "--route-wait", "100ms")
+	assert.Equal(t, exitNoWorker, r.code, "a task no worker can run has its own exit status: %s", r.stdout)
 
 	stop() // SIGINT
 	assert.Equal(t, exitOK, <-worker, werr.String())
@@ -92,7 +94,7 @@ func TestWorkerServesBatch(t *testing.T) {
 	assert.Contains(t, log, "worker started")
 	// One line per task, saying how it ended.
 	assert.Equal(t, 1, strings.Count(log, "msg=\"task done\""), log)
-	assert.Equal(t, 4, strings.Count(log, "msg=\"task failed\""), log)
+	assert.Equal(t, 2, strings.Count(log, "msg=\"task failed\""), log)
 	assert.Contains(t, log, "module=upper.wasm func=upper")
 }
 
@@ -208,6 +210,9 @@ func TestClusterFlagMistakes(t *testing.T) {
 		{[]string{"map", upper, "--func", "upper", "--unavailable-after", "30s", "a"}, "need --nats"},
 		{[]string{"map", upper, "--func", "upper", "--nats", "nats://x:1", "--unavailable-after", "0s", "a"}, "--unavailable-after 0s"},
 		{[]string{"serve-nats", "--listen", "4222"}, "HOST:PORT"},
+		{[]string{"map", upper, "--func", "upper", "--require", "gpu=a100", "a"}, "--require and --route-wait need --nats"},
+		{[]string{"map", upper, "--func", "upper", "--nats", "nats://x:1", "--require", "gpu", "a"}, `--require "gpu": want KEY=VALUE`},
+		{[]string{"batch", "-", "--nats", "nats://x:1", "--route-wait", "0s"}, "--route-wait 0s"},
 	} {
 		r := cli(t, "", tc.args...)
 		assert.Equal(t, exitUsage, r.code, "%q: %s", tc.args, r.stderr)

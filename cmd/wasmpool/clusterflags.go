@@ -26,6 +26,10 @@ type clusterFlags struct {
 	// unavailableAfter bounds the submitter's retries against a broker it
 	// cannot reach: past it a task fails as unavailable (exit 75).
 	unavailableAfter time.Duration
+	// require are --require's labels (see require.go); routeWait bounds
+	// the wait of a task no live worker meets.
+	require   []string
+	routeWait time.Duration
 	// job names the cluster job the tasks belong to, which outlives this
 	// command: run again, it collects what finished and sends the rest.
 	job          string
@@ -46,6 +50,9 @@ func (f *clusterFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.atMostOnce, "at-most-once", false, "with --nats: never run a task twice; if its worker dies after beginning it, the task fails instead of moving to another")
 	fs.DurationVar(&f.unavailableAfter, "unavailable-after", 30*time.Second, "with --nats: how long to keep trying a broker that cannot be reached (restarting, say)\n"+
 		"before its tasks fail as unavailable (exit 75)")
+	fs.StringArrayVar(&f.require, "require", nil, "with --nats: run the tasks only on workers with this label, KEY=VALUE as their --label (repeat for more)")
+	fs.DurationVar(&f.routeWait, "route-wait", time.Minute, "with --nats: how long a task waits for a live worker with what it requires (--require,\n"+
+		"a capability it grants, mounts) before it fails as no_worker (exit 69)")
 	fs.StringVar(&f.job, "job", "", "with --nats: the tasks are the named job NAME, which outlives this command: run the same command again\n"+
 		"to collect what finished and run only the rest (see 'wasmpool job')")
 	fs.DurationVar(&f.jobRetention, "job-retention", 0, "with --job: how long the cluster keeps the job's results (default: the cluster's result TTL, 24h)")
@@ -61,8 +68,12 @@ func (f *clusterFlags) check() error {
 		return usagef("--in-flight %d: want 1 or more", f.inFlight)
 	case f.unavailableAfter <= 0:
 		return usagef("--unavailable-after %v: want a positive duration", f.unavailableAfter)
+	case f.routeWait <= 0:
+		return usagef("--route-wait %v: want a positive duration", f.routeWait)
 	case !f.clustered() && (f.inFlight != 0 || f.atMostOnce || f.fs.Changed("unavailable-after")):
 		return usagef("--in-flight, --at-most-once and --unavailable-after need --nats URL or --nats-embedded")
+	case !f.clustered() && (len(f.require) > 0 || f.fs.Changed("route-wait")):
+		return usagef("--require and --route-wait need --nats URL or --nats-embedded: they choose among a cluster's workers")
 	case f.job == "" && f.jobRetention != 0:
 		return usagef("--job-retention needs --job NAME")
 	case f.jobRetention < 0:
@@ -75,14 +86,19 @@ func (f *clusterFlags) check() error {
 			return usagef("--job %q: want 1 to 128 letters, digits, '-' and '_'", f.job)
 		}
 	}
-	return nil
+	_, err := parseRequire(f.require)
+	return err
 }
 
 // startCluster connects the session to a cluster, or starts an embedded
 // node, and makes it the session's executor.
 func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Config, stderr io.Writer) error {
+	labels, err := parseRequire(f.require)
+	if err != nil {
+		return err
+	}
 	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, TaskFuel: cfg.TaskFuel, Window: f.inFlight, PublishTimeout: f.unavailableAfter,
-		Job: f.job, JobRetention: f.jobRetention}
+		Require: cluster.Requirements{Labels: labels}, RouteWait: f.routeWait, Job: f.job, JobRetention: f.jobRetention}
 	if xcfg.Window == 0 {
 		xcfg.Window = 64
 		if f.embedded != "" && cfg.Workers > 0 {
@@ -123,42 +139,25 @@ func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Confi
 		}
 		x, s.x = n.Executor, n
 	}
-	s.window = xcfg.Window
-	var opts cluster.TaskOptions
-	if f.atMostOnce {
-		opts = cluster.AtMostOnce
-	}
-	if f.job != "" || f.atMostOnce {
-		s.x = withOptions{s.x, x, opts}
-	}
+	s.window, s.cx = xcfg.Window, x
 	if f.job != "" {
 		s.job = x
+	}
+	if f.atMostOnce {
+		s.x = atMostOnce{s.x, x}
+		s.taskOpts = cluster.AtMostOnce
 	}
 	return nil
 }
 
-// withOptions submits every task with the options of the flags
-// (--at-most-once), and under its key in the job (--job).
-type withOptions struct {
+// atMostOnce submits every task with cluster.AtMostOnce.
+type atMostOnce struct {
 	pool.Executor
-	x    *cluster.Executor
-	opts cluster.TaskOptions
+	x *cluster.Executor
 }
 
-func (w withOptions) Submit(ctx context.Context, t engine.Task) *future.Future[engine.Result] {
-	return w.x.SubmitWith(ctx, t, w.opts)
-}
-
-func (w withOptions) SubmitKey(ctx context.Context, t engine.Task, key string) *future.Future[engine.Result] {
-	opts := w.opts
-	opts.Key = key
-	return w.x.SubmitWith(ctx, t, opts)
-}
-
-// keyedSubmitter submits a task under a key of its job: the runner's
-// items are keyed by their position, or by a batch line's "key".
-type keyedSubmitter interface {
-	SubmitKey(ctx context.Context, t engine.Task, key string) *future.Future[engine.Result]
+func (a atMostOnce) Submit(ctx context.Context, t engine.Task) *future.Future[engine.Result] {
+	return a.x.SubmitWith(ctx, t, cluster.AtMostOnce)
 }
 
 // reportJob says, once the run is over, how much of it came from the

@@ -47,7 +47,10 @@ capabilities it provides, whether it allows mounts, its memory limit, tasks
 running, succeeded and failed since it started, and tasks finished per second
 over the last few seconds), and the task queue (tasks queued, in flight at a
 worker, redelivered after a worker was lost, free worker slots waiting, and
-results waiting for their submitter).
+results waiting for their submitter). Tasks that require something of their
+worker (--require, a batch line's "require", a capability they grant, mounts)
+wait in a queue per requirement set: each set in use gets a line with its
+tasks queued and in flight, and how many live workers meet it.
 
 Workers advertise themselves every second (or every fifth of the cluster's
 ack wait, if shorter); one that stops leaves the list at once, one that dies
@@ -107,7 +110,7 @@ func printStatus(w io.Writer, st cluster.ClusterStatus) error {
 		st.Queued, st.InFlight, st.Redelivered, st.FreeSlots, st.Results)
 	if len(st.Workers) == 0 {
 		fmt.Fprintln(w, "no worker is advertising (start one with: wasmpool worker --nats URL)")
-		return nil
+		return printRoutes(w, st.Routes)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nWORKER\tHOST\tPID\tMODE\tSLOTS\tRUNNING\tSUCCEEDED\tFAILED\tTASKS/S\tUP\tSEEN\tMEMORY\tMOUNTS\tLABELS\tCAPABILITIES")
@@ -121,7 +124,10 @@ func printStatus(w io.Writer, st cluster.ClusterStatus) error {
 			ago(st.At, x.StartedAt), ago(st.At, x.SeenAt), shortBytes(x.MemoryLimit), yesNo(x.AllowMounts),
 			labelList(x.Labels), dashIfEmpty(strings.Join(x.Capabilities, ",")))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printRoutes(w, st.Routes)
 }
 
 // ago is a duration for a table cell: whole seconds, or tenths under ten

@@ -21,6 +21,9 @@
 //	1    a task failed: the guest reported a failure (SDK error), or any other error
 //	2    usage error: bad flag or argument, module or input file missing, no such function
 //	3    bad module: not WebAssembly, or imports something this host does not provide
+//	69   no live cluster worker has what the task requires (a --require
+//	     label, a capability it grants, mounts) for --route-wait, as
+//	     sysexits' EX_UNAVAILABLE: start such a worker
 //	70   the guest trapped (unreachable, divide by zero, out-of-bounds access...)
 //	71   the guest went over the memory limit (--memory)
 //	72   the guest went over the output limit (--output-limit)
@@ -44,11 +47,18 @@
 //
 // map and batch run their tasks on a cluster instead of a local pool with
 // --nats URL (or on a NATS node inside the process with --nats-embedded);
-// their output and exit status are the same. With --job NAME the tasks are
-// a named job that outlives the command: run again with the same --job, the
-// command prints every input's result in order, those the job kept as
-// well, and runs only the inputs the job has not finished (map's keyed by
-// their position, batch lines by their position or their "key"). An
+// their output and exit status are the same. --require KEY=VALUE (and a
+// batch line's "require": {"KEY": "VALUE"}) sends a task only to workers
+// started with that --label; a task granting a capability (--allow-host)
+// goes only to workers that provide it, and one with mounts to workers
+// started with --allow-mounts. A task no live worker can run waits
+// --route-wait (1m), then fails with error_kind "no_worker" (exit 69).
+//
+// With --job NAME the tasks are a named job that outlives the command: run
+// again with the same --job, the command prints every input's result in
+// order, those the job kept as well, and runs only the inputs the job has
+// not finished (map's keyed by their position, batch lines by their
+// position or their "key"). An
 // interrupt leaves a job's tasks running in the cluster; wasmpool job NAME
 // --cancel stops them. Without --job, a command that dies leaves nothing to
 // run: workers drop the tasks of a submitter that is gone. A job the

@@ -14,6 +14,7 @@ const (
 	exitFailed      = 1   // a task failed (the guest reported an error), or any other error
 	exitUsage       = 2   // bad flag or argument, file not found, no such function
 	exitBadModule   = 3   // not WebAssembly, or imports something the host does not provide
+	exitNoWorker    = 69  // no live cluster worker has what the task requires (--route-wait), as sysexits' EX_UNAVAILABLE
 	exitTrap        = 70  // the guest trapped
 	exitMemoryLimit = 71  // the guest went over --memory
 	exitOutputLimit = 72  // the guest went over --output-limit
@@ -30,6 +31,8 @@ const exitHelp = `Exit status:
   1    a task failed (the guest reported an error), or any other error
   2    usage error: bad flag or argument, file not found, no such function
   3    bad module: not WebAssembly, or imports something the host does not provide
+  69   no live cluster worker has what the task requires (a --require label,
+       a capability it grants, mounts) for --route-wait
   70   the guest trapped
   71   the guest went over the memory limit (--memory)
   72   the guest went over the output limit (--output-limit)
@@ -71,6 +74,8 @@ func exitCode(err error) int {
 		return exitCancelled
 	case kindUnavail:
 		return exitUnavailable
+	case kindNoWorker:
+		return exitNoWorker
 	case kindCapability:
 		return exitCapability
 	case kindTimeout:
@@ -132,6 +137,7 @@ const (
 	kindFuel       = taskerr.KindFuel
 	kindUnavail    = taskerr.KindUnavailable
 	kindCapability = taskerr.KindCapability
+	kindNoWorker   = taskerr.KindNoWorker
 )
 
 // errorKind names the class of a task's failure for JSON output: a

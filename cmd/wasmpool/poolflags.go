@@ -119,7 +119,11 @@ type session struct {
 	// taken the first task noWorkerAfter after it was submitted.
 	warnNoWorker io.Writer
 	noWorker     *time.Timer
-	job          *cluster.Executor // with --job: the executor of the job
+	// cx is the cluster's executor, and taskOpts the options of every task
+	// submitted to it, for tasks with requirements of their own.
+	cx       *cluster.Executor
+	taskOpts cluster.TaskOptions
+	job      *cluster.Executor // with --job: the executor of the job
 }
 
 func (s *session) close(ctx context.Context) {
@@ -137,6 +141,9 @@ func (s *session) close(ctx context.Context) {
 
 func (s *session) options(f *poolFlags, prog *progress) runOptions {
 	opts := runOptions{window: s.window, unordered: f.unordered, failFast: f.failFast}
+	if s.cx != nil {
+		opts.submitCluster, opts.keyed = s.submitCluster, s.job != nil
+	}
 	if s.warnNoWorker != nil {
 		notices := make(chan string, 1)
 		opts.notices = notices

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"strconv"
 
+	"github.com/wasmpool/wasmpool/cluster"
 	"github.com/wasmpool/wasmpool/engine"
 	"github.com/wasmpool/wasmpool/future"
 	"github.com/wasmpool/wasmpool/pool"
@@ -15,10 +15,13 @@ type item struct {
 	label string // how messages name it: an input file, "line 3"
 	task  engine.Task
 	err   error // set when the item failed before it could run (bad line, unreadable input)
+	meta  any   // whatever the caller needs to print the outcome
+	// require are labels the task's worker must have (a batch line's
+	// "require"), nil for none.
+	require map[string]string
 	// key names it in a cluster job (--job): a batch line's "key", or ""
 	// for its position.
-	key  string
-	meta any // whatever the caller needs to print the outcome
+	key string
 }
 
 // outcome is an item's end.
@@ -38,6 +41,12 @@ type runOptions struct {
 	// printed by runItems' own goroutine, which writes everything else.
 	notices <-chan string
 	notify  func(string)
+	// submitCluster, set for a cluster, submits an item that has
+	// requirements of its own, or a key in the job (see submitItem).
+	submitCluster func(ctx context.Context, t engine.Task, req cluster.Requirements, key string) *future.Future[engine.Result]
+	// keyed: every item goes to the cluster under its key in the job
+	// (--job), its own or its position.
+	keyed bool
 }
 
 // summary is how a run ended.
@@ -57,7 +66,6 @@ func runItems(ctx context.Context, p pool.Executor, next func() (*item, bool), o
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	window := max(opts.window, 1)
-	keyed, _ := p.(keyedSubmitter)
 	done := make(chan outcome, window) // never more than window in flight: sends never block
 
 	var (
@@ -133,16 +141,7 @@ func runItems(ctx context.Context, p pool.Executor, next func() (*item, bool), o
 				continue
 			}
 			inflight++
-			var f *future.Future[engine.Result]
-			if keyed != nil {
-				key := j.key
-				if key == "" {
-					key = "#" + strconv.Itoa(j.index)
-				}
-				f = keyed.SubmitKey(runCtx, j.task, key)
-			} else {
-				f = p.Submit(runCtx, j.task)
-			}
+			f := submitItem(runCtx, p, j, opts)
 			if opts.submitted != nil {
 				opts.submitted(f)
 			}

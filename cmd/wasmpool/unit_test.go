@@ -47,6 +47,9 @@ func TestExitCodeTable(t *testing.T) {
 		{wrap(fmt.Errorf("%w: the broker did not take the task within 1s: %w", cluster.ErrUnavailable, context.DeadlineExceeded)), exitUnavailable, kindUnavail},
 		{wrap(taskerr.Lacks("worker w1", []string{"http"}, nil)), exitCapability, kindCapability},
 		{wrap(fmt.Errorf("%w: the task grants nosuch", engine.ErrNoCapability)), exitCapability, kindCapability},
+		// No worker has the capability: none refused it, none was there.
+		{wrap(fmt.Errorf("%w: it requires capability http: %w", cluster.ErrNoWorker, engine.ErrNoCapability)), exitNoWorker, kindNoWorker},
+		{wrap(fmt.Errorf("%w: it requires label gpu=a100", cluster.ErrNoWorker)), exitNoWorker, kindNoWorker},
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.code, exitCode(c.err), "%v", c.err)

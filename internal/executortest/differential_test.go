@@ -74,7 +74,7 @@ func TestEveryExecutorGivesTheSameOutcome(t *testing.T) {
 						assert.Empty(t, got.streamed)
 						return
 					}
-					assertSame(t, outs[0], got, c.textVaries)
+					assertSame(t, outs[0], got, c.varies)
 				})
 			}
 		})

@@ -165,7 +165,7 @@ func TestEveryExecutorStopsTasksTheSameWay(t *testing.T) {
 					t.Run(k.name+" matches", func(t *testing.T) {
 						require.Len(t, all[i+1], len(all[0]))
 						for j := range all[0] {
-							assertSame(t, all[0][j], all[i+1][j], true)
+							assertSame(t, all[0][j], all[i+1][j], variance{text: true})
 						}
 					})
 				}

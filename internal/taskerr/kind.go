@@ -33,6 +33,10 @@ const (
 	// the guest's failure nor the module's, but where it was sent, which
 	// another host (a worker with --allow-host, say) may run.
 	KindCapability = "capability"
+	// KindNoWorker is a cluster task that no live worker could run, for want
+	// of a label, capability, mounts or memory it requires
+	// (cluster.ErrNoWorker): where it could go does not exist yet.
+	KindNoWorker = "no_worker"
 )
 
 // Kind names the class of a task's failure: "" for nil, and "task" for
@@ -54,6 +58,10 @@ func Kind(err error) string {
 		return KindBadLine
 	case errors.Is(err, engine.ErrCancelled), errors.Is(err, context.Canceled), errors.Is(err, ErrShutdown):
 		return KindCancelled
+	case errors.Is(err, ErrNoWorker):
+		// Before capability: a missing capability is one reason among
+		// those the error names, and no worker refused anything.
+		return KindNoWorker
 	case errors.Is(err, ErrUnavailable):
 		// Before the timeout: an outage's error wraps the deadline of the
 		// submitter's retries, and is not the task's timeout.

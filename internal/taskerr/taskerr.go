@@ -26,6 +26,9 @@ var (
 	ErrUnavailable = errors.New("cluster unavailable")
 	// ErrNotAllowed is cluster.ErrNotAllowed.
 	ErrNotAllowed = errors.New("not allowed on this worker")
+	// ErrNoWorker is cluster.ErrNoWorker. It is not among the wire codec's
+	// sentinels: the submitter makes it, and no wire carries it.
+	ErrNoWorker = errors.New("no worker can run the task")
 )
 
 // NoModule is the error of a task submitted without a module, to any

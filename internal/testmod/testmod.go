@@ -301,11 +301,51 @@ func CacheDir() string {
 // CompileCache returns the directory tests share as engine.Config.CacheDir.
 // Compiling a multi-megabyte Go guest costs seconds under -race; with a
 // shared on-disk cache each module is compiled once per machine instead of
-// once per test. wazero writes entries by atomic rename and keys them by its
-// own version, so concurrent test binaries and upgrades are both safe. Tests
-// of the cache itself use a directory of their own.
+// once per test. wazero writes entries by atomic rename, so concurrent test
+// binaries are safe. It also keys them by its own version, as it reads it
+// from the binary's build information: a test binary carries no versions of
+// its dependencies, so there every wazero is "dev", and its check would let
+// an upgraded wazero load code an older one compiled. The directory is
+// therefore named after the wazero go.mod requires. make test gives test
+// binaries that version too (WAZERO_LDFLAGS in the Makefile), so that the
+// entries buildmods -warm-test-cache compiles, in a plain build that knows
+// its versions, are the ones the tests look up. Tests of the cache itself
+// use a directory of their own.
 func CompileCache() string {
-	return filepath.Join(CacheDir(), "compiled")
+	return filepath.Join(CacheDir(), "compiled-"+wazeroVersion())
+}
+
+var (
+	wazeroVersionOnce sync.Once
+	wazeroVersionName string
+)
+
+// wazeroVersion is the version of wazero the module's go.mod requires, or
+// "unknown" when go.mod cannot be read (the cache then still works, shared
+// by every version, as wazero's own would be).
+func wazeroVersion() string {
+	wazeroVersionOnce.Do(func() {
+		wazeroVersionName = "unknown"
+		root, err := Root()
+		if err != nil {
+			return
+		}
+		data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "require" {
+				f = f[1:]
+			}
+			if len(f) >= 2 && f[0] == "github.com/tetratelabs/wazero" {
+				wazeroVersionName = f[1]
+				return
+			}
+		}
+	})
+	return wazeroVersionName
 }
 
 func buildUncached(name string) (path string, cached bool, err error) {
