@@ -32,6 +32,7 @@ const (
 	submitterEnv       = "WASMPOOL_TEST_SUBMITTER" // the NATS URL
 	submitterNSEnv     = "WASMPOOL_TEST_SUBMITTER_NS"
 	submitterModuleEnv = "WASMPOOL_TEST_SUBMITTER_MODULE"
+	submitterGateEnv   = "WASMPOOL_TEST_SUBMITTER_GATE" // the barrier module
 )
 
 func jobTask(m *engine.Module, i int) engine.Task {
@@ -141,62 +142,89 @@ func TestJobResumesAfterItsSubmitterCloses(t *testing.T) {
 // A submitter killed (SIGKILL) mid-job loses nothing: a submitter attaching
 // to the job collects every result, right by its content, waits for the
 // tasks the dead one left queued rather than sending them again, and no
-// key whose result was kept runs again. The first worker stops (drains)
-// as the submitter dies, so that the queued tasks are still queued when
-// the second submitter attaches; another takes over after.
+// key whose result was kept runs again. The first worker (one slot) is
+// held in the gate of task gateAt, so that the tasks after it are still
+// queued when the second submitter attaches; it then closes, handing the
+// gated task back, and another worker takes over.
 func TestJobResumesAfterItsSubmitterIsKilled(t *testing.T) {
 	s := startServer(t, embedded.ServerConfig{Listen: "127.0.0.1:-1"})
 	set := settings(t, time.Second)
+	g, entered := localGate("block")
+	w1 := newWorker(t, connect(t, s, "worker1"), newEngine(t, g), set, 1)
 	e := newEngine(t, nil)
-	w1, err := cluster.NewWorker(within(t), connect(t, s, "worker1"), e, cluster.WorkerConfig{Settings: set, PollWait: time.Second})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = w1.Close() })
 	upper := gomod(t, e, "upper")
 	ctx := within(t)
-	const n, before = 60, 15
+	const n, gateAt = 60, 20
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), submitterEnv+"="+s.ClientURL(), submitterNSEnv+"="+set.Namespace,
-		submitterModuleEnv+"="+testmod.Path(t, "upper"), "WASMPOOL_TEST_SUBMITTER_N="+strconv.Itoa(n))
+		submitterModuleEnv+"="+testmod.Path(t, "upper"), submitterGateEnv+"="+testmod.WAT(t, "barrier"),
+		"WASMPOOL_TEST_SUBMITTER_N="+strconv.Itoa(n), "WASMPOOL_TEST_SUBMITTER_GATE_AT="+strconv.Itoa(gateAt))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	in, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	exited := make(chan struct{})
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 	lines := bufio.NewScanner(out)
-	for range before {
+	next := func(want string) {
+		t.Helper()
 		require.True(t, lines.Scan(), "the submitter process ended early")
+		require.Equal(t, want, lines.Text())
 	}
-	// The worker drains first: what the submitter has sent by then stays
-	// queued through its death and the next one's attaching.
-	require.NoError(t, w1.Shutdown(ctx))
+	for range gateAt {
+		next("result")
+	}
+	next("gated")
+	<-entered // the worker holds the gated task: the rest will queue
+	_, err = in.Write([]byte("go\n"))
+	require.NoError(t, err)
+	next("queued")
 	require.NoError(t, cmd.Process.Kill())
 	killed := time.Now()
 	go func() { _ = cmd.Wait(); close(exited) }()
 	<-exited
 
 	x := newExecutor(t, connect(t, s, "resumer"), cluster.Config{Settings: set, Job: "killed"})
+	gated := wat(t, e, "barrier")
 	fs := make([]*future.Future[engine.Result], n)
 	for i := range n {
-		fs[i] = x.Submit(ctx, jobTask(upper, i))
+		task := jobTask(upper, i)
+		if i == gateAt {
+			task = engine.Task{Module: gated, Func: "run"}
+		}
+		fs[i] = x.Submit(ctx, task)
 	}
 	require.NoError(t, x.Flush(ctx))
 	attached := time.Since(killed)
+	st := x.Stats()
+	require.NoError(t, w1.Close()) // hands the gated task back
 	w2 := newWorker(t, connect(t, s, "worker2"), e, set, 2)
-	lost, wrong := collect(t, ctx, fs)
+	lost, wrong := 0, 0
+	for i, f := range fs {
+		res, err := f.Result(ctx)
+		switch {
+		case err != nil:
+			t.Errorf("task %d: %v", i, err)
+			lost++
+		case i != gateAt && string(res.Output) != fmt.Sprintf("ITEM %d", i):
+			t.Errorf("task %d: got %q", i, res.Output)
+			wrong++
+		}
+	}
 	recovery := time.Since(killed)
 	assert.Zero(t, lost, "lost")
 	assert.Zero(t, wrong, "wrong")
-	st := x.Stats()
 	settled(t, w2)
 	runs := w1.Stats().Finished + w2.Stats().Finished
-	assert.GreaterOrEqual(t, st.Resumed, int64(before))
+	assert.GreaterOrEqual(t, st.Resumed, int64(gateAt))
 	assert.Positive(t, st.Attached, "the tasks the dead submitter left queued are waited for, not sent again")
 	assert.Equal(t, int64(n), runs, "each key ran once")
-	t.Logf("%d tasks, the submitter killed after %d results: %d lost, %d wrong, %d resumed from the job, %d attached, %d runs; "+
+	t.Logf("%d tasks, the submitter killed with %d results kept: %d lost, %d wrong, %d resumed from the job, %d attached, %d runs; "+
 		"resumed (every key kept, waited for or sent) %v after the kill, all collected %v after it",
-		n, before, lost, wrong, st.Resumed, st.Attached, runs, attached.Round(time.Millisecond), recovery.Round(time.Millisecond))
+		n, gateAt, lost, wrong, st.Resumed, st.Attached, runs, attached.Round(time.Millisecond), recovery.Round(time.Millisecond))
 }
 
 // submitterMain is the submitter process: it submits the job's tasks and
@@ -207,7 +235,8 @@ func submitterMain(url string) int {
 		return fail("%v", err)
 	}
 	defer nc.Close()
-	e, err := engine.New(context.Background(), engine.Config{CacheDir: testmod.CompileCache()})
+	pass := &gate{mode: "pass", entered: func() {}} // the barrier module's import, for compiling it
+	e, err := engine.New(context.Background(), engine.Config{CacheDir: testmod.CompileCache(), HostModules: []engine.HostModule{pass.hostModule()}})
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -222,19 +251,40 @@ func submitterMain(url string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	tasks := func(yield func(engine.Task) bool) {
-		for i := range n {
-			if !yield(jobTask(m, i)) {
-				return
-			}
-		}
+	gated, err := e.CompileFile(context.Background(), os.Getenv(submitterGateEnv))
+	if err != nil {
+		return fail("%v", err)
 	}
-	for _, err := range x.Map(context.Background(), tasks) {
-		if err != nil {
+	gateAt, _ := strconv.Atoi(os.Getenv("WASMPOOL_TEST_SUBMITTER_GATE_AT"))
+	// The tasks before the gate, their results collected; the gated one;
+	// once the test says its worker holds it, the rest, left queued.
+	submit := func(from, to int) []*future.Future[engine.Result] {
+		var fs []*future.Future[engine.Result]
+		for i := from; i < to; i++ {
+			task := jobTask(m, i)
+			if i == gateAt {
+				task = engine.Task{Module: gated, Func: "run"}
+			}
+			fs = append(fs, x.Submit(context.Background(), task))
+		}
+		if err := x.Flush(context.Background()); err != nil {
+			panic(err)
+		}
+		return fs
+	}
+	for _, f := range submit(0, gateAt) {
+		if err := f.Err(context.Background()); err != nil {
 			return fail("%v", err)
 		}
 		fmt.Println("result")
 	}
+	submit(gateAt, gateAt+1)
+	fmt.Println("gated")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return fail("%v", err)
+	}
+	submit(gateAt+1, n)
+	fmt.Println("queued")
 	select {} // killed before it gets here
 }
 
@@ -336,9 +386,11 @@ func TestAnonymousTasksOfADeadSubmitterAreDropped(t *testing.T) {
 	st := w.Stats()
 	assert.Zero(t, st.Finished, "no task ran to its end for nobody")
 	assert.Zero(t, len(entered), "no queued task began")
-	bs, err := cluster.ReadBrokerStats(ctx, connect(t, s, "admin"), set)
-	require.NoError(t, err)
-	assert.Zero(t, bs.Queued+bs.InFlight, "nothing is left in the queue")
+	admin := connect(t, s, "admin")
+	require.Eventually(t, func() bool {
+		bs, err := cluster.ReadBrokerStats(ctx, admin, set)
+		return err == nil && bs.Queued+bs.InFlight == 0
+	}, 10*time.Second, 10*time.Millisecond, "nothing is left in the queue")
 	_ = x.Close() // its connection is closed: nothing to remove with
 	t.Logf("a dead submitter's %d tasks dropped %v after it died (AckWait %v)", n, dropped.Round(time.Millisecond), set.AckWait)
 }
