@@ -20,7 +20,7 @@ import (
 //	{"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
 //	 "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
 //	 "input_base64": "...", "timeout": "2s", "fuel": 1000000,
-//	 "require": {"gpu": "a100"}}
+//	 "require": {"gpu": "a100"}, "key": "k1"}
 //
 // Only "module" is required.
 type taskLine struct {
