@@ -56,6 +56,7 @@ func (w *Worker) watchCancels(ctx context.Context) error {
 func (w *Worker) stopWatchingCancels() {
 	_ = w.cancelSub.Unsubscribe()
 	_ = w.cancelKV.Stop()
+	w.live.stop()
 	w.watching.Wait()
 }
 

@@ -17,9 +17,8 @@
 // which the submitter answers on receipt: one stored message per task (the
 // task), not two. The durable result stream stays for a result its
 // submitter does not answer — disconnected, restarting, gone — where it
-// waits ResultTTL; a task whose result must outlive its submitter (a named
-// job, say) needs only to name no answer subject to have every result kept
-// there. Modules and inputs too large for a message are stored off the
+// waits ResultTTL, and what is left there for an executor that closes is
+// purged. Modules and inputs too large for a message are stored off the
 // publisher's way, so one big input or new module does not hold up the
 // tasks submitted after it.
 //
@@ -48,6 +47,24 @@
 // that happens to a task while it runs — a trap, a timeout, the memory
 // limit, a bad module — is its result, returned as the pool returns it,
 // never retried.
+//
+// Named jobs outlive their submitter (Config.Job, TaskOptions.Key): each
+// task of a job has a record in the job bucket, which the worker running
+// it writes (running, then done or failed with its result) instead of
+// answering the submitter, and which the broker keeps for the job's
+// retention. An executor opened with the same job name reads the records
+// as it opens and watches them after: a key the job has finished settles
+// its future from the kept result, one queued or running is waited for,
+// and only keys the job lacks are sent; a worker drops a task whose record
+// says it is finished or cancelled, so a kept result is never computed
+// again. Jobs, Job, CancelJob and DeleteJob look at and act on jobs from
+// outside (`wasmpool jobs`, `wasmpool job NAME`). The tasks of an
+// anonymous executor share its fate instead: it keeps a liveness record
+// (refreshed as worker adverts are, dropped by the broker's TTL), and a
+// worker drops the queued tasks and stops the running ones of a submitter
+// whose record is gone, and removes the results it left; a submitter that
+// was only cut off, back, fails the tasks that were dropped with
+// ErrUnavailable.
 //
 // Each worker advertises itself (WorkerInfo: its labels, the host
 // capabilities it provides, whether it allows mounts, its memory limit, its

@@ -52,6 +52,21 @@ type Config struct {
 	// 30s. A task the broker has taken is stored: it waits for its result
 	// through an outage of any length, bounded only by its context.
 	PublishTimeout time.Duration
+	// Job names the job every task of this executor belongs to: a job
+	// outlives its submitter. Its tasks' results are kept in the cluster
+	// (JobRetention), and an executor opened later with the same Job
+	// attaches to it: a task whose key the job has finished resolves from
+	// the kept result without running again, one queued or running is
+	// waited for, and only keys the job does not have are sent to workers
+	// (see TaskOptions.Key). "" is an anonymous executor, whose tasks end
+	// with it: once it is gone (closed, or silent for the AckWait), workers
+	// drop its tasks instead of running them for nobody. Letters, digits,
+	// '-' and '_' (else ErrBadName).
+	Job string
+	// JobRetention is how long the job's records and results are kept
+	// after they last changed. 0 means the cluster's ResultTTL. (A large
+	// output is kept in the payload store, for ResultTTL at most.)
+	JobRetention time.Duration
 	// Require is what every task needs of its worker, besides its own
 	// TaskOptions.Require (see Requirements.With): the task goes only to a
 	// worker that has it. A task's grants and mounts are required without
@@ -68,14 +83,22 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Settings, err = c.Settings.withDefaults(); err != nil {
 		return c, err
 	}
-	if c.MaxDeliveries < 0 || c.TaskTimeout < 0 || c.Window < 0 || c.MaxPending < 0 || c.PublishTimeout < 0 || c.RouteWait < 0 {
-		return c, errors.New("cluster: MaxDeliveries, TaskTimeout, Window, MaxPending, PublishTimeout and RouteWait cannot be negative")
+	if c.MaxDeliveries < 0 || c.TaskTimeout < 0 || c.Window < 0 || c.MaxPending < 0 || c.PublishTimeout < 0 || c.RouteWait < 0 || c.JobRetention < 0 {
+		return c, errors.New("cluster: MaxDeliveries, TaskTimeout, Window, MaxPending, PublishTimeout, RouteWait and JobRetention cannot be negative")
 	}
 	if err := c.Require.check(); err != nil {
 		return c, err
 	}
 	if c.RouteWait == 0 {
 		c.RouteWait = time.Minute
+	}
+	if c.Job != "" {
+		if err := CheckJobName(c.Job); err != nil {
+			return c, err
+		}
+		if c.JobRetention == 0 {
+			c.JobRetention = c.ResultTTL
+		}
 	}
 	if c.MaxDeliveries == 0 {
 		c.MaxDeliveries = 3
@@ -96,6 +119,13 @@ func (c Config) withDefaults() (Config, error) {
 type TaskOptions struct {
 	// MaxDeliveries overrides Config.MaxDeliveries for this task when > 0.
 	MaxDeliveries int
+	// Key names the task within its executor's job (Config.Job): the same
+	// key, submitted again to the job for the same work, is the same task.
+	// "" means the task's position among the executor's submissions ("#0",
+	// "#1", ...), which suits a submitter that resubmits the same tasks in
+	// the same order. A key the job has for different work fails with
+	// ErrKeyReused. Ignored without a job.
+	Key string
 	// Require is what this task needs of its worker, over Config.Require.
 	Require Requirements
 }
@@ -142,7 +172,9 @@ type Executor struct {
 	next       atomic.Uint64
 
 	stats  execCounters
-	router router // routed tasks' queues, opened on the first
+	router router       // routed tasks' queues, opened on the first
+	job    *jobState    // nil for an anonymous executor
+	live   *submitterAd // the executor's liveness record
 }
 
 // record is one submitted task on its way through the cluster.
@@ -163,6 +195,13 @@ type record struct {
 	stopCtx  func() bool
 	route    *routeSet // nil: the common queue
 	routedAt time.Time
+
+	// Of a task of a job: its record's key, its key and its work's digest.
+	jobKey, key, digest string
+	// wireID is the ID it is published under: a task a dead submitter had
+	// published keeps its ID, so that the broker stores one copy.
+	wireID string
+	jobRev atomic.Uint64 // of its record, as the submitter last wrote it
 }
 
 // largeInput is the payload object holding the task's input, or "". It is
@@ -226,11 +265,22 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Executor, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	x.results, err = cons.Consume(x.onResult)
+	if err == nil {
+		x.live, err = x.startLiveness(ctx)
+	}
+	if err == nil && cfg.Job != "" {
+		if x.job, err = x.attachJob(ctx); err != nil {
+			x.live.stop(x.nc)
+		}
+	}
 	if err != nil {
+		if x.results != nil {
+			x.results.Stop()
+		}
 		_ = x.started.Unsubscribe()
 		_ = x.answers.Unsubscribe()
 		_ = top.js.DeleteConsumer(ctx, top.n.resultsStream, x.consumerName())
-		return nil, fmt.Errorf("cluster: consuming results: %w", err)
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	go x.clock.run(x.stopCh)
 	go x.publisher()
@@ -243,6 +293,9 @@ func (x *Executor) answerSubject() string { return x.top.n.answerPrefix + x.id }
 
 // ID is the executor's unique name in the cluster.
 func (x *Executor) ID() string { return x.id }
+
+// Job is the name of the executor's job (Config.Job), or "".
+func (x *Executor) Job() string { return x.cfg.Job }
 
 // Window is how many tasks Map submits ahead.
 func (x *Executor) Window() int { return x.cfg.Window }
@@ -290,6 +343,10 @@ func (x *Executor) SubmitWith(ctx context.Context, t engine.Task, opts TaskOptio
 	}
 	if rec.task.Grants == nil && rec.task.GrantArgs == nil {
 		rec.task.Grants, rec.task.GrantArgs = x.cfg.Grants, x.cfg.GrantArgs
+	}
+	rec.wireID = rec.id
+	if x.job != nil && x.job.claim(x, rec, opts.Key) {
+		return f // settled from the job's records, or refused
 	}
 	if d, ok := ctx.Deadline(); ok {
 		rec.deadline = d
@@ -380,9 +437,33 @@ func (x *Executor) finished(rec *record) func(*future.Future[engine.Result]) {
 		if rec.route != nil {
 			x.router.finished(rec.route)
 		}
+		if rec.jobKey != "" {
+			// A job's task outlives its future: only CancelJob stops it.
+			x.job.forget(rec)
+			return
+		}
 		if !rec.byResult.Load() {
 			x.bg.Go(func() { x.cancelRemote(rec) })
 		}
+	}
+}
+
+// presumedDead fails the unfinished anonymous tasks this executor has
+// sent: its liveness record expired while it was out of touch, and the
+// workers dropped them as a dead submitter's.
+func (x *Executor) presumedDead() {
+	x.mu.Lock()
+	var recs []*record
+	for _, r := range x.tasks {
+		if r.jobKey == "" && r.sent.Load() {
+			recs = append(recs, r)
+		}
+	}
+	x.mu.Unlock()
+	for _, r := range recs {
+		go r.prom.Resolve(engine.Result{}, &engine.Error{Module: r.module, Err: fmt.Errorf(
+			"%w: this submitter was out of touch with the broker for longer than the cluster's AckWait, and its workers dropped its tasks as a dead submitter's",
+			ErrUnavailable)})
 	}
 }
 
@@ -410,7 +491,9 @@ func (x *Executor) isClosing() bool {
 // Flush waits until every task submitted so far has been accepted by the
 // broker (or has failed to be), and every cancellation so far has been
 // carried out in the cluster. A program that submits and exits without
-// waiting for results calls it to know its tasks are safely queued.
+// waiting for results calls it to know its tasks are safely queued: in a
+// named job (Config.Job), since the tasks of an anonymous executor that is
+// gone are dropped by the workers.
 func (x *Executor) Flush(ctx context.Context) error {
 	x.mu.Lock()
 	recs := make([]*record, 0, len(x.tasks))
@@ -485,7 +568,11 @@ func (x *Executor) stop() error {
 		<-x.results.Closed()
 		_ = x.started.Unsubscribe()
 		_ = x.answers.Unsubscribe()
+		if x.job != nil {
+			x.job.stopWatch()
+		}
 		_ = x.bg.wait(context.Background())
+		x.live.stop(x.nc)
 		// A broker that is down (the outage that failed the tasks) gets a
 		// moment, not five seconds of the user's time: the consumer then
 		// expires on its own after ResultTTL.
@@ -497,68 +584,34 @@ func (x *Executor) stop() error {
 		defer cancel()
 		if err := x.top.js.DeleteConsumer(ctx, x.top.n.resultsStream, x.consumerName()); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			x.tdErr = fmt.Errorf("cluster: removing the executor's result consumer: %w", err)
+			return
 		}
-		// Results of tasks cancelled here may still arrive: they expire
-		// with ResultTTL.
+		// The consumer's acks are sent without waiting, and one still on
+		// its way as the consumer goes leaves its result in the stream for
+		// ResultTTL: whatever is left on this executor's subject is for
+		// nobody now. (A result of a task cancelled here that arrives
+		// later still waits out ResultTTL.)
+		if err := x.top.results.Purge(ctx, jetstream.WithPurgeSubject(x.resultSubject())); err != nil {
+			x.tdErr = fmt.Errorf("cluster: removing the executor's leftover results: %w", err)
+		}
 	})
 	return x.tdErr
-}
-
-// tracker counts goroutines doing background work, so that teardown can
-// wait for them. Unlike a WaitGroup it may gain work while being waited on:
-// a task ending late starts its cancellation then.
-type tracker struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n drops to 0; nil while n is 0
-}
-
-func (t *tracker) Go(f func()) {
-	t.mu.Lock()
-	t.n++
-	if t.idle == nil {
-		t.idle = make(chan struct{})
-	}
-	t.mu.Unlock()
-	go func() {
-		defer func() {
-			t.mu.Lock()
-			t.n--
-			if t.n == 0 {
-				close(t.idle)
-				t.idle = nil
-			}
-			t.mu.Unlock()
-		}()
-		f()
-	}()
-}
-
-func (t *tracker) wait(ctx context.Context) error {
-	for {
-		t.mu.Lock()
-		idle := t.idle
-		t.mu.Unlock()
-		if idle == nil {
-			return nil
-		}
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // ExecutorStats is a snapshot of an executor's counters.
 type ExecutorStats struct {
 	Submitted, Pending, Succeeded, Failed, Cancelled int64
-	ModulesUploaded                                  int64 // modules this executor put in the module store
-	LargePayloads                                    int64 // inputs and outputs that went through the payload store
+	// Resumed counts the tasks of a job settled from its kept results,
+	// without running; Attached those found queued or running for the job
+	// (a submitter before this one sent them), waited for, not sent again.
+	Resumed, Attached int64
+	ModulesUploaded   int64 // modules this executor put in the module store
+	LargePayloads     int64 // inputs and outputs that went through the payload store
 }
 
 type execCounters struct {
 	submitted, pending, succeeded, failed, cancelled, modulesUploaded, largePayloads atomic.Int64
+	resumed, attached                                                                atomic.Int64
 }
 
 // Stats returns a snapshot of the executor's counters.
@@ -566,7 +619,7 @@ func (x *Executor) Stats() ExecutorStats {
 	c := &x.stats
 	return ExecutorStats{
 		Submitted: c.submitted.Load(), Pending: c.pending.Load(), Succeeded: c.succeeded.Load(),
-		Failed: c.failed.Load(), Cancelled: c.cancelled.Load(),
+		Failed: c.failed.Load(), Cancelled: c.cancelled.Load(), Resumed: c.resumed.Load(), Attached: c.attached.Load(),
 		ModulesUploaded: c.modulesUploaded.Load(), LargePayloads: c.largePayloads.Load(),
 	}
 }

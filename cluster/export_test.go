@@ -39,3 +39,11 @@ func HoldUploads(entered chan<- struct{}, release <-chan struct{}) (restore func
 	}
 	return func() { testHookUpload = was }
 }
+
+// SilenceLiveness stops the executor's refreshes of its liveness record,
+// as if it were cut off from the broker, until the returned function is
+// called.
+func SilenceLiveness(x *Executor) (resume func()) {
+	x.live.paused.Store(true)
+	return func() { x.live.paused.Store(false) }
+}

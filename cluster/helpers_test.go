@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 	if url := os.Getenv(workerEnv); url != "" {
 		os.Exit(workerMain(url))
 	}
+	if url := os.Getenv(submitterEnv); url != "" {
+		os.Exit(submitterMain(url))
+	}
 	// nats.go's async-publish watcher exits on the connection's CLOSED
 	// event, which nats.go itself can swallow: Conn.sendStatusEvent probes a
 	// listener channel for closure by receiving from it, and so eats an

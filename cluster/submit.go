@@ -92,6 +92,29 @@ var testHookLargeInput = func() {}
 // on a goroutine of its own first: one big input or new module does not
 // hold up the tasks submitted after it.
 func (x *Executor) publish(rec *record) {
+	if rec.jobKey != "" && rec.jobRev.Load() == 0 {
+		// Its record first, which may say the task is not to be sent:
+		// a round trip, off the publisher's way.
+		x.bg.Go(func() {
+			if rec.fut.State().Final() {
+				close(rec.accepted)
+				return
+			}
+			send, err := x.prepareJob(rec, time.Now().Add(x.cfg.PublishTimeout))
+			switch {
+			case errors.Is(err, ErrKeyReused):
+				close(rec.accepted)
+				go rec.prom.Resolve(engine.Result{}, err)
+			case err != nil:
+				x.giveUp(rec, fmt.Errorf("job %s: writing the task's record: %w", x.cfg.Job, err))
+			case send:
+				x.publish(rec)
+			default:
+				close(rec.accepted) // the job has it: its record settles it
+			}
+		})
+		return
+	}
 	t := rec.task
 	rec.task = engine.Task{} // the input may be large: do not keep it
 	if rec.fut.State().Final() {
@@ -101,8 +124,13 @@ func (x *Executor) publish(rec *record) {
 	deadline := time.Now().Add(x.cfg.PublishTimeout)
 	m := t.Module
 	wt := wireTask{
-		ID: rec.id, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id, Answer: x.answerSubject(),
-		Module: m.Digest(), Name: m.Name(), MaxDeliveries: rec.maxDeliv, Task: t,
+		ID: rec.wireID, ReplyTo: x.resultSubject(), Started: x.top.n.startedPrefix + x.id, Answer: x.answerSubject(),
+		Module: m.Digest(), Name: m.Name(), MaxDeliveries: rec.maxDeliv, Submitter: x.id, Task: t,
+	}
+	if rec.jobKey != "" {
+		// Its result goes to the job's record, which this executor
+		// watches, and outlives it.
+		wt.Answer, wt.Job, wt.JobTTL = "", rec.jobKey, x.job.ttl.Nanoseconds()
 	}
 	if rec.route != nil {
 		wt.Route = rec.route.key
@@ -194,7 +222,7 @@ func (x *Executor) send(rec *record, data []byte, encErr error, deadline time.Ti
 	var paf jetstream.PubAckFuture
 	var err error
 	if x.nc.IsConnected() {
-		if paf, err = x.top.js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.id)); err != nil {
+		if paf, err = x.top.js.PublishMsgAsync(msg, jetstream.WithMsgID(rec.wireID)); err != nil {
 			paf = nil // retried synchronously below
 		}
 	}
@@ -246,7 +274,7 @@ func (x *Executor) awaitAck(rec *record, msg *nats.Msg, paf jetstream.PubAckFutu
 			return err
 		}
 		var err error
-		ack, err = x.top.js.PublishMsg(ctx, msg, jetstream.WithMsgID(rec.id))
+		ack, err = x.top.js.PublishMsg(ctx, msg, jetstream.WithMsgID(rec.wireID))
 		return err
 	})
 	if err != nil {
@@ -278,6 +306,9 @@ func (x *Executor) isStopped() bool {
 
 func (x *Executor) accept(rec *record, seq uint64) {
 	rec.seq.Store(seq)
+	if rec.jobKey != "" {
+		x.noteSeq(rec, seq)
+	}
 	close(rec.accepted)
 }
 

@@ -97,6 +97,7 @@ type names struct {
 	answerPrefix                        string
 	cancelBucket, modules, payloadsName string
 	startBucket, workerRecords          string
+	jobBucket, submitters               string
 }
 
 func namesFor(ns string) names {
@@ -114,6 +115,8 @@ func namesFor(ns string) names {
 		cancelBucket:  ns + "_cancelled",
 		startBucket:   ns + "_started",
 		workerRecords: ns + "_workers",
+		jobBucket:     ns + "_jobs",
+		submitters:    ns + "_submitters",
 		modules:       ns + "_modules",
 		payloadsName:  ns + "_payloads",
 	}
@@ -129,6 +132,7 @@ type topology struct {
 	results  jetstream.Stream
 	cancels  jetstream.KeyValue
 	starts   jetstream.KeyValue // at-most-once tasks that a worker began
+	jobs     jetstream.KeyValue // the records of named jobs' tasks (jobs.go)
 	modules  jetstream.ObjectStore
 	payloads jetstream.ObjectStore
 	ackWait  time.Duration // as the broker has it, which may differ from s.AckWait
@@ -234,6 +238,14 @@ func setup(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
 		TTL: s.ResultTTL, Storage: storage, Replicas: s.Replicas,
 	}); err != nil {
 		return nil, fail("the start records", err)
+	}
+	// Job records: each written with its job's retention as its own TTL
+	// (a job sets it, not the cluster), so the bucket has none.
+	if t.jobs, err = keyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket: t.n.jobBucket, Description: "wasmpool named jobs: each task's state and kept result",
+		LimitMarkerTTL: time.Minute, Storage: storage, Replicas: s.Replicas,
+	}); err != nil {
+		return nil, fail("the job records", err)
 	}
 	if t.modules, err = objectStore(ctx, js, jetstream.ObjectStoreConfig{
 		Bucket: t.n.modules, Description: "wasmpool modules by sha256",

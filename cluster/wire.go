@@ -17,7 +17,9 @@ import (
 // stay raw: the input, output and stderr end their messages as they are. A
 // payload too large for one message goes to the payload object store
 // instead, and the message names the object.
-const wireVersion = 4
+// Version 5 added the submitter's ID (fate-sharing) and the task's job
+// record (named jobs).
+const wireVersion = 5
 
 const (
 	frameTask   wire.Type = 1
@@ -47,7 +49,15 @@ type wireTask struct {
 	// hand-backs do not.
 	Lost     int
 	InputRef string // payload object holding the input
-	Task     engine.Task
+	// Submitter is the executor's ID, whose liveness record says whether
+	// anyone still waits for an anonymous task (see liveness.go).
+	Submitter string
+	// Job is the key of the task's record in the job bucket, for a task of
+	// a named job: its result is kept there, with the job's retention
+	// (JobTTL, in nanoseconds), instead of going to its submitter.
+	Job    string
+	JobTTL int64
+	Task   engine.Task
 	// Route is the key of the task's requirement set, "" for a task of the
 	// common queue: where a worker hands it back. It ends the frame, after
 	// the input, and only when set, so that a task of the common queue
@@ -81,6 +91,9 @@ func encodeTask(t *wireTask) ([]byte, error) {
 	enc.Uvarint(uint64(max(t.MaxDeliveries, 0)))
 	enc.Uvarint(uint64(max(t.Lost, 0)))
 	enc.String(t.InputRef)
+	enc.String(t.Submitter)
+	enc.String(t.Job)
+	enc.Varint(t.JobTTL)
 	wire.EncodeTaskHead(&enc, &t.Task)
 	if t.Route == "" {
 		return wire.AppendFrame(nil, frameTask, enc.Bytes(), t.Task.Input)
@@ -110,6 +123,8 @@ func decodeTask(data []byte) (*wireTask, error) {
 	t.MaxDeliveries = int(min(d.Uvarint(), 1<<31-1))
 	t.Lost = int(min(d.Uvarint(), 1<<31-1))
 	t.InputRef = d.String()
+	t.Submitter, t.Job = d.String(), d.String()
+	t.JobTTL = d.Varint()
 	wire.DecodeTask(d, &t.Task)
 	if d.Remaining() > 0 {
 		t.Route = d.String()

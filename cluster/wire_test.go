@@ -18,7 +18,7 @@ import (
 // message names by digest, and the streams, which Submit refuses), and
 // every field of engine.Result comes back.
 func TestMessagesCarryEveryField(t *testing.T) {
-	in := wireTask{ID: "x-1", ReplyTo: "r.x", Started: "s.x", Answer: "a.x", Module: "abc", Name: "m.wasm", Deadline: 5, MaxDeliveries: 2, Lost: 1}
+	in := wireTask{ID: "x-1", ReplyTo: "r.x", Started: "s.x", Answer: "a.x", Module: "abc", Name: "m.wasm", Deadline: 5, MaxDeliveries: 2, Lost: 1, Submitter: "x", Job: "j.k.ab", JobTTL: 7}
 	unfilled := wiretest.Fill(&in.Task)
 	assert.ElementsMatch(t, []string{"Task.Stdin", "Task.Stdout", "Task.Stderr"}, unfilled)
 	in.Task.Module = nil
@@ -72,7 +72,7 @@ func TestMessagesRejectGarbage(t *testing.T) {
 	require.NoError(t, err)
 	_, err = decodeTask(newer)
 	assert.ErrorIs(t, err, errBadFrame, "a version this worker does not speak")
-	assert.ErrorContains(t, err, "version 4")
+	assert.ErrorContains(t, err, "version 5")
 
 	res, err := encodeResult(&wireResult{ID: "x-1", Res: engine.Result{Output: []byte("ok")}})
 	require.NoError(t, err)

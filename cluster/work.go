@@ -57,6 +57,11 @@ func (w *Worker) handle(msg taskMsg) {
 		_ = msg.TermWithReason("malformed task")
 		return
 	}
+	if wt.Job == "" && wt.Submitter != "" && !w.submitterAlive(wt.Submitter) {
+		w.log.Info("dropping a task whose submitter is gone", "task", wt.ID, "module", wt.Name, "submitter", wt.Submitter)
+		w.drop(msg)
+		return
+	}
 	hb := w.heartbeat(msg)
 	w.stats.running.Add(1)
 	defer w.stats.running.Add(-1)
@@ -81,6 +86,9 @@ func (w *Worker) handle(msg taskMsg) {
 	if merr == nil {
 		r.prior = int(meta.NumDelivered) - 1 + wt.Lost
 	}
+	if wt.Job == "" {
+		r.submitter = wt.Submitter
+	}
 	if !w.register(wt.ID, r) {
 		hb()
 		w.drop(msg)
@@ -92,7 +100,11 @@ func (w *Worker) handle(msg taskMsg) {
 	started := time.AfterFunc(startedAfter, func() { _ = w.nc.Publish(wt.Started, []byte(wt.ID)) })
 	defer started.Stop()
 
-	res, out, err := w.run(wt, r)
+	var seq uint64
+	if merr == nil {
+		seq = meta.Sequence.Stream
+	}
+	res, out, err := w.run(wt, r, seq)
 	switch out {
 	case dropped:
 		hb()
@@ -118,6 +130,10 @@ func (w *Worker) handle(msg taskMsg) {
 		w.handBack(msg, wt)
 	default:
 		w.logTask(wt, res, err)
+		if r.job != nil {
+			w.finishJob(msg, wt, r.job, res, err, hb)
+			return
+		}
 		w.finish(msg, wt, res, err, hb)
 	}
 }
@@ -216,7 +232,7 @@ func (w *Worker) heartbeat(msg taskMsg) func() {
 }
 
 // run prepares the task and runs it on the local pool.
-func (w *Worker) run(wt *wireTask, r *run) (engine.Result, outcome, error) {
+func (w *Worker) run(wt *wireTask, r *run, seq uint64) (engine.Result, outcome, error) {
 	fail := func(err error) (engine.Result, outcome, error) {
 		return engine.Result{}, report, &engine.Error{Module: wt.Name, Err: err}
 	}
@@ -255,6 +271,16 @@ func (w *Worker) run(wt *wireTask, r *run) (engine.Result, outcome, error) {
 			}
 			return w.prepFailed(ctx, wt, err)
 		}
+	}
+	if wt.Job != "" {
+		jr, err := w.beginJobTask(ctx, wt, seq)
+		if err != nil {
+			return w.prepFailed(ctx, wt, err)
+		}
+		if jr == nil {
+			return engine.Result{}, dropped, nil
+		}
+		r.job = jr
 	}
 	fut := w.p.Submit(ctx, task)
 	w.started(r, fut)
@@ -368,33 +394,20 @@ func (w *Worker) answer(wt *wireTask, data []byte) bool {
 // result was on its way would hold two, and a worker dying then would hold
 // both for the AckWait (one of them never started).
 func (w *Worker) finish(msg taskMsg, wt *wireTask, res engine.Result, err error, hb func()) {
-	wr := wireResult{ID: wt.ID, Err: err, Res: res, Worker: w.cfg.Name}
-	requeue := func(err error) {
-		// Closed before the result could be sent: someone else runs it.
-		hb()
-		w.log.Warn("could not send a result: handing the task back", "task", wt.ID, "err", err)
-		w.handBack(msg, wt)
-	}
-	data, err := encodeResult(&wr)
-	if err == nil && len(data) > maxInline(w.nc) {
-		ref := "out." + wt.ID
-		raw := append(append(make([]byte, 0, len(res.Output)+len(res.Stderr)), res.Output...), res.Stderr...)
-		err = retry(w.runCtx, func(ctx context.Context) error {
-			_, err := w.top.payloads.PutBytes(ctx, ref, raw)
-			return err
-		})
-		if err == nil {
-			wr.PayloadRef, wr.OutputLen = ref, len(res.Output)
-			wr.Res.Output, wr.Res.Stderr = nil, nil
-			data, err = encodeResult(&wr)
-		}
-	}
+	data, failed, err := w.resultFrame(wt, res, err, maxInline(w.nc))
 	if err != nil {
-		requeue(err)
+		w.requeueUnsent(msg, wt, hb, err)
 		return
 	}
 	if wt.Answer != "" && w.answer(wt, data) {
-		w.reported(msg, wr.Err != nil, hb)
+		w.reported(msg, failed, hb)
+		return
+	}
+	if wt.Submitter != "" && !w.submitterAlive(wt.Submitter) {
+		// Nobody to keep it for: it would wait in the stream ResultTTL.
+		hb()
+		w.log.Info("dropping the result of a task whose submitter is gone", "task", wt.ID, "submitter", wt.Submitter)
+		w.drop(msg)
 		return
 	}
 	out := &nats.Msg{Subject: wt.ReplyTo, Data: data}
@@ -416,15 +429,48 @@ func (w *Worker) finish(msg taskMsg, wt *wireTask, res engine.Result, err error,
 		err = retry(w.runCtx, func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			_, err := w.top.js.PublishMsg(ctx, out, msgID)
+			// A message of its own each time: nats.go may still be
+			// retrying the asynchronous publish of out, whose headers a
+			// publish sets.
+			_, err := w.top.js.PublishMsg(ctx, &nats.Msg{Subject: wt.ReplyTo, Data: data}, msgID)
 			return err
 		})
 	}
 	if err != nil {
-		requeue(err)
+		w.requeueUnsent(msg, wt, hb, err)
 		return
 	}
-	w.reported(msg, wr.Err != nil, hb)
+	w.reported(msg, failed, hb)
+}
+
+// requeueUnsent hands back a task whose result could not be sent: the
+// worker closed first, and someone else runs it.
+func (w *Worker) requeueUnsent(msg taskMsg, wt *wireTask, hb func(), err error) {
+	hb()
+	w.log.Warn("could not send a result: handing the task back", "task", wt.ID, "err", err)
+	w.handBack(msg, wt)
+}
+
+// resultFrame encodes a task's result, putting an output and stderr that
+// would make it longer than limit in the payload store instead, and says
+// whether the result is a failure.
+func (w *Worker) resultFrame(wt *wireTask, res engine.Result, err error, limit int) ([]byte, bool, error) {
+	wr := wireResult{ID: wt.ID, Err: err, Res: res, Worker: w.cfg.Name}
+	data, err := encodeResult(&wr)
+	if err == nil && len(data) > limit {
+		ref := "out." + wt.ID
+		raw := append(append(make([]byte, 0, len(res.Output)+len(res.Stderr)), res.Output...), res.Stderr...)
+		err = retry(w.runCtx, func(ctx context.Context) error {
+			_, err := w.top.payloads.PutBytes(ctx, ref, raw)
+			return err
+		})
+		if err == nil {
+			wr.PayloadRef, wr.OutputLen = ref, len(res.Output)
+			wr.Res.Output, wr.Res.Stderr = nil, nil
+			data, err = encodeResult(&wr)
+		}
+	}
+	return data, wr.Err != nil, err
 }
 
 // reported counts a task whose result is out, and acknowledges it.

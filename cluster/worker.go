@@ -90,13 +90,16 @@ type Worker struct {
 	stats  workerCounters
 	adv    *advertiser
 	routes *routeWatch
+	live   *liveness // which submitters are still there
 }
 
 // run is one task being worked on.
 type run struct {
 	fut       *future.Future[engine.Result]
-	cancelled bool // by its submitter
-	prior     int  // deliveries of the task before this one (see wireTask.Lost)
+	cancelled bool       // by its submitter
+	prior     int        // deliveries of the task before this one (see wireTask.Lost)
+	submitter string     // of an anonymous task: its executor, whose end ends it
+	job       *jobRecord // of a job's task: its record as this worker wrote it
 }
 
 // NewWorker connects a worker to the cluster nc reaches (creating the
@@ -157,7 +160,14 @@ func NewWorker(ctx context.Context, nc *nats.Conn, e *engine.Engine, cfg WorkerC
 		_ = p.Close()
 		return nil, err
 	}
+	if err := w.watchSubmitters(ctx); err != nil {
+		w.kill()
+		w.stopWatchingCancels()
+		_ = p.Close()
+		return nil, fmt.Errorf("cluster: watching the submitters: %w", err)
+	}
 	if w.adv, err = w.startAdvert(ctx); err != nil {
+		w.kill()
 		w.stopWatchingCancels()
 		_ = p.Close()
 		return nil, err
@@ -317,7 +327,7 @@ type WorkerStats struct {
 	Running        int64 // tasks being worked on now
 	Finished       int64 // tasks whose result was published (success or failure)
 	Failed         int64 // those of Finished whose result is an error
-	Cancelled      int64 // tasks stopped or skipped because their submitter cancelled them
+	Cancelled      int64 // tasks stopped or skipped: cancelled, their submitter gone, or their job's result already kept
 	Requeued       int64 // tasks handed back to the queue (worker closing, broker trouble)
 	GaveUp         int64 // tasks failed with ErrWorkerLost after too many deliveries
 	ModulesFetched int64 // modules fetched from the module store

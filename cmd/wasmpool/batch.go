@@ -34,10 +34,14 @@ batch file's directory, or the current one for -):
   {"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
    "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
    "input_base64": "...", "timeout": "2s", "fuel": 1000000,
-   "allow_hosts": ["api.example.com", "*.example.org"], "require": {"gpu": "a100"}}
+   "allow_hosts": ["api.example.com", "*.example.org"], "require": {"gpu": "a100"},
+   "key": "k1"}
 allow_hosts are the hosts the guest may reach over HTTP (guest.HTTP), in
 place of --allow-host's ([] for none). require (with --nats) names labels
 the worker that runs the line must have (its --label), over --require's.
+key names the line's task in its --job (default: the line's position): run
+again, a batch skips the keys the job has finished, and prints their kept
+results in their place.
 
 Result line (output as text when it is valid UTF-8, else output_base64):
   {"line": 1, "ok": true, "output": "text", "stderr": "...", "exit_code": 0,
@@ -100,15 +104,16 @@ func (a *app) runBatch(cmd *cobra.Command, f *poolFlags, name string) error {
 	}
 
 	mods := &moduleSet{e: e, byPath: map[string]compiled{}, allowHosts: f.allowHosts, clustered: f.clustered()}
-	next := batchJobs(src, baseDir, func(t task) (*job, error) { return mods.job(a, t) })
-	sum := runJobs(ctx, s.x, next, s.options(f, prog), prog, func(o outcome) {
-		rl := resultLine{Line: o.job.meta.(int), taskFields: newTaskFields(o.job.task, o.res, o.err, o.job.label)}
+	next := batchItems(src, baseDir, func(t task) (*item, error) { return mods.item(a, t) })
+	sum := runItems(ctx, s.x, next, s.options(f, prog), prog, func(o outcome) {
+		rl := resultLine{Line: o.item.meta.(int), taskFields: newTaskFields(o.item.task, o.res, o.err, o.item.label)}
 		if rl.ErrorKind == kindBadLine {
 			rl.Error = oneLine(o.err.Error()) // names the line, not a module
 		}
 		writeOut(prog, a.stdout, jsonLine(rl))
 	})
 	prog.finish()
+	s.reportJob(a.stderr, sum)
 	return a.finishRun(sum, "lines", f.failFast)
 }
 
@@ -128,7 +133,7 @@ type moduleSet struct {
 	clustered  bool // lines may "require" labels of their worker
 }
 
-func (s *moduleSet) job(a *app, t task) (*job, error) {
+func (s *moduleSet) item(a *app, t task) (*item, error) {
 	c, ok := s.byPath[t.module]
 	if !ok {
 		c.m, c.err = s.e.CompileFile(a.ctx, t.module)
@@ -145,7 +150,7 @@ func (s *moduleSet) job(a *app, t task) (*job, error) {
 			return nil, &badLineError{line: t.line, msg: fmt.Sprintf(`"mounts": %v`, err)}
 		}
 	}
-	j := &job{task: engine.Task{
+	j := &item{task: engine.Task{
 		Module: c.m, Func: t.fn, Input: t.input, Args: t.args, Env: t.env, Mounts: t.mounts, Timeout: t.timeout, Fuel: t.fuel,
 	}, require: t.require}
 	hosts := s.allowHosts
@@ -153,23 +158,24 @@ func (s *moduleSet) job(a *app, t task) (*job, error) {
 		hosts = t.allowHosts // the line's own, in place of --allow-host's
 	}
 	grantHosts(&j.task, hosts)
+	j.key = t.key
 	return j, nil
 }
 
-// batchJobs reads task lines lazily, skipping blank ones; a line that cannot
-// become a task becomes a job that has already failed.
-func batchJobs(r io.Reader, baseDir string, build func(task) (*job, error)) func() (*job, bool) {
+// batchItems reads task lines lazily, skipping blank ones; a line that cannot
+// become a task becomes an item that has already failed.
+func batchItems(r io.Reader, baseDir string, build func(task) (*item, error)) func() (*item, bool) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	n := 0
 	ended := false
-	return func() (*job, bool) {
+	return func() (*item, bool) {
 		for !ended {
 			data, err := br.ReadBytes('\n')
 			if err != nil {
 				ended = true
 				if !errors.Is(err, io.EOF) {
 					n++
-					return &job{label: fmt.Sprintf("line %d", n), meta: n, err: fmt.Errorf("reading line %d: %w", n, err)}, true
+					return &item{label: fmt.Sprintf("line %d", n), meta: n, err: fmt.Errorf("reading line %d: %w", n, err)}, true
 				}
 			}
 			if len(bytes.TrimSpace(data)) == 0 {
@@ -182,11 +188,11 @@ func batchJobs(r io.Reader, baseDir string, build func(task) (*job, error)) func
 			label := fmt.Sprintf("line %d", n)
 			t, err := parseTaskLine(n, data, baseDir)
 			if err != nil {
-				return &job{label: label, meta: n, err: err}, true
+				return &item{label: label, meta: n, err: err}, true
 			}
 			j, err := build(t)
 			if err != nil {
-				return &job{label: filepath.Base(t.module), meta: n, err: err}, true
+				return &item{label: filepath.Base(t.module), meta: n, err: err}, true
 			}
 			j.label, j.meta = filepath.Base(t.module), n
 			return j, true

@@ -20,7 +20,7 @@ import (
 //	{"module": "path.wasm", "func": "name", "args": ["a"], "env": {"K": "V"},
 //	 "mounts": ["hostdir:/guest", "hostdir2:/ro:ro"], "input": "text",
 //	 "input_base64": "...", "timeout": "2s", "fuel": 1000000,
-//	 "require": {"gpu": "a100"}}
+//	 "require": {"gpu": "a100"}, "key": "k1"}
 //
 // Only "module" is required.
 type taskLine struct {
@@ -38,6 +38,9 @@ type taskLine struct {
 	// AllowHosts are the hosts the guest may reach over HTTP, in place of
 	// --allow-host's ([] for none).
 	AllowHosts []string `json:"allow_hosts"`
+	// Key names the task in its cluster job (--job), in place of its
+	// position: a batch whose lines move keeps its finished ones.
+	Key string `json:"key"`
 	// Require are labels the worker that runs the line must have, with
 	// --nats (over --require's).
 	Require map[string]string `json:"require"`
@@ -56,6 +59,7 @@ type task struct {
 	fuel    uint64
 	// allowHosts: nil when the line does not say, so --allow-host's apply.
 	allowHosts []string
+	key        string            // "" for its position
 	require    map[string]string // nil when the line requires nothing
 }
 
@@ -78,7 +82,7 @@ func parseTaskLine(lineNo int, data []byte, baseDir string) (task, error) {
 	if tl.Module == "" {
 		return bad(`"module" is required`)
 	}
-	t := task{line: lineNo, module: resolve(baseDir, tl.Module), fn: tl.Func, args: tl.Args, env: tl.Env}
+	t := task{line: lineNo, module: resolve(baseDir, tl.Module), fn: tl.Func, args: tl.Args, env: tl.Env, key: tl.Key}
 	if tl.Input != nil && tl.InputBase64 != nil {
 		return bad(`give "input" or "input_base64", not both`)
 	}

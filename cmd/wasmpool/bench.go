@@ -341,16 +341,16 @@ func (a *app) benchRow(e *engine.Engine, mode pool.Mode, iso string, workers int
 	}
 
 	n := 0
-	next := func() (*job, bool) {
+	next := func() (*item, bool) {
 		if n >= f.tasks || over(budget, n) {
 			return nil, false
 		}
 		n++
-		return &job{label: fmt.Sprintf("task %d", n), task: t}, true
+		return &item{label: fmt.Sprintf("task %d", n), task: t}, true
 	}
 	start := time.Now()
-	// Not runJobs' own progress: it would take the row's total for the whole.
-	sum := runJobs(ctx, p, next, runOptions{window: 4 * workers, unordered: true}, nil, func(o outcome) {
+	// Not runItems' own progress: it would take the row's total for the whole.
+	sum := runItems(ctx, p, next, runOptions{window: 4 * workers, unordered: true}, nil, func(o outcome) {
 		prog.add(o.err != nil)
 		sandbox = append(sandbox, o.res.Duration)
 		if o.err != nil {

@@ -30,7 +30,11 @@ type clusterFlags struct {
 	// the wait of a task no live worker meets.
 	require   []string
 	routeWait time.Duration
-	fs        *pflag.FlagSet // to tell a flag given from its default
+	// job names the cluster job the tasks belong to, which outlives this
+	// command: run again, it collects what finished and sends the rest.
+	job          string
+	jobRetention time.Duration
+	fs           *pflag.FlagSet // to tell a flag given from its default
 }
 
 // noListen is --nats-embedded without a value: an in-process node, no port.
@@ -49,6 +53,9 @@ func (f *clusterFlags) add(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.require, "require", nil, "with --nats: run the tasks only on workers with this label, KEY=VALUE as their --label (repeat for more)")
 	fs.DurationVar(&f.routeWait, "route-wait", time.Minute, "with --nats: how long a task waits for a live worker with what it requires (--require,\n"+
 		"a capability it grants, mounts) before it fails as no_worker (exit 69)")
+	fs.StringVar(&f.job, "job", "", "with --nats: the tasks are the named job NAME, which outlives this command: run the same command again\n"+
+		"to collect what finished and run only the rest (see 'wasmpool job')")
+	fs.DurationVar(&f.jobRetention, "job-retention", 0, "with --job: how long the cluster keeps the job's results (default: the cluster's result TTL, 24h)")
 }
 
 func (f *clusterFlags) clustered() bool { return f.nats != "" || f.embedded != "" }
@@ -67,6 +74,17 @@ func (f *clusterFlags) check() error {
 		return usagef("--in-flight, --at-most-once and --unavailable-after need --nats URL or --nats-embedded")
 	case !f.clustered() && (len(f.require) > 0 || f.fs.Changed("route-wait")):
 		return usagef("--require and --route-wait need --nats URL or --nats-embedded: they choose among a cluster's workers")
+	case f.job == "" && f.jobRetention != 0:
+		return usagef("--job-retention needs --job NAME")
+	case f.jobRetention < 0:
+		return usagef("--job-retention %v: want a positive duration", f.jobRetention)
+	case f.job != "" && f.nats == "":
+		// An embedded node's job would end with this command.
+		return usagef("--job needs --nats URL: a job outlives the command, and an embedded node does not")
+	case f.job != "":
+		if err := cluster.CheckJobName(f.job); err != nil {
+			return usagef("--job %q: want 1 to 128 letters, digits, '-' and '_'", f.job)
+		}
 	}
 	_, err := parseRequire(f.require)
 	return err
@@ -80,7 +98,7 @@ func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Confi
 		return err
 	}
 	xcfg := cluster.Config{TaskTimeout: cfg.TaskTimeout, TaskFuel: cfg.TaskFuel, Window: f.inFlight, PublishTimeout: f.unavailableAfter,
-		Require: cluster.Requirements{Labels: labels}, RouteWait: f.routeWait}
+		Require: cluster.Requirements{Labels: labels}, RouteWait: f.routeWait, Job: f.job, JobRetention: f.jobRetention}
 	if xcfg.Window == 0 {
 		xcfg.Window = 64
 		if f.embedded != "" && cfg.Workers > 0 {
@@ -122,6 +140,9 @@ func (s *session) startCluster(ctx context.Context, f *poolFlags, cfg pool.Confi
 		x, s.x = n.Executor, n
 	}
 	s.window, s.cx = xcfg.Window, x
+	if f.job != "" {
+		s.job = x
+	}
 	if f.atMostOnce {
 		s.x = atMostOnce{s.x, x}
 		s.taskOpts = cluster.AtMostOnce
@@ -137,4 +158,20 @@ type atMostOnce struct {
 
 func (a atMostOnce) Submit(ctx context.Context, t engine.Task) *future.Future[engine.Result] {
 	return a.x.SubmitWith(ctx, t, cluster.AtMostOnce)
+}
+
+// reportJob says, once the run is over, how much of it came from the
+// job's kept results, and that an interrupted job goes on.
+func (s *session) reportJob(stderr io.Writer, sum summary) {
+	if s.job == nil {
+		return
+	}
+	st := s.job.Stats()
+	name := s.job.Job()
+	if st.Resumed > 0 || st.Attached > 0 {
+		report(stderr, "job %s: %d task(s) resumed from the job's kept results, %d waited for as the job had them queued", name, st.Resumed, st.Attached)
+	}
+	if sum.interrupted {
+		report(stderr, "job %s: its tasks go on in the cluster; run the same command again to collect them, or cancel it with: wasmpool job %s --cancel --nats URL", name, name)
+	}
 }

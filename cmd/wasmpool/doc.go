@@ -9,6 +9,8 @@
 //	wasmpool worker --nats URL         serve a NATS cluster: run the tasks submitted to it
 //	wasmpool serve-nats                run a NATS JetStream broker for a small team
 //	wasmpool cluster status --nats URL a cluster's workers, queue and rates, from its broker
+//	wasmpool jobs --nats URL           the cluster's named jobs (map and batch --job) with their counts
+//	wasmpool job NAME --nats URL       one job's counts (--tasks: each task); --cancel, --delete
 //	wasmpool version
 //
 // # Exit status
@@ -51,6 +53,16 @@
 // goes only to workers that provide it, and one with mounts to workers
 // started with --allow-mounts. A task no live worker can run waits
 // --route-wait (1m), then fails with error_kind "no_worker" (exit 69).
+//
+// With --job NAME the tasks are a named job that outlives the command: run
+// again with the same --job, the command prints every input's result in
+// order, those the job kept as well, and runs only the inputs the job has
+// not finished (map's keyed by their position, batch lines by their
+// position or their "key"). An
+// interrupt leaves a job's tasks running in the cluster; wasmpool job NAME
+// --cancel stops them. Without --job, a command that dies leaves nothing to
+// run: workers drop the tasks of a submitter that is gone. A job the
+// cluster does not have exits 2.
 //
 // Errors are one line on stderr, "wasmpool: ...", naming the module.
 package main

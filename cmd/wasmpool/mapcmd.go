@@ -210,27 +210,28 @@ func (a *app) runMap(cmd *cobra.Command, f *mapFlags, path string, inputs, guest
 		return err
 	}
 	byName := hasPlaceholder(guestArgs)
-	mk := func(in mapInput, data []byte) *job {
+	mk := func(in mapInput, data []byte) *item {
 		args := guestArgs
 		if byName {
 			args, data = substitute(guestArgs, in.name), nil
 		}
-		j := &job{label: in.label(), meta: in, task: engine.Task{
+		j := &item{label: in.label(), meta: in, task: engine.Task{
 			Module: m, Func: f.fn, Input: data, Args: args, Env: env, Mounts: mounts,
 		}}
 		grantHosts(&j.task, f.allowHosts)
 		return j
 	}
-	var next func() (*job, bool)
+	var next func() (*item, bool)
 	if lineSrc != nil {
-		next = lineJobs(lineSrc, f.outputDir, mk)
+		next = lineItems(lineSrc, f.outputDir, mk)
 	} else {
-		next = fileJobs(ins, byName, mk)
+		next = fileItems(ins, byName, mk)
 	}
 
 	w := &mapWriter{a: a, f: f, prog: prog, module: m.Name()}
-	sum := runJobs(ctx, s.x, next, s.options(&f.poolFlags, prog), prog, w.emit)
+	sum := runItems(ctx, s.x, next, s.options(&f.poolFlags, prog), prog, w.emit)
 	prog.finish()
+	s.reportJob(a.stderr, sum)
 	if err := a.finishRun(sum, "inputs", f.failFast); err != nil {
 		return err
 	}
@@ -250,13 +251,13 @@ type mapWriter struct {
 }
 
 func (w *mapWriter) emit(o outcome) {
-	in := o.job.meta.(mapInput)
+	in := o.item.meta.(mapInput)
 	if in.out != "" {
 		w.writeFiles(in, o)
 	}
 	switch w.f.format {
 	case formatJSONL:
-		ml := mapLine{Input: in.name, Line: in.line, taskFields: newTaskFields(o.job.task, o.res, o.err, w.module)}
+		ml := mapLine{Input: in.name, Line: in.line, taskFields: newTaskFields(o.item.task, o.res, o.err, w.module)}
 		if in.out != "" {
 			ml.payload, ml.OutputFile = payload{}, in.out+".out"
 		}

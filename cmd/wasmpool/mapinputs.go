@@ -138,11 +138,11 @@ func substitute(args []string, name string) []string {
 	return out
 }
 
-// fileJobs makes one job per file, reading each only when its turn comes
+// fileItems makes one item per file, reading each only when its turn comes
 // (not at all when byName: the guest opens it itself).
-func fileJobs(ins []mapInput, byName bool, mk func(mapInput, []byte) *job) func() (*job, bool) {
+func fileItems(ins []mapInput, byName bool, mk func(mapInput, []byte) *item) func() (*item, bool) {
 	i := 0
-	return func() (*job, bool) {
+	return func() (*item, bool) {
 		if i >= len(ins) {
 			return nil, false
 		}
@@ -160,13 +160,13 @@ func fileJobs(ins []mapInput, byName bool, mk func(mapInput, []byte) *job) func(
 	}
 }
 
-// lineJobs makes one job per line of r (without its line ending), reading
+// lineItems makes one item per line of r (without its line ending), reading
 // lazily: a line is read only when the pool has room for it.
-func lineJobs(r io.Reader, outDir string, mk func(mapInput, []byte) *job) func() (*job, bool) {
+func lineItems(r io.Reader, outDir string, mk func(mapInput, []byte) *item) func() (*item, bool) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	n := 0
 	ended := false
-	return func() (*job, bool) {
+	return func() (*item, bool) {
 		if ended {
 			return nil, false
 		}

@@ -123,6 +123,7 @@ type session struct {
 	// submitted to it, for tasks with requirements of their own.
 	cx       *cluster.Executor
 	taskOpts cluster.TaskOptions
+	job      *cluster.Executor // with --job: the executor of the job
 }
 
 func (s *session) close(ctx context.Context) {
@@ -141,7 +142,7 @@ func (s *session) close(ctx context.Context) {
 func (s *session) options(f *poolFlags, prog *progress) runOptions {
 	opts := runOptions{window: s.window, unordered: f.unordered, failFast: f.failFast}
 	if s.cx != nil {
-		opts.submitRequiring = s.submitRequiring
+		opts.submitCluster, opts.keyed = s.submitCluster, s.job != nil
 	}
 	if s.warnNoWorker != nil {
 		notices := make(chan string, 1)

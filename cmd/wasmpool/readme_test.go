@@ -197,7 +197,7 @@ func indexOf(ss []string, s string) int {
 // tests build.
 func TestREADMEGoSnippetsAreExamples(t *testing.T) {
 	md, root := readme(t)
-	files := []string{"examples/goapi/main.go", "examples/isolated/main.go", "examples/cluster/main.go", "modules/go/upper/main.go",
+	files := []string{"examples/goapi/main.go", "examples/isolated/main.go", "examples/cluster/main.go", "examples/clusterjob/main.go", "modules/go/upper/main.go",
 		"examples/plugin/main.go", "modules/go/weather/main.go", "examples/fetch/main.go"}
 	found := map[string]bool{}
 	for i, block := range fencedBlocks(md, "go") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -36,20 +37,33 @@ func checkRequireLine(labels map[string]string) error {
 	return nil
 }
 
-// submitJob submits j's task, with its own requirements when it has them
-// (a batch line's, which only a cluster is given: see moduleSet.job).
-func submitJob(ctx context.Context, p pool.Executor, j *job, opts runOptions) *future.Future[engine.Result] {
-	if j.require == nil || opts.submitRequiring == nil {
+// submitItem submits j's task: to the session's cluster under its key in
+// the job (--job), and with its own requirements when it has them (a batch
+// line's, which only a cluster is given: see moduleSet.item); otherwise to
+// p as it is.
+func submitItem(ctx context.Context, p pool.Executor, j *item, opts runOptions) *future.Future[engine.Result] {
+	if opts.submitCluster == nil || (j.require == nil && !opts.keyed) {
 		return p.Submit(ctx, j.task)
 	}
-	return opts.submitRequiring(ctx, j.task, cluster.Requirements{Labels: j.require})
+	var key string
+	if opts.keyed {
+		if key = j.key; key == "" {
+			key = "#" + strconv.Itoa(j.index)
+		}
+	}
+	var req cluster.Requirements
+	if j.require != nil {
+		req.Labels = j.require
+	}
+	return opts.submitCluster(ctx, j.task, req, key)
 }
 
-// submitRequiring submits to the session's cluster with requirements of
-// the task's own, and the session's other options (--at-most-once).
-func (s *session) submitRequiring(ctx context.Context, t engine.Task, req cluster.Requirements) *future.Future[engine.Result] {
+// submitCluster submits to the session's cluster with requirements of the
+// task's own, its key in the job, and the session's other options
+// (--at-most-once).
+func (s *session) submitCluster(ctx context.Context, t engine.Task, req cluster.Requirements, key string) *future.Future[engine.Result] {
 	opts := s.taskOpts
-	opts.Require = req
+	opts.Require, opts.Key = req, key
 	return s.cx.SubmitWith(ctx, t, opts)
 }
 

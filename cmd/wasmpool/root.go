@@ -97,6 +97,8 @@ was not given.
 		a.workerCmd(),
 		a.serveNATSCmd(),
 		a.clusterCmd(),
+		a.jobsCmd(),
+		a.jobCmd(),
 		a.versionCmd(),
 	)
 	return root

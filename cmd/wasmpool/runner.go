@@ -9,38 +9,44 @@ import (
 	"github.com/wasmpool/wasmpool/pool"
 )
 
-// job is one task of a map or a batch on its way through the pool.
-type job struct {
+// item is one task of a map or a batch on its way through the pool.
+type item struct {
 	index int    // position in the input, from 0 (set by the runner)
 	label string // how messages name it: an input file, "line 3"
 	task  engine.Task
-	err   error // set when the job failed before it could run (bad line, unreadable input)
+	err   error // set when the item failed before it could run (bad line, unreadable input)
 	meta  any   // whatever the caller needs to print the outcome
 	// require are labels the task's worker must have (a batch line's
 	// "require"), nil for none.
 	require map[string]string
+	// key names it in a cluster job (--job): a batch line's "key", or ""
+	// for its position.
+	key string
 }
 
-// outcome is a job's end.
+// outcome is an item's end.
 type outcome struct {
-	job *job
-	res engine.Result
-	err error
+	item *item
+	res  engine.Result
+	err  error
 }
 
 type runOptions struct {
-	window    int  // most jobs submitted but not yet emitted
+	window    int  // most items submitted but not yet emitted
 	unordered bool // emit in completion order instead of input order
 	failFast  bool // stop at the first failure, cancelling the rest
 	// submitted, if set, is told of each task as it is submitted.
 	submitted func(*future.Future[engine.Result])
 	// notices, if set, are lines to print on stderr while the run waits,
-	// printed by runJobs' own goroutine, which writes everything else.
+	// printed by runItems' own goroutine, which writes everything else.
 	notices <-chan string
 	notify  func(string)
-	// submitRequiring, set for a cluster, submits a job that has
-	// requirements of its own (see submitJob).
-	submitRequiring func(context.Context, engine.Task, cluster.Requirements) *future.Future[engine.Result]
+	// submitCluster, set for a cluster, submits an item that has
+	// requirements of its own, or a key in the job (see submitItem).
+	submitCluster func(ctx context.Context, t engine.Task, req cluster.Requirements, key string) *future.Future[engine.Result]
+	// keyed: every item goes to the cluster under its key in the job
+	// (--job), its own or its position.
+	keyed bool
 }
 
 // summary is how a run ended.
@@ -50,13 +56,13 @@ type summary struct {
 	interrupted   bool // the context ended (SIGINT): the run stopped early
 }
 
-// runJobs feeds the pool (or cluster) from next, keeping at most opts.window jobs in flight
+// runItems feeds the pool (or cluster) from next, keeping at most opts.window items in flight
 // (so an endless input runs in constant memory), and calls emit for each
 // outcome in input order, or in completion order when opts.unordered. With
 // opts.failFast, the first failure emitted stops it: what is in flight is
 // cancelled and not emitted. It returns once every submitted task has ended,
 // so nothing outlives it.
-func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opts runOptions, prog *progress, emit func(outcome)) summary {
+func runItems(ctx context.Context, p pool.Executor, next func() (*item, bool), opts runOptions, prog *progress, emit func(outcome)) summary {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	window := max(opts.window, 1)
@@ -64,7 +70,7 @@ func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opt
 
 	var (
 		sum       summary
-		submitted int // jobs taken from next
+		submitted int // items taken from next
 		emitted   int // in input order: the index of the next one to emit
 		inflight  int
 		exhausted bool
@@ -78,15 +84,15 @@ func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opt
 			return
 		}
 		if o.err != nil && ctx.Err() != nil {
-			// Cancelled by the interrupt: not this job's failure.
+			// Cancelled by the interrupt: not this item's failure.
 			stopping = true
 			return
 		}
 		sum.total++
 		if o.err != nil {
 			sum.failed++
-			if firstFail < 0 || o.job.index < firstFail {
-				firstFail = o.job.index
+			if firstFail < 0 || o.item.index < firstFail {
+				firstFail = o.item.index
 				sum.status = failureStatus(o.err)
 			}
 		}
@@ -102,7 +108,7 @@ func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opt
 			emitOne(o)
 			return
 		}
-		pending[o.job.index] = o
+		pending[o.item.index] = o
 		for {
 			o, ok := pending[emitted]
 			if !ok {
@@ -131,17 +137,17 @@ func runJobs(ctx context.Context, p pool.Executor, next func() (*job, bool), opt
 			j.index = submitted
 			submitted++
 			if j.err != nil {
-				deliver(outcome{job: j, err: j.err})
+				deliver(outcome{item: j, err: j.err})
 				continue
 			}
 			inflight++
-			f := submitJob(runCtx, p, j, opts)
+			f := submitItem(runCtx, p, j, opts)
 			if opts.submitted != nil {
 				opts.submitted(f)
 			}
 			f.OnDone(func(f *future.Future[engine.Result]) {
 				res, err := f.Result(context.Background())
-				done <- outcome{job: j, res: res, err: err}
+				done <- outcome{item: j, res: res, err: err}
 			})
 		}
 		if ctx.Err() != nil && !stopping {
