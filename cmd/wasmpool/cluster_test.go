@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"regexp"
@@ -283,22 +284,36 @@ func TestBatchReportsAnOutageAsUnavailable(t *testing.T) {
 		done <- runContext(context.Background(), []string{"batch", "-", "--nats", srv.ClientURL(), "--unavailable-after", "300ms"},
 			stdin, &stdout, &stderr)
 	}()
-	// batch is connected once its executor's result consumer exists.
+	// batch is connected once its executor has written its liveness
+	// record, the last thing it does on the broker before it reads lines.
 	deadline := time.Now().Add(time.Minute)
-	for {
-		if st, err := js.Stream(context.Background(), "WASMPOOL_RESULTS"); err == nil && st.CachedInfo().State.Consumers > 0 {
-			break
-		}
+	for !hasSubmitterRecord(js) {
 		require.True(t, time.Now().Before(deadline), "batch never connected: %s", stderr.String())
 		time.Sleep(20 * time.Millisecond) // polling the broker's state, bounded above
 	}
 	nc.Close()
 	srv.Shutdown()
-	_, err = io.WriteString(lines, `{"module": "`+gomod(t, "upper")+`", "func": "upper", "input": "hi"}`+"\n")
-	require.NoError(t, err)
-	require.NoError(t, lines.Close())
+	wrote := make(chan error, 1)
+	go func() {
+		// In a goroutine: a batch that ended without reading would
+		// otherwise hang the test on the pipe instead of failing it.
+		_, err := io.WriteString(lines, `{"module": "`+gomod(t, "upper")+`", "func": "upper", "input": "hi"}`+"\n")
+		wrote <- errors.Join(err, lines.Close())
+	}()
 
-	assert.Equal(t, exitUnavailable, <-done, stderr.String())
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("batch did not end a minute after the outage: %s", stderr.String())
+	}
+	assert.Equal(t, exitUnavailable, code, stderr.String())
+	select {
+	case err := <-wrote:
+		require.NoError(t, err, "batch read its line")
+	case <-time.After(time.Minute):
+		t.Fatalf("batch ended without reading its line: %s", stderr.String())
+	}
 	var rl resultLine
 	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(stdout.String())), &rl), stdout.String())
 	assert.False(t, rl.OK)
@@ -337,4 +352,22 @@ func TestServeNATSAppliesFlagsToAnExistingStore(t *testing.T) {
 	assert.NotContains(t, serve("30s"), "existing store")
 	assert.Contains(t, serve("2s"), "wasmpool: the existing store's AckWait 2s (was 30s)\n")
 	assert.NotContains(t, serve("2s"), "existing store", "nothing to change")
+}
+
+// hasSubmitterRecord says whether an executor of the default namespace has
+// written its liveness record.
+func hasSubmitterRecord(js jetstream.JetStream) bool {
+	kv, err := js.KeyValue(context.Background(), "wasmpool_submitters")
+	if err != nil {
+		return false
+	}
+	keys, err := kv.ListKeys(context.Background())
+	if err != nil {
+		return false
+	}
+	defer keys.Stop()
+	for range keys.Keys() {
+		return true
+	}
+	return false
 }

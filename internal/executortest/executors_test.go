@@ -58,10 +58,14 @@ func kinds() []kind {
 			})
 		}
 	}
+	// routeWait bounds how long a cluster task waits for a worker that
+	// provides what it grants: long enough for a worker process to start
+	// and advertise, short beside the default minute.
+	const routeWait = 3 * time.Second
 	ks = append(ks,
 		kind{name: "embedded.Node", start: func(t *testing.T, e *engine.Engine, workers int) pool.Executor {
 			n, err := embedded.Start(context.Background(), e, embedded.Config{
-				Executor: cluster.Config{Settings: settings(namespace())},
+				Executor: cluster.Config{Settings: settings(namespace()), RouteWait: routeWait},
 				Worker:   cluster.WorkerConfig{Pool: pool.Config{Workers: workers}, AllowMounts: true, PollWait: time.Second},
 			})
 			require.NoError(t, err)
@@ -76,7 +80,7 @@ func kinds() []kind {
 			require.NoError(t, err)
 			t.Cleanup(nc.Close)
 			ns := namespace()
-			x, err := cluster.New(context.Background(), nc, cluster.Config{Settings: settings(ns)})
+			x, err := cluster.New(context.Background(), nc, cluster.Config{Settings: settings(ns), RouteWait: routeWait})
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, x.Close()) })
 			startWorker(t, srv.ClientURL(), ns, workers)
