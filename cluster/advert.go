@@ -92,11 +92,7 @@ func workersBucket(ctx context.Context, t *topology, ttl time.Duration) (jetstre
 	if err != nil {
 		return nil, 0, fmt.Errorf("cluster: setting up the worker records: %w", err)
 	}
-	// As the bucket was made, perhaps by a worker that saw another AckWait.
-	if st, err := kv.Status(ctx); err == nil && st.TTL() > 0 {
-		ttl = st.TTL()
-	}
-	return kv, ttl, nil
+	return kv, bucketTTL(ctx, kv, ttl), nil
 }
 
 // AdvertEvery is how often a worker writes its record, for a bucket whose

@@ -66,12 +66,14 @@ func Apply(ctx context.Context, nc *nats.Conn, s Settings) ([]string, error) {
 		{"KV_" + t.n.startBucket, "the start records", s.ResultTTL, "ResultTTL", false},
 		{"OBJ_" + t.n.modules, "the module store", s.ModuleTTL, "ModuleTTL", false},
 		{"OBJ_" + t.n.payloadsName, "the payload store", s.ResultTTL, "ResultTTL", false},
-		// A worker's record lives as long as its tasks may stay silent.
-		// The first worker makes the bucket, so there may be none yet.
+		// A worker's or a submitter's record lives as long as its tasks
+		// may stay silent. The first worker or executor makes the bucket,
+		// so there may be none yet.
 		{"KV_" + t.n.workerRecords, "the worker records", s.AckWait, "AckWait", true},
+		{"KV_" + t.n.submitters, "the submitter records", submitterTTL(s.AckWait), "three AckWaits", true},
 	} {
 		stream, err := t.js.Stream(ctx, st.name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) && st.name == "KV_"+t.n.workerRecords {
+		if errors.Is(err, jetstream.ErrStreamNotFound) && st.inMemory {
 			continue
 		}
 		if err != nil {

@@ -462,7 +462,7 @@ func (x *Executor) presumedDead() {
 	x.mu.Unlock()
 	for _, r := range recs {
 		go r.prom.Resolve(engine.Result{}, &engine.Error{Module: r.module, Err: fmt.Errorf(
-			"%w: this submitter was out of touch with the broker for longer than the cluster's AckWait, and its workers dropped its tasks as a dead submitter's",
+			"%w: this submitter was out of touch with the broker for longer than its record lives (three times the cluster's AckWait), and its workers dropped its tasks as a dead submitter's",
 			ErrUnavailable)})
 	}
 }

@@ -229,6 +229,7 @@ func TestApplyChangesAnExistingStore(t *testing.T) {
 	routed.Cancel()
 	assert.Contains(t, changed, "the result stream: ResultTTL 1h0m0s (was 24h0m0s)")
 	assert.Contains(t, changed, "the worker records: AckWait 2s (was 30s)", "a dead worker leaves the list as soon as its tasks go")
+	assert.Contains(t, changed, "the submitter records: three AckWaits 6s (was 1m30s)", "a dead submitter's tasks are dropped as soon")
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	cons, err := js.Consumer(ctx, taskStream(set), "workers")

@@ -456,7 +456,7 @@ func TestSilentSubmitterIsPresumedDead(t *testing.T) {
 	for _, f := range fs {
 		require.ErrorIs(t, f.Err(ctx), cluster.ErrUnavailable)
 	}
-	assert.Contains(t, fs[0].Err(ctx).Error(), "out of touch with the broker for longer than the cluster's AckWait")
+	assert.Contains(t, fs[0].Err(ctx).Error(), "out of touch with the broker for longer than its record lives")
 	assert.Zero(t, w.Stats().Finished)
 	// Back in touch, it is alive again.
 	close(g.release)

@@ -49,15 +49,11 @@ func jobAdmin(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error)
 	if err != nil {
 		return nil, err
 	}
-	if nc == nil {
-		return nil, errors.New("cluster: the NATS connection is nil")
-	}
-	js, err := jetstream.New(nc)
+	t, err := newTopology(nc, s)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, err
 	}
-	t := &topology{s: s, n: namesFor(s.Namespace), js: js}
-	t.jobs, err = js.KeyValue(ctx, t.n.jobBucket)
+	t.jobs, err = t.js.KeyValue(ctx, t.n.jobBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return t, nil
 	}

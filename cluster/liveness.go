@@ -14,15 +14,24 @@ import (
 // Fate-sharing: the tasks of an anonymous executor (no job) are for it
 // alone, and once it is gone nobody will read their results. Each executor
 // keeps a record in the submitters bucket (NAMESPACE_submitters), written
-// every AdvertEvery of the bucket's TTL (the cluster's AckWait when the
-// bucket was made) and deleted by Close, the pattern of the worker records:
+// every AdvertEvery of the bucket's TTL (submitterTTL of the cluster's
+// AckWait when the bucket was made) and deleted by Close, the pattern of the worker records:
 // a submitter that dies stops writing it and the broker drops it. A worker
 // drops a task whose submitter has no record instead of running it, and
 // stops the running ones whose submitter's record went. A job's tasks are
 // exempt: they outlive their submitter on purpose.
 
+// submitterTTL is how long a submitter's record outlives its last write:
+// three times a worker's. Taking a submitter for dead drops every task it
+// has in the cluster, where taking a worker for dead costs one task's run
+// again, so a submitter gets the longer benefit of the doubt: a process
+// that stalls (a long GC of a large heap, a guest's memory bomb in the
+// same process under the race detector) past one AckWait keeps its tasks.
+// A dead submitter's queued tasks run a little longer for nobody.
+func submitterTTL(ackWait time.Duration) time.Duration { return 3 * ackWait }
+
 // submittersBucket opens the bucket, creating it with records that live
-// the cluster's AckWait. Kept in memory, as the worker records are: a
+// submitterTTL. Kept in memory, as the worker records are: a
 // broker that restarts loses them, and every live executor writes its own
 // again within a second.
 func submittersBucket(ctx context.Context, t *topology) (jetstream.KeyValue, time.Duration, error) {
@@ -30,16 +39,12 @@ func submittersBucket(ctx context.Context, t *topology) (jetstream.KeyValue, tim
 	// marker, so that the workers' watch hears of a death at once.
 	kv, err := keyValue(ctx, t.js, jetstream.KeyValueConfig{
 		Bucket: t.n.submitters, Description: "wasmpool executors alive, each record dropped when its executor stops writing it",
-		TTL: t.ackWait, LimitMarkerTTL: time.Minute, Storage: jetstream.MemoryStorage, Replicas: t.s.Replicas,
+		TTL: submitterTTL(t.ackWait), LimitMarkerTTL: time.Minute, Storage: jetstream.MemoryStorage, Replicas: t.s.Replicas,
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	ttl := t.ackWait
-	if st, err := kv.Status(ctx); err == nil && st.TTL() > 0 {
-		ttl = st.TTL()
-	}
-	return kv, ttl, nil
+	return kv, bucketTTL(ctx, kv, submitterTTL(t.ackWait)), nil
 }
 
 // submitterAd keeps an executor's record.

@@ -152,9 +152,8 @@ func Setup(ctx context.Context, nc *nats.Conn, s Settings) error {
 	return err
 }
 
-// setup opens the cluster's streams and buckets, creating what is missing.
-// Existing ones are used as they are: the first to create them set them up.
-func setup(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
+// newTopology is a cluster's names and JetStream context, nothing opened yet.
+func newTopology(nc *nats.Conn, s Settings) (*topology, error) {
 	if nc == nil {
 		return nil, errors.New("cluster: the NATS connection is nil")
 	}
@@ -162,7 +161,26 @@ func setup(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	t := &topology{s: s, n: namesFor(s.Namespace), js: js}
+	return &topology{s: s, n: namesFor(s.Namespace), js: js}, nil
+}
+
+// bucketTTL is how long kv's records live as the broker has the bucket
+// (whoever made it first may have seen another AckWait), or fallback.
+func bucketTTL(ctx context.Context, kv jetstream.KeyValue, fallback time.Duration) time.Duration {
+	if st, err := kv.Status(ctx); err == nil && st.TTL() > 0 {
+		return st.TTL()
+	}
+	return fallback
+}
+
+// setup opens the cluster's streams and buckets, creating what is missing.
+// Existing ones are used as they are: the first to create them set them up.
+func setup(ctx context.Context, nc *nats.Conn, s Settings) (*topology, error) {
+	t, err := newTopology(nc, s)
+	if err != nil {
+		return nil, err
+	}
+	js := t.js
 	storage := jetstream.FileStorage
 	if s.Memory {
 		storage = jetstream.MemoryStorage
